@@ -1,0 +1,147 @@
+import { existsSync } from "node:fs";
+import { z } from "zod";
+
+/**
+ * The only reader of process.env. Every key is documented here and in .env.example with its
+ * unit and default; a bad value fails at boot with a sentence that says what to set.
+ */
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => p + "//").join(" or ")}` },
+  );
+
+const schema = z.object({
+  /** PostgreSQL connection string. Default: postgresql://postgres@127.0.0.1:5432/qrfleet */
+  DATABASE_URL: url(["postgresql:", "postgres:"]).default("postgresql://postgres@127.0.0.1:5432/qrfleet"),
+  /** Connections in this process's PostgreSQL pool. Default: 20 */
+  QRFLEET_DB_POOL: int(1, 500).default(20),
+  /** Redis for the queues (BullMQ). Default: redis://127.0.0.1:6379 */
+  REDIS_URL: url(["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
+  /** Prefix of every Redis key, so several fleets (or test runs) can share one Redis. Default: qrfleet */
+  QRFLEET_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default("qrfleet"),
+  /** SMTP server for operator email, e.g. smtp://user:pass@mail:587. Default: smtp://127.0.0.1:2525 */
+  SMTP_URL: url(["smtp:", "smtps:"]).default("smtp://127.0.0.1:2525"),
+  /** From: header of operator email. Default: qrfleet <qrfleet@localhost> */
+  SMTP_FROM: z.string().min(3).default("qrfleet <qrfleet@localhost>"),
+  /** 32 random bytes in base64: encrypts instance tokens and webhook secrets, signs live links. No default. */
+  QRFLEET_SECRET_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 random bytes in base64" })
+    .optional(),
+  /** Base URL operators reach this daemon at (live-page links). Default: http://localhost:8080 */
+  QRFLEET_PUBLIC_URL: url(["http:", "https:"]).default("http://localhost:8080"),
+  /** Bearer token of the admin HTTP API, at least 16 characters. No default. */
+  QRFLEET_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** HTTP listen port. Default: 8080 */
+  PORT: int(0, 65535).default(8080),
+  /** HTTP listen address. Default: 127.0.0.1 */
+  HOST: z.string().min(1).default("127.0.0.1"),
+  /** pino level: fatal, error, warn, info, debug, trace, silent. Default: info */
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** QR sessions one process runs at once (they mostly wait on sockets). Default: 500 */
+  QRFLEET_CONCURRENCY: int(1, 20000).default(500),
+  /** Attempts of one session before it ends timed_out. Default: 5 */
+  QRFLEET_SESSION_ATTEMPTS: int(1, 100).default(5),
+  /** Backoff before attempt 2, in ms; doubles each attempt, with jitter. Default: 60000 (1 min) */
+  QRFLEET_BACKOFF_BASE_MS: int(0).default(60_000),
+  /** Longest backoff between attempts, in ms. Default: 1800000 (30 min) */
+  QRFLEET_BACKOFF_MAX_MS: int(0).default(1_800_000),
+  /** A QR socket with no frame for this long ends failed (silent). Default: 45000 ms */
+  QRFLEET_SILENCE_MS: int(100).default(45_000),
+  /** Hard bound on one attempt's socket, past the provider's 100 s window. Default: 130000 ms */
+  QRFLEET_ATTEMPT_MAX_MS: int(500).default(130_000),
+  /** Timeout of each provider REST call and websocket upgrade, in ms. Default: 10000 */
+  QRFLEET_HTTP_TIMEOUT_MS: int(100).default(10_000),
+  /** Fleet state sweep period, in ms. Default: 60000 */
+  QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
+  /** getStateInstance calls in flight at once during a sweep. Default: 20 */
+  QRFLEET_SWEEP_CONCURRENCY: int(1, 1000).default(20),
+  /** How often the reconciler re-enqueues due sessions from PostgreSQL, in ms. Default: 60000 */
+  QRFLEET_RECONCILE_INTERVAL_MS: int(1000).default(60_000),
+  /** On SIGTERM, how long running sessions get before they are handed back, in ms. Default: 10000 */
+  QRFLEET_SHUTDOWN_GRACE_MS: int(0).default(10_000),
+  /** QR images older than this are deleted (sessions and outcomes stay), in days. Default: 30 */
+  QRFLEET_QR_RETENTION_DAYS: int(1).default(30),
+  /** Lifetime of a live-page link, in seconds. Default: 86400 (24 h) */
+  QRFLEET_LIVE_LINK_TTL_S: int(60).default(86_400),
+  /** Unscanned attempts after which tier-2 operators are notified too. Default: 2 */
+  QRFLEET_ESCALATE_AFTER: int(1).default(2),
+  /** Log an instance out when its scan shows another number than expected. Default: false */
+  QRFLEET_LOGOUT_ON_WRONG_NUMBER: bool.default(false),
+  /** Deliveries (email, webhook) sent at once by one process. Default: 50 */
+  QRFLEET_NOTIFY_CONCURRENCY: int(1, 1000).default(50),
+  /** Timeout of each outbound webhook POST, in ms. Default: 10000 */
+  QRFLEET_WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
+  /** Run the simulator inside the daemon (demo): number of simulated instances, 0 = off. Default: 0 */
+  QRFLEET_SIMULATOR_INSTANCES: int(0, 100000).default(0),
+});
+
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, "QRFLEET_SECRET_KEY" | "QRFLEET_ADMIN_TOKEN"> & {
+    QRFLEET_SECRET_KEY: string;
+    QRFLEET_ADMIN_TOKEN: string;
+  }
+>;
+export type RequiredKey = "QRFLEET_SECRET_KEY" | "QRFLEET_ADMIN_TOKEN";
+
+const HOW_TO_SET: Record<RequiredKey, string> = {
+  QRFLEET_SECRET_KEY: "set QRFLEET_SECRET_KEY to 32 random bytes in base64 (openssl rand -base64 32)",
+  QRFLEET_ADMIN_TOKEN: "set QRFLEET_ADMIN_TOKEN to a random string of at least 16 characters (openssl rand -hex 24)",
+};
+
+export class ConfigError extends Error {
+  readonly code = "config_invalid";
+  override name = "ConfigError";
+}
+
+/** Reads .env from the working directory if present; values already in the environment win. */
+function loadDotEnv(): void {
+  if (existsSync(".env")) process.loadEnvFile(".env");
+}
+
+/**
+ * Parses the environment. `required` lists keys that have no safe default and that this
+ * command needs; a command like `qrfleet scan` needs neither secret.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  required: readonly RequiredKey[] = ["QRFLEET_SECRET_KEY", "QRFLEET_ADMIN_TOKEN"],
+): Config {
+  if (env === process.env) loadDotEnv();
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0]);
+      const hint = HOW_TO_SET[key as RequiredKey];
+      return hint ? `${key} ${i.message}: ${hint}` : `${key} ${i.message} (got an unusable value)`;
+    });
+    throw new ConfigError(`invalid configuration: ${lines.join("; ")}`);
+  }
+  const missing = required.filter((k) => parsed.data[k] === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(`missing configuration: ${missing.map((k) => HOW_TO_SET[k]).join("; ")}`);
+  }
+  return Object.freeze({
+    ...parsed.data,
+    QRFLEET_SECRET_KEY: parsed.data.QRFLEET_SECRET_KEY ?? "",
+    QRFLEET_ADMIN_TOKEN: parsed.data.QRFLEET_ADMIN_TOKEN ?? "",
+  });
+}
+
+/** Raw environment lookups for process entry points that pass env through to children (demo). */
+export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}

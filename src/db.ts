@@ -1,0 +1,18 @@
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "./generated/prisma/client.js";
+
+export type Db = PrismaClient;
+export { Prisma } from "./generated/prisma/client.js";
+export type * from "./generated/prisma/client.js";
+
+/** Prisma over the pg driver adapter: no query engine binary at run time. */
+export function createDb(databaseUrl: string, poolSize = 20): Db {
+  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 10_000 });
+  return new PrismaClient({ adapter });
+}
+
+/** Postgres unique_violation surfaced by Prisma (P2002) or raw SQL (23505). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string; originalCode?: string } } | null;
+  return e?.code === "P2002" || e?.code === "23505" || e?.cause?.originalCode === "23505";
+}

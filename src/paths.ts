@@ -1,0 +1,17 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The package root, whether running from src/ (tsx, vitest) or from dist/src/ (built). */
+function findRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json"))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error("cannot find the qrfleet package root");
+    dir = parent;
+  }
+  return dir;
+}
+
+export const PROJECT_ROOT = findRoot();
+export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "prisma", "migrations");
