@@ -1,0 +1,45 @@
+/** The contract between the QR session engine and everything that drives or consumes it. */
+
+/** Instance states of getStateInstance; anything else the provider sends becomes "unknown". */
+export const INSTANCE_STATES = ["notAuthorized", "authorized", "blocked", "sleepMode", "starting", "yellowCard"] as const;
+export type InstanceState = (typeof INSTANCE_STATES)[number] | "unknown";
+
+export interface InstanceAddress {
+  apiUrl: string;
+  idInstance: string;
+  /** apiTokenInstance: a secret. Never logged; URLs carrying it are masked with maskSecrets(). */
+  token: string;
+}
+
+export type FailureReason =
+  | "invalid_token" // upgrade or REST answered 401/403: retrying will not help
+  | "unknown_instance" // 404: retrying will not help
+  | "provider_error" // an `error` frame, or a 5xx on upgrade
+  | "protocol_error" // a frame that is not JSON, a qrCode that is not a PNG, a huge frame
+  | "connection_lost" // the socket closed (or never opened) without a terminal message
+  | "silent" // no frame for longer than the silence bound
+  | "too_long"; // the attempt outlived its hard bound
+
+/** Exactly one of these ends every QR websocket session. */
+export type SessionOutcome =
+  | { kind: "authorized"; accountData: unknown; phone: string | null }
+  | { kind: "already_logged" }
+  | { kind: "timed_out" }
+  | { kind: "failed"; reason: FailureReason; message: string }
+  | { kind: "cancelled"; reason: string };
+
+export interface QrImage {
+  png: Buffer;
+  /** hex sha256 of the PNG bytes */
+  sha256: string;
+  /** 1-based index among the distinct images of this socket session */
+  index: number;
+  receivedAt: Date;
+}
+
+/** Things worth a log line or a metric that do not end the session. */
+export type SessionNotice =
+  | { kind: "opened" }
+  | { kind: "duplicate_qr"; sha256: string }
+  | { kind: "unknown_type"; type: string }
+  | { kind: "ignored_frame"; reason: string };
