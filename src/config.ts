@@ -50,6 +50,10 @@ const schema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default: info */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** How long a worker's hold on a session job lasts without renewal (renewed at half), in ms. Default: 60000 */
+  QRFLEET_LOCK_DURATION_MS: int(1000).default(60_000),
+  /** How often a worker looks for jobs whose holder died (kill -9), in ms. Default: 30000 */
+  QRFLEET_STALLED_INTERVAL_MS: int(500).default(30_000),
   /** QR sessions one process runs at once (they mostly wait on sockets). Default: 500 */
   QRFLEET_CONCURRENCY: int(1, 20000).default(500),
   /** Attempts of one session before it ends timed_out. Default: 5 */

@@ -1,0 +1,16 @@
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import type { Logger } from "../log.js";
+import type { Queues } from "../queues.js";
+import type { SecretBox } from "../secrets.js";
+import type { FleetEvents } from "./events.js";
+
+/** What every fleet function is handed: the CLI, the HTTP API and the workers build one each. */
+export interface FleetContext {
+  db: Db;
+  box: SecretBox;
+  queues: Queues;
+  config: Config;
+  log: Logger;
+  events: FleetEvents;
+}

@@ -1,0 +1,23 @@
+import { EventEmitter } from "node:events";
+import type { SessionStatus } from "../db.js";
+
+/** Business code emits these; logs and metrics subscribe (they never live inside the logic). */
+export interface FleetEventMap {
+  "session:transition": [
+    {
+      sessionId: string;
+      instanceId: string;
+      from: SessionStatus | null;
+      to: SessionStatus;
+      attempt: number;
+      reason?: string;
+      nextAttemptInMs?: number;
+    },
+  ];
+  "session:qr": [{ sessionId: string; instanceId: string; attempt: number; sequence: number }];
+  "session:notice": [{ sessionId: string; kind: string; detail?: string }];
+  "instance:state": [{ instanceId: string; state: string }];
+  "delivery:result": [{ deliveryId: string; kind: string; status: string }];
+}
+
+export class FleetEvents extends EventEmitter<FleetEventMap> {}

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Logger } from "../log.js";
+import type { FleetEvents } from "./events.js";
+
+/** Logs and metrics listen to fleet events; business code never calls them directly. */
+export interface FleetMetrics {
+  registry: Registry;
+}
+
+export function observeFleet(events: FleetEvents, log: Logger, registry = new Registry()): FleetMetrics {
+  collectDefaultMetrics({ register: registry, prefix: "qrfleet_process_" });
+  const transitions = new Counter({
+    name: "qrfleet_session_transitions_total",
+    help: "QR session status changes, by the status entered",
+    labelNames: ["to"] as const,
+    registers: [registry],
+  });
+  const qrCodes = new Counter({ name: "qrfleet_qr_codes_total", help: "Distinct QR images stored", registers: [registry] });
+  const notices = new Counter({
+    name: "qrfleet_session_notices_total",
+    help: "Non-terminal session happenings (duplicate QR, unknown frame type, …)",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
+  const running = new Gauge({ name: "qrfleet_sessions_running", help: "QR sessions running in this process", registers: [registry] });
+  const deliveries = new Counter({
+    name: "qrfleet_deliveries_total",
+    help: "Delivery attempts by result",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const attemptSeconds = new Histogram({
+    name: "qrfleet_attempt_seconds",
+    help: "Duration of a QR session attempt in this process",
+    buckets: [1, 5, 15, 30, 60, 100, 130, 300],
+    registers: [registry],
+  });
+  const startedAt = new Map<string, number>();
+
+  events.on("session:transition", (t) => {
+    transitions.inc({ to: t.to });
+    if (t.to === "running") {
+      running.inc();
+      startedAt.set(t.sessionId, Date.now());
+    } else if (t.from === "running") {
+      running.dec();
+      const started = startedAt.get(t.sessionId);
+      if (started !== undefined) attemptSeconds.observe((Date.now() - started) / 1000);
+      startedAt.delete(t.sessionId);
+    }
+    log.info({ session: t.sessionId, instance: t.instanceId, from: t.from, to: t.to, attempt: t.attempt, reason: t.reason, nextAttemptInMs: t.nextAttemptInMs }, "session transition");
+  });
+  events.on("session:qr", (q) => {
+    qrCodes.inc();
+    log.debug({ session: q.sessionId, attempt: q.attempt, sequence: q.sequence }, "qr stored");
+  });
+  events.on("session:notice", (n) => {
+    notices.inc({ kind: n.kind });
+    if (n.kind !== "opened") log.info({ session: n.sessionId, notice: n.kind, detail: n.detail }, "session notice");
+  });
+  events.on("instance:state", (s) => log.info({ instance: s.instanceId, state: s.state }, "instance state"));
+  events.on("delivery:result", (d) => {
+    deliveries.inc({ status: d.status });
+    log.info({ delivery: d.deliveryId, status: d.status }, "delivery");
+  });
+  return { registry };
+}

@@ -1,0 +1,70 @@
+import { addNotifyJobs, addSessionJob, notifyJobId, sessionJobId } from "../queues.js";
+import type { FleetContext } from "./context.js";
+import { ensureSchedules } from "./schedules.js";
+
+/**
+ * PostgreSQL is the truth and Redis may lose everything (it keeps nothing on disk). At start and
+ * periodically this puts back every job that PostgreSQL says is due but Redis does not hold.
+ */
+export interface ReconcileResult {
+  sessionsRestored: number;
+  deliveriesRestored: number;
+}
+
+const BATCH = 200;
+const DEAD_STATES = new Set(["completed", "failed", "unknown"]);
+
+export async function reconcile(ctx: FleetContext): Promise<ReconcileResult> {
+  await ensureSchedules(ctx);
+  const sessionsRestored = await restoreSessions(ctx);
+  const deliveriesRestored = await restoreDeliveries(ctx);
+  if (sessionsRestored || deliveriesRestored) {
+    ctx.log.warn({ sessionsRestored, deliveriesRestored }, "reconciler restored jobs missing from Redis");
+  }
+  return { sessionsRestored, deliveriesRestored };
+}
+
+async function restoreSessions(ctx: FleetContext): Promise<number> {
+  let restored = 0;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await ctx.db.qrSession.findMany({
+      where: { status: { in: ["queued", "running"] } },
+      select: { id: true, attempt: true, dueAt: true },
+      orderBy: { id: "asc" },
+      take: BATCH,
+      ...(cursor && { cursor: { id: cursor }, skip: 1 }),
+    });
+    if (page.length === 0) return restored;
+    cursor = page[page.length - 1]!.id;
+    const states = await Promise.all(page.map((s) => ctx.queues.session.getJobState(sessionJobId(s.id, s.attempt))));
+    for (const [i, s] of page.entries()) {
+      if (!DEAD_STATES.has(states[i]!)) continue;
+      // A finished job for an open session means its run died before recording an outcome.
+      await ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0);
+      await addSessionJob(ctx.queues, { sessionId: s.id, attempt: s.attempt }, s.dueAt.getTime() - Date.now());
+      restored++;
+    }
+  }
+}
+
+async function restoreDeliveries(ctx: FleetContext): Promise<number> {
+  let restored = 0;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await ctx.db.delivery.findMany({
+      where: { status: "pending" },
+      select: { id: true },
+      orderBy: { id: "asc" },
+      take: BATCH,
+      ...(cursor && { cursor: { id: cursor }, skip: 1 }),
+    });
+    if (page.length === 0) return restored;
+    cursor = page[page.length - 1]!.id;
+    const states = await Promise.all(page.map((d) => ctx.queues.notify.getJobState(notifyJobId(d.id))));
+    const missing = page.filter((_, i) => DEAD_STATES.has(states[i]!)).map((d) => d.id);
+    for (const id of missing) await ctx.queues.notify.remove(notifyJobId(id)).catch(() => 0);
+    await addNotifyJobs(ctx.queues, missing);
+    restored += missing.length;
+  }
+}

@@ -1,0 +1,28 @@
+import type { Config } from "../config.js";
+import { createDb } from "../db.js";
+import type { Logger } from "../log.js";
+import { registerSecret } from "../log.js";
+import { createQueues } from "../queues.js";
+import { SecretBox } from "../secrets.js";
+import type { FleetContext } from "./context.js";
+import { FleetEvents } from "./events.js";
+
+/** A FleetContext for a short-lived face (a CLI command, a test): no workers, closed after use. */
+export function openFleet(config: Config, log: Logger): FleetContext & { close(): Promise<void> } {
+  registerSecret(config.QRFLEET_ADMIN_TOKEN);
+  registerSecret(config.QRFLEET_SECRET_KEY);
+  const db = createDb(config.DATABASE_URL, Math.min(config.QRFLEET_DB_POOL, 5));
+  const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
+  return {
+    db,
+    box: new SecretBox(config.QRFLEET_SECRET_KEY),
+    queues,
+    config,
+    log,
+    events: new FleetEvents(),
+    async close() {
+      await queues.close();
+      await db.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import type { Instance, QrSession, SessionStatus, SessionTrigger } from "../db.js";
+import { isUniqueViolation } from "../db.js";
+import { addNotifyJobs, addSessionJob, sessionJobId } from "../queues.js";
+import { recordEvent } from "../notify/outbox.js";
+import type { FleetContext } from "./context.js";
+import { NotFoundError, ValidationError } from "./errors.js";
+import { resolveInstance } from "./instances.js";
+import { publishCancel } from "./cancel-bus.js";
+
+export const OPEN_STATUSES: readonly SessionStatus[] = ["queued", "running"];
+export const SESSION_STATUSES: readonly SessionStatus[] = [
+  "queued", "running", "authorized", "already_logged", "wrong_number", "timed_out", "failed", "cancelled",
+];
+
+export interface AttemptView {
+  number: number;
+  startedAt: Date;
+  endedAt: Date | null;
+  outcome: string | null;
+  errorCode: string | null;
+  error: string | null;
+  qrCount: number;
+  resumes: number;
+}
+
+export interface SessionView {
+  id: string;
+  instanceId: string;
+  idInstance: string;
+  label: string | null;
+  trigger: SessionTrigger;
+  status: SessionStatus;
+  attempt: number;
+  maxAttempts: number;
+  qrCount: number;
+  errorCode: string | null;
+  error: string | null;
+  phone: string | null;
+  dueAt: Date;
+  createdAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  attempts?: AttemptView[];
+}
+
+type SessionWithInstance = QrSession & { instance: Pick<Instance, "idInstance" | "label"> };
+const instanceSummary = { instance: { select: { idInstance: true, label: true } } } as const;
+
+function toView(s: SessionWithInstance, attempts?: AttemptView[]): SessionView {
+  return {
+    id: s.id,
+    instanceId: s.instanceId,
+    idInstance: s.instance.idInstance,
+    label: s.instance.label,
+    trigger: s.trigger,
+    status: s.status,
+    attempt: s.attempt,
+    maxAttempts: s.maxAttempts,
+    qrCount: s.qrCount,
+    errorCode: s.errorCode,
+    error: s.error,
+    phone: s.phone,
+    dueAt: s.dueAt,
+    createdAt: s.createdAt,
+    startedAt: s.startedAt,
+    endedAt: s.endedAt,
+    ...(attempts && { attempts }),
+  };
+}
+
+async function findOpen(ctx: FleetContext, instanceId: string): Promise<SessionWithInstance | null> {
+  return ctx.db.qrSession.findFirst({
+    where: { instanceId, status: { in: [...OPEN_STATUSES] } },
+    include: instanceSummary,
+  });
+}
+
+/**
+ * Starts a session for the instance, or returns the one already queued or running. The partial
+ * unique index decides races between processes: the loser of an insert returns the winner's row.
+ */
+export async function enqueueSession(
+  ctx: FleetContext,
+  ref: string | Instance,
+  trigger: SessionTrigger,
+): Promise<{ session: SessionView; created: boolean }> {
+  const inst = typeof ref === "string" ? await resolveInstance(ctx.db, ref) : ref;
+  for (let tries = 0; tries < 5; tries++) {
+    const open = await findOpen(ctx, inst.id);
+    if (open) return { session: toView(open), created: false };
+    try {
+      const created = await ctx.db.qrSession.create({
+        data: {
+          instanceId: inst.id,
+          trigger,
+          attempt: 1,
+          maxAttempts: inst.maxAttempts ?? ctx.config.QRFLEET_SESSION_ATTEMPTS,
+          backoffBaseMs: inst.backoffBaseMs ?? ctx.config.QRFLEET_BACKOFF_BASE_MS,
+          backoffMaxMs: inst.backoffMaxMs ?? ctx.config.QRFLEET_BACKOFF_MAX_MS,
+        },
+        include: instanceSummary,
+      });
+      // If this add is lost (crash, Redis down), the reconciler re-adds it from PostgreSQL.
+      await addSessionJob(ctx.queues, { sessionId: created.id, attempt: 1 }).catch((err) =>
+        ctx.log.warn({ err, sessionId: created.id }, "session queued in PostgreSQL but not yet in Redis"),
+      );
+      ctx.events.emit("session:transition", {
+        sessionId: created.id, instanceId: inst.id, from: null, to: "queued", attempt: 1, reason: trigger,
+      });
+      return { session: toView(created), created: true };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+  }
+  throw new Error("could not enqueue: the instance's open session kept changing");
+}
+
+export async function showSession(ctx: FleetContext, id: string): Promise<SessionView> {
+  const s = await ctx.db.qrSession
+    .findUnique({ where: { id }, include: { ...instanceSummary, attempts: { orderBy: { number: "asc" } } } })
+    .catch(() => null);
+  if (!s) throw new NotFoundError(`no session ${JSON.stringify(id)}`);
+  return toView(s, s.attempts.map(({ number, startedAt, endedAt, outcome, errorCode, error, qrCount, resumes }) => ({
+    number, startedAt, endedAt, outcome, errorCode, error, qrCount, resumes,
+  })));
+}
+
+export async function listSessions(
+  ctx: FleetContext,
+  filter: { instance?: string; status?: string; limit?: number } = {},
+): Promise<SessionView[]> {
+  if (filter.status && !SESSION_STATUSES.includes(filter.status as SessionStatus)) {
+    throw new ValidationError(`status must be one of ${SESSION_STATUSES.join(", ")}`);
+  }
+  const instanceId = filter.instance ? (await resolveInstance(ctx.db, filter.instance)).id : undefined;
+  const rows = await ctx.db.qrSession.findMany({
+    where: { ...(instanceId && { instanceId }), ...(filter.status && { status: filter.status as SessionStatus }) },
+    include: instanceSummary,
+    orderBy: { createdAt: "desc" },
+    take: Math.min(filter.limit ?? 100, 10_000),
+  });
+  return rows.map((r) => toView(r));
+}
+
+/** Ends an open session for good; the worker running it (in any process) is told to stop. */
+export async function cancelSession(ctx: FleetContext, id: string, reason = "cancelled by an admin"): Promise<SessionView> {
+  const current = await showSession(ctx, id);
+  const ended = await endOpenSession(ctx, current, "cancelled", { errorCode: "cancelled", error: reason });
+  return ended ?? current;
+}
+
+/** The provider says the instance is authorized (its webhook): a running session is done. */
+export async function endSessionAuthorizedByProvider(ctx: FleetContext, instanceId: string): Promise<SessionView | null> {
+  const open = await findOpen(ctx, instanceId);
+  if (!open) return null;
+  return endOpenSession(ctx, toView(open), "authorized", { errorCode: null, error: null, event: "session.authorized" });
+}
+
+async function endOpenSession(
+  ctx: FleetContext,
+  s: SessionView,
+  status: SessionStatus,
+  opts: { errorCode: string | null; error: string | null; event?: "session.authorized" },
+): Promise<SessionView | null> {
+  const deliveryIds = await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.qrSession.updateMany({
+      where: { id: s.id, status: { in: [...OPEN_STATUSES] } },
+      data: { status, endedAt: new Date(), runId: null, errorCode: opts.errorCode, error: opts.error },
+    });
+    if (count === 0) return null;
+    await tx.qrAttempt.updateMany({
+      where: { sessionId: s.id, endedAt: null },
+      data: { endedAt: new Date(), outcome: status, errorCode: opts.errorCode, error: opts.error },
+    });
+    if (!opts.event) return [];
+    return recordEvent(
+      tx,
+      { type: opts.event, instanceId: s.instanceId, sessionId: s.id, attempt: s.attempt, data: { source: "provider" } },
+      { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
+    );
+  });
+  if (deliveryIds === null) return null;
+  await publishCancel(ctx.queues, s.id, s.attempt);
+  await ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0);
+  await addNotifyJobs(ctx.queues, deliveryIds);
+  ctx.events.emit("session:transition", {
+    sessionId: s.id, instanceId: s.instanceId, from: s.status, to: status, attempt: s.attempt, reason: opts.error ?? undefined,
+  });
+  return showSession(ctx, s.id);
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+const KEY = Buffer.alloc(32, 7).toString("base64");
+const good = { QRFLEET_SECRET_KEY: KEY, QRFLEET_ADMIN_TOKEN: "0123456789abcdef0" };
+
+describe("configuration", () => {
+  it("fills documented defaults", () => {
+    const c = loadConfig({ ...good });
+    expect(c.PORT).toBe(8080);
+    expect(c.QRFLEET_SESSION_ATTEMPTS).toBe(5);
+    expect(c.QRFLEET_BACKOFF_BASE_MS).toBe(60_000);
+    expect(c.QRFLEET_BACKOFF_MAX_MS).toBe(1_800_000);
+    expect(c.QRFLEET_SWEEP_INTERVAL_MS).toBe(60_000);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("fails at boot with a sentence that says what to set", () => {
+    expect(() => loadConfig({})).toThrow(/set QRFLEET_SECRET_KEY to 32 random bytes in base64/);
+    expect(() => loadConfig({ QRFLEET_SECRET_KEY: KEY })).toThrow(/set QRFLEET_ADMIN_TOKEN/);
+    expect(() => loadConfig({ ...good, QRFLEET_SECRET_KEY: "c2hvcnQ=" })).toThrow(/QRFLEET_SECRET_KEY must be 32 random bytes/);
+    expect(() => loadConfig({ ...good, PORT: "http" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...good, DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL must be a URL starting with postgresql:/);
+    expect(() => loadConfig({ ...good, QRFLEET_CONCURRENCY: "0" })).toThrow(/QRFLEET_CONCURRENCY/);
+  });
+
+  it("does not ask commands that need no secrets for them", () => {
+    expect(loadConfig({}, []).QRFLEET_SECRET_KEY).toBe("");
+  });
+
+  it("never echoes a secret value in its error", () => {
+    const secret = "supersecretvalue-not-base64-32";
+    try {
+      loadConfig({ ...good, QRFLEET_SECRET_KEY: secret });
+      expect.unreachable();
+    } catch (err) {
+      expect(String(err)).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,122 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { Worker, type WorkerOptions } from "bullmq";
+import type { Config } from "../src/config.js";
+import { createDb } from "../src/db.js";
+import { subscribeCancels } from "../src/fleet/cancel-bus.js";
+import type { FleetContext } from "../src/fleet/context.js";
+import { FleetEvents } from "../src/fleet/events.js";
+import { observeFleet } from "../src/fleet/observe.js";
+import { reconcile } from "../src/fleet/reconcile.js";
+import { buildHttpApp } from "../src/http/app.js";
+import { registerSecret, type Logger } from "../src/log.js";
+import { migrate } from "../src/migrate.js";
+import { createMailer } from "../src/notify/email.js";
+import { QUEUE, createQueues, createRedis, redisOptions } from "../src/queues.js";
+import { SecretBox } from "../src/secrets.js";
+import { createNotifyProcessor } from "./notify.js";
+import { ABORT, createSessionProcessor } from "./qr-session.js";
+import { createSweepProcessor } from "./sweep.js";
+
+const CLOSE_BOUND_MS = 5_000;
+
+export interface Daemon {
+  ctx: FleetContext;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  for (const s of [config.QRFLEET_ADMIN_TOKEN, config.QRFLEET_SECRET_KEY]) registerSecret(s);
+  const migrated = await migrate(config.DATABASE_URL);
+  if (migrated.applied.length) log.info({ applied: migrated.applied }, "migrations applied");
+  if (migrated.checksumChanged.length) log.warn({ changed: migrated.checksumChanged }, "applied migrations were edited since");
+
+  const events = new FleetEvents();
+  const metrics = observeFleet(events, log);
+  const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
+  const ctx: FleetContext = {
+    db: createDb(config.DATABASE_URL, config.QRFLEET_DB_POOL),
+    box: new SecretBox(config.QRFLEET_SECRET_KEY),
+    queues,
+    config,
+    log,
+    events,
+  };
+  const workerName = `${hostname()}:${process.pid}:${randomBytes(2).toString("hex")}`;
+  const base: Omit<WorkerOptions, "concurrency"> = {
+    connection: redisOptions(config.REDIS_URL, true),
+    prefix: config.QRFLEET_REDIS_PREFIX,
+    stalledInterval: config.QRFLEET_STALLED_INTERVAL_MS,
+  };
+  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, workerName }), {
+    ...base,
+    concurrency: config.QRFLEET_CONCURRENCY,
+    // A session holds its job for up to ~130 s blocked on a socket; the lock is renewed at half
+    // its duration by one batched call per worker, so the default 60 s survives a slow event loop.
+    lockDuration: config.QRFLEET_LOCK_DURATION_MS,
+    maxStalledCount: 5,
+  });
+  const notifyWorker = new Worker(
+    QUEUE.notify,
+    createNotifyProcessor(ctx, {
+      mailer: createMailer(config.SMTP_URL, config.SMTP_FROM),
+      publicUrl: config.QRFLEET_PUBLIC_URL,
+      liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S,
+      webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
+    }),
+    { ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS },
+  );
+  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 4, lockDuration: 120_000 });
+  for (const w of [sessionWorker, notifyWorker, sweepWorker]) {
+    w.on("error", (err) => log.error({ err, queue: w.name }, "worker error"));
+    w.on("failed", (job, err) => log.warn({ queue: w.name, job: job?.id, err: err.message }, "job failed"));
+  }
+  // A lost lock does not stop BullMQ's processor: stop the run ourselves and hand the attempt back.
+  sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => sessionWorker.cancelJob(id, ABORT.lockLost)));
+
+  const subscriber = createRedis(config.REDIS_URL, true);
+  const unsubscribe = await subscribeCancels(subscriber, config.QRFLEET_REDIS_PREFIX, (jobId) =>
+    sessionWorker.cancelJob(jobId, "cancelled"),
+  );
+
+  await reconcile(ctx);
+  const reconcileTimer = setInterval(() => {
+    reconcile(ctx).catch((err) => log.error({ err }, "reconcile failed"));
+  }, config.QRFLEET_RECONCILE_INTERVAL_MS);
+  reconcileTimer.unref();
+
+  const app = await buildHttpApp(ctx, { metrics: metrics.registry });
+  const url = await app.listen({ port: config.PORT, host: config.HOST });
+  log.info({ url, concurrency: config.QRFLEET_CONCURRENCY, worker: workerName }, "qrfleet daemon started");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info("shutting down: no new work, running sessions get the grace period");
+      clearInterval(reconcileTimer);
+      await app.close().catch(() => undefined);
+      const grace = setTimeout(() => sessionWorker.cancelAllJobs(ABORT.shutdown), config.QRFLEET_SHUTDOWN_GRACE_MS);
+      await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS);
+      clearTimeout(grace);
+      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
+      await unsubscribe().catch(() => undefined);
+      subscriber.disconnect();
+      await queues.close();
+      await ctx.db.$disconnect();
+      log.info("qrfleet daemon stopped");
+    })());
+  return { ctx, url, close };
+}
+
+/** BullMQ's close() waits for active jobs without a bound; ours has one, then forces. */
+async function closeBounded(worker: Worker, boundMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), boundMs)));
+  const result = await Promise.race([worker.close().then(() => "closed" as const), timeout]);
+  clearTimeout(timer);
+  if (result === "timeout") {
+    worker.cancelAllJobs(ABORT.shutdown);
+    await Promise.race([worker.close(true), new Promise((r) => setTimeout(r, CLOSE_BOUND_MS))]);
+  }
+}
