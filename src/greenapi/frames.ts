@@ -1,0 +1,121 @@
+/**
+ * One provider frame `{ "type": string, "message": ... }` → a typed value. Never throws:
+ * anything unusable becomes `protocolError`, any type we do not know becomes `unknown`.
+ * The REST `qr` call answers the same shape and goes through here too.
+ */
+
+/** Larger text frames are refused (the socket's maxPayload uses the same bound). */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+export type QrFrame =
+  | { type: "qrCode"; png: Buffer }
+  | { type: "error"; message: string }
+  /** raw: the provider's `message` as received (string, JSON text or object). */
+  | { type: "accountData"; raw: unknown; phone: string | null }
+  | { type: "alreadyLogged" }
+  /** wireType: "timeout" or "timeoutExpired"; both mean the scan window passed. */
+  | { type: "timeout"; wireType: string }
+  | { type: "unknown"; wireType: string }
+  | { type: "protocolError"; reason: string };
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+// signature + IHDR chunk + empty IDAT + IEND: nothing smaller is a PNG.
+const MIN_PNG_BYTES = 8 + 25 + 12 + 12;
+const DATA_URL_PREFIX = /^data:image\/png;base64,/i;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const WID = /(\d{5,20})@(?:c\.us|s\.whatsapp\.net)/;
+const MAX_TEXT = 500;
+
+export function parseFrame(data: string | Uint8Array): QrFrame {
+  if (typeof data !== "string") return protocolError(`binary frame of ${data.byteLength} bytes`);
+  if (data.length > MAX_FRAME_BYTES) return protocolError(`frame of ${data.length} characters exceeds ${MAX_FRAME_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return protocolError(`frame is not JSON (${data.length} characters)`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return protocolError("frame is not a JSON object");
+  }
+  const { type, message } = value as { type?: unknown; message?: unknown };
+  if (typeof type !== "string" || type === "") return protocolError("frame has no string `type`");
+  switch (type) {
+    case "qrCode":
+      return qrCodeFrame(message);
+    case "error":
+      return { type: "error", message: text(message) };
+    case "accountData":
+      return { type: "accountData", raw: message, phone: phoneOf(message) };
+    case "alreadyLogged":
+      return { type: "alreadyLogged" };
+    case "timeout":
+    case "timeoutExpired":
+      return { type: "timeout", wireType: type };
+    default:
+      return { type: "unknown", wireType: type.slice(0, 64) };
+  }
+}
+
+function protocolError(reason: string): QrFrame {
+  return { type: "protocolError", reason };
+}
+
+function qrCodeFrame(message: unknown): QrFrame {
+  const png = decodePng(message);
+  return typeof png === "string" ? protocolError(png) : { type: "qrCode", png };
+}
+
+/** Base64 (optionally a data: URL) → PNG bytes, or a reason why it is not one. */
+export function decodePng(message: unknown): Buffer | string {
+  if (typeof message !== "string") return "qrCode message is not a string";
+  let b64 = message.replace(DATA_URL_PREFIX, "");
+  // Some encoders wrap base64 at 76 columns; whitespace is not part of the data.
+  if (/\s/.test(b64)) b64 = b64.replace(/\s+/g, "");
+  if (!BASE64.test(b64)) return "qrCode message is not base64";
+  const png = Buffer.from(b64, "base64");
+  if (png.length < MIN_PNG_BYTES || !png.subarray(0, 8).equals(PNG_SIGNATURE)) return "qrCode message is not a PNG";
+  if (png.toString("latin1", 12, 16) !== "IHDR") return "qrCode message is not a PNG (no IHDR)";
+  return png;
+}
+
+function text(message: unknown): string {
+  if (typeof message === "string") return message.slice(0, MAX_TEXT);
+  if (message === undefined) return "";
+  return (safeStringify(message) ?? String(message)).slice(0, MAX_TEXT);
+}
+
+/**
+ * The account's phone number from accountData, whose format is undocumented: prefer an
+ * object's `wid`, else any "<digits>@c.us" in the text (plain or JSON).
+ */
+export function phoneOf(message: unknown): string | null {
+  if (typeof message === "string") {
+    const trimmed = message.trimStart();
+    if (trimmed.startsWith("{")) {
+      try {
+        const parsed: unknown = JSON.parse(trimmed);
+        if (typeof parsed === "object" && parsed !== null) return phoneOf(parsed);
+      } catch {
+        // not JSON after all: search the text
+      }
+    }
+    return WID.exec(message)?.[1] ?? null;
+  }
+  if (typeof message !== "object" || message === null) return null;
+  const wid = (message as { wid?: unknown }).wid;
+  if (typeof wid === "string") {
+    const match = WID.exec(wid);
+    if (match) return match[1] ?? null;
+  }
+  const all = safeStringify(message);
+  return all === undefined ? null : (WID.exec(all)?.[1] ?? null);
+}
+
+function safeStringify(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}

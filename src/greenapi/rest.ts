@@ -1,0 +1,161 @@
+import { z } from "zod";
+import { maskSecrets } from "../log.js";
+import { decodePng, MAX_FRAME_BYTES } from "./frames.js";
+import {
+  describeCause,
+  errorForStatus,
+  GreenApiError,
+  ProviderProtocolError,
+  ProviderUnavailableError,
+} from "./errors.js";
+import { INSTANCE_STATES, type InstanceAddress, type InstanceState } from "./types.js";
+import { methodUrl, parseAddress } from "./urls.js";
+
+export type RestQr = { type: "qrCode"; png: Buffer } | { type: "alreadyLogged" } | { type: "error"; message: string };
+
+export interface GreenApiClient {
+  /** Unknown states come back as "unknown" with the provider's word in `raw`. */
+  getStateInstance(signal?: AbortSignal): Promise<{ state: InstanceState; raw: string }>;
+  /** One QR snapshot (the REST fallback to the websocket). */
+  qr(signal?: AbortSignal): Promise<RestQr>;
+  logout(signal?: AbortSignal): Promise<boolean>;
+  reboot(signal?: AbortSignal): Promise<boolean>;
+  /** Phone-number pairing: `phoneNumber` in international form, digits (a leading + and spaces are allowed). */
+  getAuthorizationCode(phoneNumber: string, signal?: AbortSignal): Promise<{ status: boolean; code: string }>;
+}
+
+export interface GreenApiClientOptions {
+  /** Bound on each call, body included, in ms. */
+  timeoutMs: number;
+  /** Injected for tests; defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+const stateSchema = z.object({ stateInstance: z.string().min(1).max(100) });
+const logoutSchema = z.object({ isLogout: z.boolean() });
+const rebootSchema = z.object({ isReboot: z.boolean() });
+const authCodeSchema = z.object({
+  status: z.boolean(),
+  code: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? ""),
+});
+const qrSchema = z.object({ type: z.string(), message: z.unknown() });
+const KNOWN_STATES: ReadonlySet<string> = new Set(INSTANCE_STATES);
+const PHONE = /^\d{5,15}$/;
+
+export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClientOptions): GreenApiClient {
+  const address = parseAddress(addr);
+  const doFetch = opts.fetch ?? fetch;
+
+  async function call<T>(method: string, schema: z.ZodType<T>, signal?: AbortSignal, body?: unknown): Promise<T> {
+    const url = methodUrl(address, method);
+    const what = `${body === undefined ? "GET" : "POST"} ${maskSecrets(url)}`;
+    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    let text: string;
+    let status: number;
+    try {
+      const res = await doFetch(url, {
+        method: body === undefined ? "GET" : "POST",
+        headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: combined,
+        redirect: "error",
+      });
+      status = res.status;
+      text = await readBounded(res, what);
+    } catch (err) {
+      throw translateFetchError(err, what, opts.timeoutMs, signal);
+    }
+    if (status < 200 || status > 299) throw errorForStatus(status, what);
+    return validate(text, schema, what, status);
+  }
+
+  return {
+    async getStateInstance(signal) {
+      const { stateInstance } = await call("getStateInstance", stateSchema, signal);
+      return { state: KNOWN_STATES.has(stateInstance) ? (stateInstance as InstanceState) : "unknown", raw: stateInstance };
+    },
+    async qr(signal) {
+      return toRestQr(await call("qr", qrSchema, signal), `GET ${maskSecrets(methodUrl(address, "qr"))}`);
+    },
+    async logout(signal) {
+      return (await call("logout", logoutSchema, signal)).isLogout;
+    },
+    async reboot(signal) {
+      return (await call("reboot", rebootSchema, signal)).isReboot;
+    },
+    async getAuthorizationCode(phoneNumber, signal) {
+      const digits = String(phoneNumber).replace(/^\+/, "").replace(/[\s-]/g, "");
+      if (!PHONE.test(digits)) {
+        throw new RangeError("phoneNumber must be 5-15 digits in international form, e.g. 79001234567");
+      }
+      return call("getAuthorizationCode", authCodeSchema, signal, { phoneNumber: Number(digits) });
+    },
+  };
+}
+
+function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
+  switch (answer.type) {
+    case "qrCode": {
+      const png = decodePng(answer.message);
+      if (typeof png === "string") throw new ProviderProtocolError(`${what}: ${png}`);
+      return { type: "qrCode", png };
+    }
+    case "alreadyLogged":
+      return { type: "alreadyLogged" };
+    case "error": {
+      const message = typeof answer.message === "string" ? answer.message : JSON.stringify(answer.message ?? "");
+      return { type: "error", message: maskSecrets(message.slice(0, 500)) };
+    }
+    default:
+      throw new ProviderProtocolError(`${what} answered an unexpected type ${JSON.stringify(answer.type.slice(0, 64))}`);
+  }
+}
+
+/** Reads the body, refusing answers far larger than any the protocol has. */
+async function readBounded(res: Response, what: string): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > MAX_FRAME_BYTES) {
+    await res.body?.cancel();
+    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${MAX_FRAME_BYTES}`, res.status);
+  }
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > MAX_FRAME_BYTES) {
+      throw new ProviderProtocolError(`${what} answered a body over ${MAX_FRAME_BYTES} bytes`, res.status);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function translateFetchError(err: unknown, what: string, timeoutMs: number, caller?: AbortSignal): unknown {
+  if (err instanceof GreenApiError) return err;
+  // The caller's own abort is not a provider failure: hand its reason back unchanged.
+  if (caller?.aborted) return caller.reason;
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return new ProviderUnavailableError(`${what} timed out after ${timeoutMs} ms`);
+  }
+  return new ProviderUnavailableError(`${what} failed (${describeCause(err)})`);
+}
+
+function validate<T>(text: string, schema: z.ZodType<T>, what: string, status: number): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ProviderProtocolError(`${what} answered HTTP ${status} with a body that is not JSON`, status);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new ProviderProtocolError(`${what} answered HTTP ${status} with an unexpected body (${fields})`, status);
+  }
+  return parsed.data;
+}

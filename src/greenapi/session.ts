@@ -1,0 +1,293 @@
+import { createHash } from "node:crypto";
+import { maskSecrets } from "../log.js";
+import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
+import { parseFrame } from "./frames.js";
+import type { FailureReason, QrImage, SessionNotice, SessionOutcome } from "./types.js";
+
+/** What the session engine needs from a QR websocket; the real one is in socket.ts. */
+export interface QrSocketListener {
+  /** A text frame as a string, a binary frame as bytes. */
+  message(data: string | Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** A ProviderProtocolError means the peer broke the protocol (e.g. a frame over maxPayload). */
+  error(err: Error): void;
+}
+
+export interface QrSocket {
+  /** Called once; events that arrived before it are delivered then, in order. */
+  listen(listener: QrSocketListener): void;
+  /** Idempotent. */
+  close(): void;
+}
+
+export interface QrSessionOptions {
+  /** Opens the socket; rejects with a GreenApiError (InvalidTokenError, …) when the upgrade fails. */
+  connect: (signal: AbortSignal) => Promise<QrSocket>;
+  /** Each distinct QR image, awaited in frame order; a rejection ends the session by rejecting. */
+  onQr: (qr: QrImage) => Promise<void>;
+  /** Non-terminal happenings (for logs and metrics); must not throw, errors are swallowed. */
+  onNotice?: (notice: SessionNotice) => void;
+  /** Aborting ends the session `cancelled`, also while connecting. */
+  signal?: AbortSignal;
+  /** No frame for this long ends the session failed/silent, in ms. */
+  silenceMs: number;
+  /** Hard bound on the whole session, connect included, in ms. */
+  maxMs: number;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs one QR websocket session to exactly one outcome. Rejects only when onQr rejects
+ * (the caller owns that failure); every other ending is a resolved SessionOutcome.
+ */
+export function runQrSession(opts: QrSessionOptions): Promise<SessionOutcome> {
+  for (const key of ["silenceMs", "maxMs"] as const) {
+    const v = opts[key];
+    if (!Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS) {
+      return Promise.reject(new RangeError(`${key} must be a positive number of ms up to ${MAX_TIMER_MS}`));
+    }
+  }
+  return new QrSession(opts).start();
+}
+
+/** A close or error of the socket, queued behind frames so a terminal frame before it wins. */
+class SocketEnd {
+  constructor(
+    readonly reason: FailureReason,
+    readonly message: string,
+  ) {}
+}
+
+type QueueItem = string | Uint8Array | SocketEnd;
+
+// Module-level timer callbacks: a session costs no closure per timer or per frame.
+function onSilenceTimer(s: QrSession): void {
+  s.checkSilence();
+}
+function onMaxTimer(s: QrSession): void {
+  s.finish(failed("too_long", `no outcome within ${s.maxMs} ms`));
+}
+
+class QrSession implements QrSocketListener {
+  private done = false;
+  private socket: QrSocket | undefined;
+  private readonly connectAbort = new AbortController();
+  private silenceTimer: NodeJS.Timeout | undefined;
+  private maxTimer: NodeJS.Timeout | undefined;
+  private lastFrameAt = 0;
+  /** Frames that arrived while onQr was running. */
+  private queue: QueueItem[] | undefined;
+  private busy = false;
+  private seen: Set<string> | undefined;
+  private index = 0;
+  private resolve!: (outcome: SessionOutcome) => void;
+  private reject!: (err: unknown) => void;
+  private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
+
+  constructor(private readonly opts: QrSessionOptions) {}
+
+  get maxMs(): number {
+    return this.opts.maxMs;
+  }
+
+  start(): Promise<SessionOutcome> {
+    const promise = new Promise<SessionOutcome>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    const { signal } = this.opts;
+    if (signal?.aborted) {
+      this.onAbort();
+      return promise;
+    }
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    this.maxTimer = setTimeout(onMaxTimer, this.opts.maxMs, this);
+    let connecting: Promise<QrSocket>;
+    try {
+      connecting = this.opts.connect(this.connectAbort.signal);
+    } catch (err) {
+      this.connectFailed(err);
+      return promise;
+    }
+    connecting.then(
+      (socket) => this.opened(socket),
+      (err: unknown) => this.connectFailed(err),
+    );
+    return promise;
+  }
+
+  message(data: string | Uint8Array): void {
+    if (this.done) return;
+    this.lastFrameAt = Date.now();
+    this.enqueue(data);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.done) return;
+    const why = reason ? `: ${maskSecrets(reason.slice(0, 200))}` : "";
+    this.enqueue(new SocketEnd("connection_lost", `socket closed (code ${code}${why}) without a terminal message`));
+  }
+
+  error(err: Error): void {
+    if (this.done) return;
+    const protocol = err instanceof ProviderProtocolError;
+    this.enqueue(new SocketEnd(protocol ? "protocol_error" : "connection_lost", `socket error: ${maskSecrets(err.message)}`));
+  }
+
+  checkSilence(): void {
+    if (this.done) return;
+    const idle = Date.now() - this.lastFrameAt;
+    if (idle >= this.opts.silenceMs) {
+      this.finish(failed("silent", `no frame for ${this.opts.silenceMs} ms`));
+    } else {
+      this.silenceTimer = setTimeout(onSilenceTimer, this.opts.silenceMs - idle, this);
+    }
+  }
+
+  finish(outcome: SessionOutcome): void {
+    if (this.done) return;
+    this.cleanup();
+    this.resolve(outcome);
+  }
+
+  private fail(err: unknown): void {
+    if (this.done) return;
+    this.cleanup();
+    this.reject(err);
+  }
+
+  private cleanup(): void {
+    this.done = true;
+    clearTimeout(this.maxTimer);
+    clearTimeout(this.silenceTimer);
+    this.opts.signal?.removeEventListener("abort", this.onAbort);
+    this.queue = undefined;
+    if (this.socket) closeQuietly(this.socket);
+    else this.connectAbort.abort();
+  }
+
+  private opened(socket: QrSocket): void {
+    if (this.done) {
+      closeQuietly(socket);
+      return;
+    }
+    this.socket = socket;
+    this.lastFrameAt = Date.now();
+    this.silenceTimer = setTimeout(onSilenceTimer, this.opts.silenceMs, this);
+    this.notice({ kind: "opened" });
+    if (this.done) return;
+    try {
+      socket.listen(this);
+    } catch (err) {
+      this.finish(failed("connection_lost", `socket listen failed: ${errorText(err)}`));
+    }
+  }
+
+  private connectFailed(err: unknown): void {
+    if (this.done) return;
+    const text = errorText(err);
+    if (err instanceof InvalidTokenError) this.finish(failed("invalid_token", text));
+    else if (err instanceof UnknownInstanceError) this.finish(failed("unknown_instance", text));
+    else if (err instanceof GreenApiError && err.status !== undefined) this.finish(failed("provider_error", text));
+    else this.finish(failed("connection_lost", `could not connect: ${text}`));
+  }
+
+  private enqueue(item: QueueItem): void {
+    if (this.busy) (this.queue ??= []).push(item);
+    else this.process(item);
+  }
+
+  private process(item: QueueItem): void {
+    const pending = this.handle(item);
+    if (!pending) return;
+    this.busy = true;
+    pending.then(
+      () => this.drain(),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private drain(): void {
+    this.busy = false;
+    const queue = this.queue;
+    while (queue && !this.done && !this.busy && queue.length > 0) this.process(queue.shift()!);
+  }
+
+  /** Returns the onQr promise when a new image was handed over, else nothing. */
+  private handle(item: QueueItem): Promise<void> | undefined {
+    if (item instanceof SocketEnd) {
+      this.finish(failed(item.reason, item.message));
+      return undefined;
+    }
+    const frame = parseFrame(item);
+    switch (frame.type) {
+      case "qrCode":
+        return this.deliverQr(frame.png);
+      case "accountData":
+        this.finish({ kind: "authorized", accountData: frame.raw, phone: frame.phone });
+        return undefined;
+      case "alreadyLogged":
+        this.finish({ kind: "already_logged" });
+        return undefined;
+      case "timeout":
+        this.finish({ kind: "timed_out" });
+        return undefined;
+      case "error":
+        this.finish(failed("provider_error", `provider error frame: ${maskSecrets(frame.message)}`));
+        return undefined;
+      case "protocolError":
+        this.finish(failed("protocol_error", frame.reason));
+        return undefined;
+      case "unknown":
+        this.notice({ kind: "unknown_type", type: frame.wireType });
+        return undefined;
+    }
+  }
+
+  private deliverQr(png: Buffer): Promise<void> | undefined {
+    const sha256 = createHash("sha256").update(png).digest("hex");
+    this.seen ??= new Set();
+    if (this.seen.has(sha256)) {
+      this.notice({ kind: "duplicate_qr", sha256 });
+      return undefined;
+    }
+    this.seen.add(sha256);
+    const image: QrImage = { png, sha256, index: ++this.index, receivedAt: new Date() };
+    try {
+      return Promise.resolve(this.opts.onQr(image));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private notice(notice: SessionNotice): void {
+    try {
+      this.opts.onNotice?.(notice);
+    } catch {
+      // an observer's bug must not change the session's outcome
+    }
+  }
+}
+
+function failed(reason: FailureReason, message: string): SessionOutcome {
+  return { kind: "failed", reason, message };
+}
+
+function errorText(err: unknown): string {
+  return maskSecrets(err instanceof Error ? err.message : String(err)).slice(0, 500);
+}
+
+function abortReason(signal: AbortSignal | undefined): string {
+  const r: unknown = signal?.reason;
+  if (r instanceof Error) return maskSecrets(r.message) || r.name;
+  return typeof r === "string" && r !== "" ? maskSecrets(r) : "aborted";
+}
+
+function closeQuietly(socket: QrSocket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed or broken: nothing left to release
+  }
+}
