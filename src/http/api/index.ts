@@ -1,0 +1,16 @@
+import type { FastifyInstance } from "fastify";
+import type { FleetContext } from "../../fleet/context.js";
+import { requireBearer } from "../auth.js";
+import { sendError } from "../errors.js";
+import { instanceRoutes } from "./instances.js";
+import { operatorRoutes } from "./operators.js";
+import { sessionRoutes } from "./sessions.js";
+
+/** The admin API, mounted under /api: every route, unknown ones included, needs the bearer token. */
+export async function adminApi(app: FastifyInstance, opts: { ctx: FleetContext }): Promise<void> {
+  app.addHook("onRequest", requireBearer(opts.ctx.config.QRFLEET_ADMIN_TOKEN));
+  app.setNotFoundHandler((_req, reply) => sendError(reply, 404, "not_found", "no such route"));
+  await instanceRoutes(app, opts.ctx);
+  await sessionRoutes(app, opts.ctx);
+  await operatorRoutes(app, opts.ctx);
+}

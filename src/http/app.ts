@@ -1,0 +1,52 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import type { FleetContext } from "../fleet/context.js";
+import { adminApi } from "./api/index.js";
+import { installBodyParsers, installErrorHandlers } from "./errors.js";
+import { healthRoutes } from "./health.js";
+import { registerLivePage } from "./live.js";
+import { providerHook } from "./provider-hook.js";
+import { queueBoard } from "./queue-board.js";
+
+/** Everything but an import is a small JSON document; the import route raises its own limit. */
+export const BODY_LIMIT = 64 * 1024;
+
+/** Scraped every few seconds: logged at debug so they do not drown the session log. */
+const PROBES = new Set(["/healthz", "/readyz", "/metrics"]);
+
+export interface HttpAppOptions {
+  /** The registry /metrics exposes (observeFleet's). */
+  metrics: Registry;
+  /** Log one line per request through ctx.log. Default: true. */
+  logger?: boolean;
+}
+
+/**
+ * The HTTP face of the fleet: admin API (/api), the provider's webhook (/hooks/greenapi),
+ * health, metrics and the queue dashboard. Built, not listened on: the caller listens.
+ */
+export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Promise<FastifyInstance> {
+  const log: FastifyBaseLogger = ctx.log.child({ component: "http" });
+  const app = Fastify({
+    loggerInstance: log,
+    // Fastify's own request lines would carry raw URLs; ours (below) name the route pattern only.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+  });
+  if (opts.logger !== false) {
+    app.addHook("onResponse", async (req, reply) => {
+      const route = req.routeOptions.url ?? "(none)";
+      const line = { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+      if (PROBES.has(route)) req.log.debug(line, "request");
+      else req.log.info(line, "request");
+    });
+  }
+  installBodyParsers(app);
+  installErrorHandlers(app);
+  await app.register(healthRoutes, { ctx, metrics: opts.metrics });
+  await app.register(providerHook, { ctx });
+  await app.register(adminApi, { ctx, prefix: "/api" });
+  await app.register(queueBoard, { ctx });
+  await registerLivePage(app, ctx);
+  return app;
+}

@@ -1,0 +1,36 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { sameSecret } from "../fleet/provider-webhook.js";
+import { sendError } from "./errors.js";
+
+/** Admin API: `Authorization: Bearer <QRFLEET_ADMIN_TOKEN>`, compared in constant time. */
+export function requireBearer(adminToken: string) {
+  return async function bearerAuth(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+    if (match && sameSecret(match[1]!, adminToken)) return;
+    reply.header("www-authenticate", 'Bearer realm="qrfleet"');
+    return sendError(reply, 401, "unauthorized", match ? "wrong admin token" : "send Authorization: Bearer <admin token>");
+  };
+}
+
+/**
+ * The queue dashboard is opened in a browser, which cannot send a bearer token: it takes HTTP
+ * Basic auth with any user name and the admin token as the password (a bearer token works too).
+ */
+export function requireBasicOrBearer(adminToken: string) {
+  return async function dashboardAuth(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const password = presentedPassword(req.headers.authorization ?? "");
+    if (password !== null && sameSecret(password, adminToken)) return;
+    reply.header("www-authenticate", 'Basic realm="qrfleet queues", charset="UTF-8"');
+    return sendError(reply, 401, "unauthorized", "log in with any user name and the admin token as the password");
+  };
+}
+
+function presentedPassword(header: string): string | null {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return bearer[1]!;
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!basic) return null;
+  const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}

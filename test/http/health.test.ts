@@ -1,0 +1,60 @@
+import type { FastifyInstance } from "fastify";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildHttpApp } from "../../src/http/app.js";
+import { newPrefix, testFleet } from "../support/fleet.js";
+import { ADMIN_TOKEN, startHttp } from "./harness.js";
+
+let app: FastifyInstance;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  ({ app, close } = await startHttp());
+});
+afterAll(async () => close());
+
+describe("health, metrics and the queue dashboard", () => {
+  it("answers /healthz and /readyz with 200 when PostgreSQL and Redis answer", async () => {
+    expect((await app.inject({ method: "GET", url: "/healthz" })).json()).toEqual({ status: "ok" });
+    const ready = await app.inject({ method: "GET", url: "/readyz" });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: "ready", checks: { postgres: "ok", redis: "ok" } });
+  });
+
+  it("answers /readyz with 503 naming the dependency that failed", async () => {
+    const ctx = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix(), REDIS_URL: "redis://127.0.0.1:1" });
+    const broken = await buildHttpApp(ctx, { metrics: new Registry(), logger: false });
+    try {
+      const res = await broken.inject({ method: "GET", url: "/readyz" });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toEqual({ status: "unavailable", checks: { postgres: "ok", redis: expect.stringMatching(/^(error|timeout)$/) } });
+    } finally {
+      await broken.close();
+      await ctx.close();
+    }
+  });
+
+  it("serves Prometheus metrics as text", async () => {
+    const res = await app.inject({ method: "GET", url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/plain/);
+    expect(res.body).toContain("qrfleet_session_transitions_total");
+  });
+
+  it("puts bull-board behind Basic auth with the admin token as password", async () => {
+    const anonymous = await app.inject({ method: "GET", url: "/admin/queues" });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers["www-authenticate"]).toMatch(/^Basic/);
+    const wrong = Buffer.from("admin:wrong-password").toString("base64");
+    expect((await app.inject({ method: "GET", url: "/admin/queues", headers: { authorization: `Basic ${wrong}` } })).statusCode).toBe(401);
+
+    const basic = `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}`;
+    const page = await app.inject({ method: "GET", url: "/admin/queues", headers: { authorization: basic } });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers["content-type"]).toMatch(/text\/html/);
+    const queues = await app.inject({ method: "GET", url: "/admin/queues/api/queues", headers: { authorization: basic } });
+    expect(queues.statusCode).toBe(200);
+    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(["notify", "qr-session", "sweep"]);
+    expect(queues.body).not.toContain(ADMIN_TOKEN);
+  });
+});

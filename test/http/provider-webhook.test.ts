@@ -1,0 +1,134 @@
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newIdInstance, newToken } from "../support/fleet.js";
+import { ADMIN_TOKEN, Recorder, startHttp, type TestFleet } from "./harness.js";
+
+let ctx: TestFleet;
+let app: FastifyInstance;
+let close: () => Promise<void>;
+let http: Recorder;
+const secrets: string[] = [ADMIN_TOKEN];
+
+beforeAll(async () => {
+  ({ ctx, app, close } = await startHttp());
+  http = new Recorder(app);
+});
+afterAll(async () => close());
+
+async function addInstance(withHookToken = true): Promise<{ id: string; idInstance: string; hookToken: string }> {
+  const token = newToken();
+  const hookToken = `hook-${newToken()}`;
+  secrets.push(token, hookToken);
+  const res = await http.api("POST", "/api/instances", {
+    apiUrl: "https://7103.api.greenapi.com",
+    idInstance: newIdInstance(),
+    token,
+    ...(withHookToken && { webhookToken: hookToken }),
+  });
+  expect(res.statusCode).toBe(201);
+  return { ...res.json(), hookToken };
+}
+
+function stateChanged(idInstance: string | number, stateInstance: string, timestamp = Math.floor(Date.now() / 1000)) {
+  return {
+    typeWebhook: "stateInstanceChanged",
+    instanceData: { idInstance: Number(idInstance), wid: "79001234567@c.us", typeInstance: "whatsapp" },
+    timestamp,
+    stateInstance,
+  };
+}
+
+function hook(payload: unknown, authorization?: string) {
+  return http.request({
+    method: "POST",
+    url: "/hooks/greenapi",
+    headers: authorization === undefined ? {} : { authorization },
+    payload: payload as object,
+  });
+}
+
+describe("POST /hooks/greenapi", () => {
+  it("refuses a missing or wrong Authorization, and any call for an instance without a webhook token", async () => {
+    const inst = await addInstance();
+    for (const authorization of [undefined, "Bearer not-the-token", ADMIN_TOKEN, `Bearer ${ADMIN_TOKEN}`]) {
+      const res = await hook(stateChanged(inst.idInstance, "notAuthorized"), authorization);
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error.code).toBe("unauthorized");
+    }
+    const open = await addInstance(false);
+    const res = await hook(stateChanged(open.idInstance, "notAuthorized"), "Bearer anything-at-all");
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.message).toMatch(/no webhook token configured/);
+    expect(await ctx.db.qrSession.count({ where: { instanceId: { in: [inst.id, open.id] } } })).toBe(0);
+  });
+
+  it("acknowledges unknown webhook types and ignores them", async () => {
+    const res = await hook({ typeWebhook: "incomingMessageReceived", instanceData: { idInstance: 1 }, timestamp: 1 });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ handled: false, typeWebhook: "incomingMessageReceived", instances: [] });
+  });
+
+  it("answers 400 for a garbage body and 404 for an unknown instance", async () => {
+    const garbage = await http.request({ method: "POST", url: "/hooks/greenapi", headers: { "content-type": "application/json" }, payload: "{{{" });
+    expect(garbage.statusCode).toBe(400);
+    expect(garbage.json().error.code).toBe("invalid_json");
+    for (const body of [[1, 2], { hello: "world" }, { typeWebhook: "stateInstanceChanged", instanceData: { idInstance: "x1" }, timestamp: "soon" }]) {
+      const res = await hook(body, "Bearer whatever-token");
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe("invalid_input");
+    }
+    const unknown = await hook(stateChanged(newIdInstance(), "notAuthorized"), "Bearer whatever-token");
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it("queues a session on notAuthorized and records the state", async () => {
+    const inst = await addInstance();
+    const res = await hook(stateChanged(inst.idInstance, "notAuthorized"), `Bearer ${inst.hookToken}`);
+    expect(res.statusCode).toBe(200);
+    const [result] = res.json().instances;
+    expect(result).toMatchObject({ instanceId: inst.id, action: "enqueued", sessionId: expect.any(String) });
+    const session = await ctx.db.qrSession.findUniqueOrThrow({ where: { id: result.sessionId } });
+    expect(session).toMatchObject({ status: "queued", trigger: "provider" });
+    const row = await ctx.db.instance.findUniqueOrThrow({ where: { id: inst.id } });
+    expect(row.lastState).toBe("notAuthorized");
+    expect(row.unlinkedSince).toBeInstanceOf(Date);
+
+    // The raw token (no "Bearer") is accepted too; a repeat keeps the open session.
+    const again = await hook(stateChanged(inst.idInstance, "notAuthorized"), inst.hookToken);
+    expect(again.json().instances[0]).toEqual({ instanceId: inst.id, action: "already_open", sessionId: result.sessionId });
+  });
+
+  it("ends the open session as authorized on authorized", async () => {
+    const inst = await addInstance();
+    const session = (await http.api("POST", `/api/instances/${inst.id}/sessions`)).json();
+    const res = await hook(stateChanged(String(inst.idInstance), "authorized"), `Bearer ${inst.hookToken}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().instances).toEqual([{ instanceId: inst.id, action: "ended_authorized", sessionId: session.id }]);
+    const ended = (await http.api("GET", `/api/sessions/${session.id}`)).json();
+    expect(ended.status).toBe("authorized");
+    const row = await ctx.db.instance.findUniqueOrThrow({ where: { id: inst.id } });
+    expect(row).toMatchObject({ lastState: "authorized", unlinkedSince: null });
+  });
+
+  it("ignores an event older than the state already recorded", async () => {
+    const inst = await addInstance();
+    await hook(stateChanged(inst.idInstance, "authorized"), `Bearer ${inst.hookToken}`);
+    const late = await hook(stateChanged(inst.idInstance, "notAuthorized", Math.floor(Date.now() / 1000) - 600), `Bearer ${inst.hookToken}`);
+    expect(late.json().instances).toEqual([{ instanceId: inst.id, action: "stale" }]);
+    expect(await ctx.db.qrSession.count({ where: { instanceId: inst.id } })).toBe(0);
+  });
+
+  it("records other states without starting a session", async () => {
+    const inst = await addInstance();
+    const res = await hook(stateChanged(inst.idInstance, "yellowCard"), `Bearer ${inst.hookToken}`);
+    expect(res.json().instances).toEqual([{ instanceId: inst.id, action: "recorded" }]);
+    expect((await ctx.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).lastState).toBe("yellowCard");
+    expect(await ctx.db.qrSession.count({ where: { instanceId: inst.id } })).toBe(0);
+  });
+});
+
+// Runs last (vitest keeps file order): every body any test above received.
+it("never returned a token in a response body", () => {
+  expect(http.bodies.length).toBeGreaterThan(10);
+  for (const body of http.bodies) for (const secret of secrets) expect(body).not.toContain(secret);
+});
