@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addInstance } from "../../src/fleet/instances.js";
+import { enqueueSession } from "../../src/fleet/sessions.js";
+import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
+import type { Daemon } from "../../workers/daemon.js";
+import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+
+let sim: Simulator;
+const daemons: Daemon[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ defaults: { rotationMs: 100, scanWindowMs: 400 } });
+});
+afterAll(async () => {
+  for (const d of daemons) await d.close();
+  await sim?.close();
+});
+
+async function addMany(d: Daemon, n: number, script: Partial<Script>, extra: Record<string, unknown> = {}) {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const idInstance = newIdInstance();
+    const token = newToken();
+    sim.define({ idInstance, token, ...script });
+    ids.push((await addInstance(d.ctx, { apiUrl: sim.url, idInstance, token, ...extra })).id);
+  }
+  return ids;
+}
+
+const allEnded = (d: Daemon, sessionIds: string[], timeoutMs = 30_000) =>
+  waitFor("all sessions to end", async () => {
+    const open = await d.ctx.db.qrSession.count({ where: { id: { in: sessionIds }, status: { in: ["queued", "running"] } } });
+    return open === 0;
+  }, timeoutMs, 200);
+
+async function deleteRedisKeys(d: Daemon, prefix: string): Promise<number> {
+  const redis = d.ctx.queues.connection;
+  let deleted = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.del(...keys);
+  } while (cursor !== "0");
+  return deleted;
+}
+
+describe("recovery and scale-out", () => {
+  it("after Redis loses everything, the reconciler restores every due session from PostgreSQL", async () => {
+    const prefix = newPrefix();
+    const d = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_RECONCILE_INTERVAL_MS: "1000" });
+    daemons.push(d);
+    // Attempt 1 times out; attempt 2 waits ~1.5-3 s in a delayed job, which the loss wipes out.
+    const ids = await addMany(d, 20, { fate: "scan", scanOnConnection: 2, scanAfterMs: 100 }, { backoffBaseMs: 3000, backoffMaxMs: 3000 });
+    const sessions = await Promise.all(ids.map((id) => enqueueSession(d.ctx, id, "admin")));
+    const sessionIds = sessions.map((s) => s.session.id);
+    await waitFor("every session to wait for its second attempt", async () =>
+      (await d.ctx.db.qrSession.count({ where: { id: { in: sessionIds }, status: "queued", attempt: 2 } })) === ids.length,
+    );
+    expect(await deleteRedisKeys(d, prefix)).toBeGreaterThan(0);
+    await allEnded(d, sessionIds);
+    const done = await d.ctx.db.qrSession.findMany({ where: { id: { in: sessionIds } } });
+    expect(done.map((s) => s.status)).toEqual(done.map(() => "authorized"));
+    expect(await d.ctx.queues.sweep.getJobScheduler("fleet-sweep")).toBeTruthy(); // schedules came back too
+  }, 60_000);
+
+  it("two daemons on the same Redis and PostgreSQL share the work with no duplicate session", async () => {
+    const prefix = newPrefix();
+    const a = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_CONCURRENCY: "20" });
+    const b = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_CONCURRENCY: "20" });
+    daemons.push(a, b);
+    const ids = await addMany(a, 80, { fate: "scan", scanAfterMs: 150 });
+    const sessions = await Promise.all(ids.map((id, i) => enqueueSession(i % 2 ? a.ctx : b.ctx, id, "admin")));
+    await allEnded(a, sessions.map((s) => s.session.id));
+    const attempts = await a.ctx.db.qrAttempt.findMany({ where: { sessionId: { in: sessions.map((s) => s.session.id) } } });
+    expect(attempts).toHaveLength(ids.length);
+    expect(new Set(attempts.map((x) => x.worker)).size).toBe(2);
+    expect(attempts.every((x) => x.outcome === "authorized" && x.resumes === 0)).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
+import { addInstance } from "../../src/fleet/instances.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import type { Daemon } from "../../workers/daemon.js";
+import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+
+const PER_FATE = 50;
+const fates: Array<{ name: string; script: Partial<Script>; expect: string }> = [
+  { name: "scanned", script: { fate: "scan", scanAfterMs: 350 }, expect: "authorized" },
+  { name: "never scanned", script: { fate: "never" }, expect: "timed_out" },
+  { name: "already linked", script: { fate: "authorized" }, expect: "already_logged" },
+  { name: "token refused", script: { fate: "wrong_token" }, expect: "failed" },
+];
+
+let sim: Simulator;
+let daemon: Daemon;
+const instances: Array<{ id: string; fate: string; expect: string }> = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ defaults: { rotationMs: 250, scanWindowMs: 900 } });
+  daemon = await startTestDaemon({ QRFLEET_REDIS_PREFIX: newPrefix(), QRFLEET_CONCURRENCY: "300", QRFLEET_HTTP_TIMEOUT_MS: "10000" });
+  for (const f of fates) {
+    for (let i = 0; i < PER_FATE; i++) {
+      const idInstance = newIdInstance();
+      const token = newToken();
+      sim.define({ idInstance, token, ...f.script });
+      const inst = await addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token, label: `${f.name} ${i}` });
+      instances.push({ id: inst.id, fate: f.name, expect: f.expect });
+    }
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await daemon?.close();
+  await sim?.close();
+});
+
+describe("the worker pool", () => {
+  it("runs a few hundred sessions at once, each to the outcome its instance deserves", async () => {
+    const started = await Promise.all(instances.map((i) => enqueueSession(daemon.ctx, i.id, "admin")));
+    expect(started.every((s) => s.created)).toBe(true);
+    const ids = started.map((s) => s.session.id);
+    await waitFor("every session to end", async () => {
+      const open = await daemon.ctx.db.qrSession.count({ where: { id: { in: ids }, status: { in: ["queued", "running"] } } });
+      return open === 0;
+    }, 60_000, 250);
+
+    const sessions = await daemon.ctx.db.qrSession.findMany({ where: { id: { in: ids } }, include: { attempts: true } });
+    const byInstance = new Map(sessions.map((s) => [s.instanceId, s]));
+    const wrong = instances
+      .map((inst) => ({ inst, s: byInstance.get(inst.id)! }))
+      .filter(({ inst, s }) => s.status !== inst.expect)
+      .map(({ inst, s }) => `${inst.fate}: ${s.status} ${s.errorCode ?? ""} ${s.error ?? ""}`);
+    expect(wrong).toEqual([]);
+    // one session per instance, never two
+    expect(await daemon.ctx.db.qrSession.count({ where: { instanceId: { in: instances.map((i) => i.id) } } })).toBe(instances.length);
+
+    const timedOut = sessions.filter((s) => s.status === "timed_out");
+    for (const s of timedOut) {
+      expect(s.attempt).toBe(3);
+      expect(s.attempts.map((a) => a.outcome).sort()).toEqual(["timed_out", "timed_out", "timed_out"]);
+    }
+    const refused = sessions.filter((s) => s.status === "failed");
+    for (const s of refused) {
+      expect(s.errorCode).toBe("invalid_token");
+      expect(s.attempts).toHaveLength(1); // a refused token is not retried
+    }
+    const refusedInstances = await daemon.ctx.db.instance.findMany({ where: { id: { in: refused.map((s) => s.instanceId) } } });
+    expect(refusedInstances.every((i) => i.attention === "invalid_token")).toBe(true);
+
+    const authorized = sessions.filter((s) => s.status === "authorized");
+    for (const s of authorized) expect(s.phone).toBe("79001234567");
+  }, 90_000);
+
+  it("stores every distinct QR image of a session once, in sequence", async () => {
+    const inst = instances.find((i) => i.fate === "never scanned")!;
+    const session = await daemon.ctx.db.qrSession.findFirstOrThrow({ where: { instanceId: inst.id } });
+    const codes = await daemon.ctx.db.qrCode.findMany({ where: { sessionId: session.id }, orderBy: { sequence: "asc" } });
+    expect(codes.length).toBeGreaterThanOrEqual(6); // ~3 rotations per window, 3 attempts
+    expect(codes.map((c) => c.sequence)).toEqual(codes.map((_, i) => i + 1));
+    expect(new Set(codes.map((c) => c.sha256)).size).toBe(codes.length);
+    expect(session.qrCount).toBe(codes.length);
+    for (const c of codes) expect(Buffer.from(c.png).subarray(1, 4).toString()).toBe("PNG");
+    const view = await showSession(daemon.ctx, session.id);
+    expect(view.attempts?.map((a) => a.qrCount).reduce((a, b) => a + b, 0)).toBe(codes.length);
+  });
+});

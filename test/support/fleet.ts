@@ -1,0 +1,51 @@
+import { randomBytes, randomInt } from "node:crypto";
+import { loadConfig, type Config } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { openFleet } from "../../src/fleet/runtime.js";
+import { startDaemon, type Daemon } from "../../workers/daemon.js";
+
+/** Settings that make a fleet run in seconds: short scan windows, short backoff, fast stall detection. */
+export const FAST: Record<string, string> = {
+  PORT: "0",
+  LOG_LEVEL: process.env.LOG_LEVEL ?? "silent",
+  QRFLEET_SESSION_ATTEMPTS: "3",
+  QRFLEET_BACKOFF_BASE_MS: "200",
+  QRFLEET_BACKOFF_MAX_MS: "800",
+  QRFLEET_SILENCE_MS: "2000",
+  QRFLEET_ATTEMPT_MAX_MS: "10000",
+  QRFLEET_HTTP_TIMEOUT_MS: "3000",
+  QRFLEET_SWEEP_INTERVAL_MS: "3600000",
+  QRFLEET_RECONCILE_INTERVAL_MS: "3600000",
+  QRFLEET_SHUTDOWN_GRACE_MS: "500",
+  QRFLEET_LOCK_DURATION_MS: "4000",
+  QRFLEET_STALLED_INTERVAL_MS: "1000",
+};
+
+export const newPrefix = () => `qrft_${randomBytes(5).toString("hex")}`;
+export const newIdInstance = () => String(randomInt(1_000_000_000, 9_999_999_999));
+export const newToken = () => randomBytes(25).toString("hex");
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, ...FAST, ...env });
+}
+
+export async function startTestDaemon(env: Record<string, string>): Promise<Daemon> {
+  const config = testConfig(env);
+  return startDaemon(config, createLogger({ level: config.LOG_LEVEL }));
+}
+
+export function testFleet(env: Record<string, string>) {
+  const config = testConfig(env);
+  return openFleet(config, createLogger({ level: config.LOG_LEVEL }));
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (then throws `what`). */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
