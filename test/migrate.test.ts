@@ -83,7 +83,7 @@ describe("qrfleet migrate", () => {
   });
 
   it("enforces at most one open QR session per instance in the database itself", async () => {
-    const db = createDb(inject("databaseUrl"), 2);
+    const db = createDb(process.env.DATABASE_URL!, 2);
     try {
       const inst = await db.instance.create({
         data: { apiUrl: "http://127.0.0.1:1", idInstance: String(Date.now()), tokenCiphertext: new Uint8Array([1]) },

@@ -62,6 +62,7 @@ describe("recovery and scale-out", () => {
     const done = await d.ctx.db.qrSession.findMany({ where: { id: { in: sessionIds } } });
     expect(done.map((s) => s.status)).toEqual(done.map(() => "authorized"));
     expect(await d.ctx.queues.sweep.getJobScheduler("fleet-sweep")).toBeTruthy(); // schedules came back too
+    await d.close(); // its reconciler works on the whole database: keep it out of the next test
   }, 60_000);
 
   it("two daemons on the same Redis and PostgreSQL share the work with no duplicate session", async () => {

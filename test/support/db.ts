@@ -4,7 +4,7 @@ import { inject } from "vitest";
 import { createDb, type Db } from "../../src/db.js";
 
 export function testDb(): Db {
-  return createDb(inject("databaseUrl"), 5);
+  return createDb(process.env.DATABASE_URL!, 5);
 }
 
 /** A brand-new empty database for tests of migration itself; dropped by the returned function. */

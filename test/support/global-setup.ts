@@ -7,32 +7,44 @@ const ADMIN_URL = process.env.QRFLEET_TEST_ADMIN_URL ?? "postgresql://postgres@1
 
 declare module "vitest" {
   export interface ProvidedContext {
-    databaseUrl: string;
+    templateDatabase: string;
     adminDatabaseUrl: string;
-    redisPrefix: string;
     secretKey: string;
   }
 }
 
-/** Each run gets its own database, created and migrated here and dropped after. */
-export default async function setup(project: TestProject) {
-  const name = `qrfleet_test_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
-  await migrate(databaseUrl);
-  project.provide("databaseUrl", databaseUrl);
+  return url.toString();
+}
+
+/**
+ * The run migrates one template database; every test file gets its own copy of it (see env.ts),
+ * so a daemon's reconciler in one file never picks up another file's sessions. All are dropped after.
+ */
+export default async function setup(project: TestProject) {
+  const run = `qrfleet_test_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+  const template = `${run}_tpl`;
+  await admin((c) => c.query(`CREATE DATABASE "${template}"`));
+  await migrate(databaseUrl(template));
+  project.provide("templateDatabase", template);
   project.provide("adminDatabaseUrl", ADMIN_URL);
-  project.provide("redisPrefix", `qrft_${randomBytes(4).toString("hex")}`);
   project.provide("secretKey", randomBytes(32).toString("base64"));
   return async () => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.end();
+    await admin(async (c) => {
+      const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${run}%`]);
+      for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    });
   };
 }

@@ -1,0 +1,9 @@
+/**
+ * A fake GREEN-API over real HTTP and websocket, scripted per instance, for tests, the demo
+ * and the benchmark. See GREEN-API.md for the protocol it imitates.
+ */
+export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorStats } from "./server.js";
+export { generateInstances, type GenerateOptions } from "./instances.js";
+export { FATES, DEFAULT_SCRIPT, type Fate, type Script } from "./script.js";
+export { SIM_STATES, type SimState, type InstanceDefinition } from "./provider.js";
+export { simulatorCommand, runSimulatorCli, type SimulatorCommandOptions, type SimulatorCommandIo } from "./cli.js";

@@ -1,0 +1,179 @@
+import { INSTANCE_STATES } from "../greenapi/types.js";
+import type { Logger } from "../log.js";
+import type { SimConnection } from "./connection.js";
+import type { ImageSource, QrImage } from "./images.js";
+import { resolveScript, type Script } from "./script.js";
+import type { WebhookSender } from "./webhook.js";
+
+/** The states the simulator can be put in: those getStateInstance documents. */
+export type SimState = (typeof INSTANCE_STATES)[number];
+export { INSTANCE_STATES as SIM_STATES };
+
+export interface InstanceDefinition extends Partial<Script> {
+  idInstance: string;
+  /** apiTokenInstance of the fake instance. */
+  token: string;
+}
+
+export interface SimInstance {
+  readonly idInstance: string;
+  token: string;
+  script: Script;
+  state: SimState;
+  /** `<phone>@c.us` of the account that last linked, if any. */
+  wid: string | null;
+  /** Socket connections accepted so far (numbered from 1). */
+  connections: number;
+  readonly open: Set<SimConnection>;
+  /** The image shown now, and whether a socket or a REST snapshot shows it. */
+  shown: { image: QrImage; by: SimConnection | "rest"; at: number } | null;
+  restSnapshots: number;
+  /** A pending link from pairing or REST polling; one per instance. */
+  linkTimer: NodeJS.Timeout | null;
+}
+
+export interface SimCounters {
+  connections: number;
+  /** Sockets accepted while another socket of the same instance was open (the provider allows one). */
+  overlappingSessions: number;
+  rejectedUpgrades: number;
+  qrFramesSent: number;
+  scans: number;
+  timeouts: number;
+  drops: number;
+  restRequests: number;
+}
+
+export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; status: 401 | 404 };
+
+/** The simulated provider's instances and their state; sockets and REST both act through it. */
+export class SimulatedProvider {
+  readonly instances = new Map<string, SimInstance>();
+  readonly sockets = new Set<SimConnection>();
+  readonly counters: SimCounters = {
+    connections: 0,
+    overlappingSessions: 0,
+    rejectedUpgrades: 0,
+    qrFramesSent: 0,
+    scans: 0,
+    timeouts: 0,
+    drops: 0,
+    restRequests: 0,
+  };
+
+  constructor(
+    readonly defaults: Script,
+    readonly images: ImageSource,
+    readonly log: Logger,
+    private readonly webhooks: WebhookSender | null,
+  ) {}
+
+  /** Adds an instance, or replaces one (its open sockets are cut). */
+  define(def: InstanceDefinition): SimInstance {
+    const { idInstance, token, ...script } = def;
+    if (!/^\d{1,15}$/.test(idInstance)) throw new Error(`invalid idInstance "${idInstance}": digits only`);
+    if (!/^[\x21-\x7e]{1,200}$/.test(token) || token.includes("/")) throw new Error(`invalid token for ${idInstance}`);
+    const resolved = resolveScript(this.defaults, script);
+    const previous = this.instances.get(idInstance);
+    if (previous) this.retire(previous);
+    const instance: SimInstance = {
+      idInstance,
+      token,
+      script: resolved,
+      state: resolved.fate === "authorized" ? "authorized" : "notAuthorized",
+      wid: resolved.fate === "authorized" ? `${resolved.phone}@c.us` : null,
+      connections: 0,
+      open: new Set(),
+      shown: null,
+      restSnapshots: 0,
+      linkTimer: null,
+    };
+    this.instances.set(idInstance, instance);
+    return instance;
+  }
+
+  require(idInstance: string): SimInstance {
+    const instance = this.instances.get(idInstance);
+    if (!instance) throw new Error(`simulator: no instance ${idInstance}`);
+    return instance;
+  }
+
+  authenticate(idInstance: string, token: string): AuthResult {
+    const instance = this.instances.get(idInstance);
+    if (!instance) return { ok: false, status: 404 };
+    if (instance.script.fate === "wrong_token" || token !== instance.token) return { ok: false, status: 401 };
+    return { ok: true, instance };
+  }
+
+  /** Changes the script for sockets opened from now on; fate `authorized` also links the instance. */
+  script(idInstance: string, partial: Partial<Script>): void {
+    const instance = this.require(idInstance);
+    instance.script = resolveScript(instance.script, partial);
+    if (partial.fate === "authorized") this.link(instance, instance.script.phone);
+  }
+
+  setState(instance: SimInstance, state: SimState): void {
+    if (instance.state === state) return;
+    instance.state = state;
+    if (state !== "notAuthorized") this.cancelLink(instance);
+    this.webhooks?.send({
+      idInstance: instance.idInstance,
+      wid: instance.wid ?? `${instance.script.phone}@c.us`,
+      stateInstance: state,
+      webhookToken: instance.script.webhookToken,
+    });
+    // A phone that links while a QR socket is open ends that session, as a scan would.
+    if (state === "authorized") {
+      for (const connection of [...instance.open]) connection.linked(this.accountData(instance));
+      this.hide(instance);
+    }
+  }
+
+  /** The phone `<phone>` linked the instance (a scan, a pairing code, a REST poller's scan). */
+  link(instance: SimInstance, phone: string): void {
+    if (instance.state === "authorized") return;
+    instance.wid = `${phone}@c.us`;
+    this.counters.scans += 1;
+    this.setState(instance, "authorized");
+  }
+
+  scheduleLink(instance: SimInstance, afterMs: number, phone: string): void {
+    this.cancelLink(instance);
+    instance.linkTimer = setTimeout(() => {
+      instance.linkTimer = null;
+      this.link(instance, phone);
+    }, afterMs);
+  }
+
+  show(instance: SimInstance, image: QrImage, by: SimConnection | "rest"): void {
+    instance.shown = { image, by, at: Date.now() };
+  }
+
+  /** Forgets the shown image if `by` (or anyone, when omitted) was showing it. */
+  hide(instance: SimInstance, by?: SimConnection): void {
+    if (!by || instance.shown?.by === by) instance.shown = null;
+  }
+
+  accountData(instance: SimInstance): unknown {
+    const wid = instance.wid ?? `${instance.script.phone}@c.us`;
+    const account = { wid, phone: wid.replace(/@c\.us$/, ""), name: "qrfleet simulator", typeAccount: "whatsapp" };
+    return instance.script.accountDataFormat === "object" ? account : JSON.stringify(account);
+  }
+
+  /** Cuts every socket and clears every timer. */
+  close(): void {
+    for (const instance of this.instances.values()) this.retire(instance);
+    for (const connection of [...this.sockets]) connection.cut();
+  }
+
+  private retire(instance: SimInstance): void {
+    this.cancelLink(instance);
+    for (const connection of [...instance.open]) connection.cut();
+    instance.shown = null;
+  }
+
+  private cancelLink(instance: SimInstance): void {
+    if (instance.linkTimer) clearTimeout(instance.linkTimer);
+    instance.linkTimer = null;
+  }
+}

@@ -1,0 +1,97 @@
+import { z } from "zod";
+
+/** What one simulated instance does when a QR websocket opens on it. */
+export const FATES = [
+  "scan", // rotates, then is scanned scanAfterMs after the socket opens (from connection scanOnConnection on)
+  "never", // rotates until the scan window ends, then `timeout`
+  "authorized", // the instance is linked: every socket gets `alreadyLogged`
+  "provider_error", // an `error` frame, then the socket closes
+  "wrong_token", // every token is refused with 401, on REST and on the upgrade
+  "garbage", // one bad frame (see `garbage`), then continues like `never`
+  "drop", // rotates, then the TCP connection is destroyed after dropAfterMs, no terminal frame
+  "silence", // the socket opens and nothing is ever sent
+  "unknown_type", // one frame of type `unknownType`, then continues like `never`
+] as const;
+export type Fate = (typeof FATES)[number];
+
+/**
+ * The behaviour of one simulated instance. Durations are options so a test runs in
+ * seconds; the defaults are the real provider's (rotation ~20 s, window 100 s).
+ * A changed script applies to sockets opened after the change.
+ */
+export interface Script {
+  /** @defaultValue "never" */
+  fate: Fate;
+  /** Time between two QR images of one socket, ms. @defaultValue 20000 */
+  rotationMs: number;
+  /** Lifetime of one socket session before `timeout`, ms. @defaultValue 100000 */
+  scanWindowMs: number;
+  /** Fate `scan` (and pairing, and REST polling): delay before the phone links, ms. @defaultValue 30000 */
+  scanAfterMs: number;
+  /** Fate `scan`: the first connection number (1-based) that gets scanned; earlier ones time out. @defaultValue 1 */
+  scanOnConnection: number;
+  /** Digits of the phone that scans; its wid is `<phone>@c.us`. @defaultValue "79001234567" */
+  phone: string;
+  /** `accountData.message` as an object or as JSON text (the docs allow both). @defaultValue "object" */
+  accountDataFormat: "object" | "json_text";
+  /** Fate `garbage`: a frame that is not JSON, or a `qrCode` whose payload is not a PNG. @defaultValue "not_json" */
+  garbage: "not_json" | "not_png";
+  /** Fate `drop`: ms after the socket opens when the TCP connection is destroyed. @defaultValue 5000 */
+  dropAfterMs: number;
+  /** Fate `provider_error`: the text of the `error` frame. @defaultValue "simulated provider error" */
+  errorMessage: string;
+  /** Fate `unknown_type`: the type of the unexpected frame. @defaultValue "passkeyRequired" */
+  unknownType: string;
+  /** Sent back as `Authorization: Bearer <token>` on this instance's provider webhooks. @defaultValue none */
+  webhookToken?: string;
+}
+
+const ms = z.number().int().min(0).max(24 * 3_600_000);
+
+export const scriptSchema = z.strictObject({
+  fate: z.enum(FATES),
+  rotationMs: ms.min(10),
+  scanWindowMs: ms.min(10),
+  scanAfterMs: ms,
+  scanOnConnection: z.number().int().min(1).max(1_000_000),
+  phone: z.string().regex(/^\d{5,15}$/, "must be 5 to 15 digits"),
+  accountDataFormat: z.enum(["object", "json_text"]),
+  garbage: z.enum(["not_json", "not_png"]),
+  dropAfterMs: ms,
+  errorMessage: z.string().max(2000),
+  unknownType: z.string().min(1).max(100),
+  webhookToken: z.string().min(1).max(1000).optional(),
+}) satisfies z.ZodType<Script>;
+
+export const partialScriptSchema = scriptSchema.partial();
+
+export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
+  fate: "never",
+  rotationMs: 20_000,
+  scanWindowMs: 100_000,
+  scanAfterMs: 30_000,
+  scanOnConnection: 1,
+  phone: "79001234567",
+  accountDataFormat: "object",
+  garbage: "not_json",
+  dropAfterMs: 5_000,
+  errorMessage: "simulated provider error",
+  unknownType: "passkeyRequired",
+});
+
+/** Merges partial scripts over a base, validating the result; throws a readable error. */
+export function resolveScript(base: Readonly<Script>, ...parts: Array<Partial<Script> | undefined>): Script {
+  const merged: Record<string, unknown> = { ...base };
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part ?? {})) {
+      if (value !== undefined) merged[key] = value;
+    }
+  }
+  const parsed = scriptSchema.safeParse(merged);
+  if (!parsed.success) throw new Error(`invalid simulator script: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+}

@@ -1,0 +1,180 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import { z } from "zod";
+import { logger as rootLogger, type Logger } from "../log.js";
+import { SimConnection } from "./connection.js";
+import { pooledImages, uniqueImages, type ImageSource } from "./images.js";
+import { SIM_STATES, SimulatedProvider, type InstanceDefinition, type SimCounters, type SimState } from "./provider.js";
+import { handleRest, parseInstancePath } from "./rest.js";
+import { DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, type Script } from "./script.js";
+import { WebhookSender } from "./webhook.js";
+
+const optionsSchema = z.strictObject({
+  /** Listen address. @defaultValue "127.0.0.1" */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** Listen port; 0 picks a free one. @defaultValue 0 */
+  port: z.number().int().min(0).max(65535).default(0),
+  /** Script fields every instance gets unless it says otherwise. */
+  defaults: partialScriptSchema.default({}),
+  instances: z
+    .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string() }))
+    .default([]),
+  /** Where `stateInstanceChanged` webhooks go; none are sent without it. */
+  webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Bound of one webhook POST, ms. @defaultValue 5000 */
+  webhookTimeoutMs: z.number().int().min(1).max(60_000).default(5_000),
+  /** A fresh PNG per rotation (tests, demo), or a pre-rendered pool (the benchmark). @defaultValue true */
+  uniqueImages: z.boolean().default(true),
+  /** Images in the pool when uniqueImages is false. @defaultValue 32 */
+  imagePoolSize: z.number().int().min(2).max(10_000).default(32),
+});
+
+export type SimulatorOptions = z.input<typeof optionsSchema> & {
+  defaults?: Partial<Script>;
+  instances?: InstanceDefinition[];
+  /** Defaults to the process logger. */
+  logger?: Logger;
+};
+
+export interface SimulatorStats extends SimCounters {
+  instances: number;
+  openSockets: number;
+  webhooksSent: number;
+  webhooksFailed: number;
+  images: ReturnType<ImageSource["stats"]>;
+}
+
+export interface Simulator {
+  /** e.g. http://127.0.0.1:40123: the `apiUrl` of every simulated instance. */
+  readonly url: string;
+  readonly port: number;
+  /** Cuts every socket, clears every timer, aborts webhooks and stops listening. */
+  close(): Promise<void>;
+  /** Adds an instance, or replaces one with the same id. */
+  define(instance: InstanceDefinition): void;
+  /** Changes an instance's script for sockets opened from now on. */
+  script(idInstance: string, script: Partial<Script>): void;
+  state(idInstance: string): SimState;
+  /** Sets the state as the provider would (a webhook follows a change; authorized ends open sessions). */
+  setState(idInstance: string, state: SimState): void;
+  /** The text encoded in the QR shown now, or null when none is. */
+  currentQr(idInstance: string): string | null;
+  /** The PNG shown now, or null. */
+  currentPng(idInstance: string): Buffer | null;
+  /** Socket connections this instance has accepted so far. */
+  connections(idInstance: string): number;
+  /** Sockets open now, over all instances. */
+  openSockets(): number;
+  /** Every instance as an address a client can use. */
+  addresses(): Array<{ apiUrl: string; idInstance: string; token: string }>;
+  stats(): SimulatorStats;
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const { logger, ...rest } = options;
+  const parsed = optionsSchema.safeParse(rest);
+  if (!parsed.success) throw new Error(`invalid simulator options: ${describeIssues(parsed.error)}`);
+  const opts = parsed.data;
+  const log = (logger ?? rootLogger()).child({ component: "simulator" });
+  const defaults = resolveScript(DEFAULT_SCRIPT, opts.defaults);
+  const images = opts.uniqueImages ? uniqueImages() : await pooledImages(opts.imagePoolSize);
+  const webhooks = opts.webhookUrl ? new WebhookSender(opts.webhookUrl, log, opts.webhookTimeoutMs) : null;
+  const provider = new SimulatedProvider(defaults, images, log, webhooks);
+  for (const instance of opts.instances) provider.define(instance);
+
+  const server = createServer((req, res) => void handleRest(provider, req, res));
+  // Bounded so a stuck client cannot hold a request forever; a QR poll is a few ms.
+  server.requestTimeout = 15_000;
+  server.headersTimeout = 10_000;
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  let closing = false;
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const status = closing ? 503 : upgradeStatus(provider, req.url);
+    if (status !== 101) {
+      provider.counters.rejectedUpgrades += 1;
+      return refuse(socket, status);
+    }
+    const path = parseInstancePath(req.url)!;
+    wss.handleUpgrade(req, socket, head, (ws) => accept(provider, path.idInstance, ws));
+  });
+  await listen(server, opts.host, opts.port);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+
+  return {
+    url,
+    port,
+    async close() {
+      if (closing) return;
+      closing = true;
+      provider.close();
+      await webhooks?.close();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    define: (instance) => void provider.define(instance),
+    script: (id, partial) => provider.script(id, partial),
+    state: (id) => provider.require(id).state,
+    setState: (id, state) => {
+      if (!SIM_STATES.includes(state)) throw new Error(`simulator: unknown state "${String(state)}"`);
+      provider.setState(provider.require(id), state);
+    },
+    currentQr: (id) => provider.require(id).shown?.image.content ?? null,
+    currentPng: (id) => {
+      const shown = provider.require(id).shown;
+      return shown ? Buffer.from(shown.image.base64, "base64") : null;
+    },
+    connections: (id) => provider.require(id).connections,
+    openSockets: () => provider.sockets.size,
+    addresses: () => [...provider.instances.values()].map((i) => ({ apiUrl: url, idInstance: i.idInstance, token: i.token })),
+    stats: () => ({
+      ...provider.counters,
+      instances: provider.instances.size,
+      openSockets: provider.sockets.size,
+      webhooksSent: webhooks?.sent ?? 0,
+      webhooksFailed: webhooks?.failed ?? 0,
+      images: images.stats(),
+    }),
+  };
+}
+
+/** 101 to accept, or the HTTP status the provider refuses the upgrade with. */
+function upgradeStatus(provider: SimulatedProvider, rawUrl: string | undefined): number {
+  const path = parseInstancePath(rawUrl);
+  if (!path || path.method !== "scanqrcode") return 404;
+  const auth = provider.authenticate(path.idInstance, path.token);
+  return auth.ok ? 101 : auth.status;
+}
+
+function accept(provider: SimulatedProvider, idInstance: string, ws: WebSocket): void {
+  const instance = provider.instances.get(idInstance);
+  if (!instance) return void ws.terminate();
+  instance.connections += 1;
+  provider.counters.connections += 1;
+  if (instance.open.size > 0) provider.counters.overlappingSessions += 1;
+  new SimConnection(provider, instance, ws, instance.connections).start();
+}
+
+function refuse(socket: Duplex, status: number): void {
+  const reason = STATUS_CODES[status] ?? "Error";
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  );
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    // A deep backlog: the benchmark opens thousands of sockets at once.
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,62 @@
+import type { Logger } from "../log.js";
+import { maskSecrets } from "../log.js";
+
+export interface StateChange {
+  idInstance: string;
+  wid: string;
+  stateInstance: string;
+  /** The instance's webhook token, sent back as `Authorization: Bearer <token>`. */
+  webhookToken?: string;
+}
+
+/** Posts `stateInstanceChanged` like the provider: fire and forget, bounded, errors only logged. */
+export class WebhookSender {
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
+  sent = 0;
+  failed = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly log: Logger,
+    private readonly timeoutMs = 5_000,
+  ) {}
+
+  send(change: StateChange): void {
+    if (this.closing.signal.aborted) return;
+    const job = this.post(change).finally(() => this.inflight.delete(job));
+    this.inflight.add(job);
+  }
+
+  /** Aborts what is in flight, so a closed simulator leaves no socket behind. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private async post(change: StateChange): Promise<void> {
+    const body = {
+      typeWebhook: "stateInstanceChanged",
+      instanceData: { idInstance: Number(change.idInstance), wid: change.wid, typeInstance: "whatsapp" },
+      timestamp: Math.floor(Date.now() / 1000),
+      stateInstance: change.stateInstance,
+    };
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (change.webhookToken) headers.authorization = `Bearer ${change.webhookToken}`;
+    try {
+      const res = await fetch(this.url, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.timeoutMs)]),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      this.sent += 1;
+    } catch (err) {
+      this.failed += 1;
+      if (this.closing.signal.aborted) return;
+      this.log.warn({ idInstance: change.idInstance, err: maskSecrets(String(err)) }, "simulator webhook failed");
+    }
+  }
+}

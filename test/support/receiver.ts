@@ -1,0 +1,84 @@
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** A real HTTP webhook receiver: records every request and answers as scripted. */
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The raw body, exactly as sent (signatures are computed over it). */
+  body: string;
+  at: Date;
+}
+
+/** How to answer one request: a status (and body), or never answer (the sender must time out). */
+export type Reply = { status: number; body?: string } | "hang";
+
+export interface Receiver {
+  url: string;
+  requests: ReceivedRequest[];
+  /** Answers for the next requests, in order; after they run out, `fallback` (default 200). */
+  script(...replies: Reply[]): void;
+  fallback(reply: Reply): void;
+  waitFor(predicate: (req: ReceivedRequest, index: number) => boolean, timeoutMs?: number): Promise<ReceivedRequest>;
+  /** Resolves once `count` requests have arrived. */
+  waitForCount(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
+  close(): Promise<void>;
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const requests: ReceivedRequest[] = [];
+  const waiters = new Set<() => void>();
+  let queue: Reply[] = [];
+  let fallback: Reply = { status: 200, body: "ok" };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: new Date() });
+      for (const w of waiters) w();
+      const reply = queue.shift() ?? fallback;
+      if (reply === "hang") return;
+      res.writeHead(reply.status, { "content-type": "text/plain" });
+      res.end(reply.body ?? "");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+
+  function until<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const value = probe();
+        if (value === undefined) return false;
+        clearTimeout(timer);
+        waiters.delete(onRequest);
+        resolve(value);
+        return true;
+      };
+      const onRequest = () => void check();
+      const timer = setTimeout(() => {
+        waiters.delete(onRequest);
+        reject(new Error(`${what} within ${timeoutMs} ms (${requests.length} received)`));
+      }, timeoutMs);
+      if (!check()) waiters.add(onRequest);
+    });
+  }
+
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    requests,
+    script: (...replies) => void (queue = replies),
+    fallback: (reply) => void (fallback = reply),
+    waitFor: (predicate, timeoutMs = 5000) => until(() => requests.find(predicate), timeoutMs, "no matching request"),
+    waitForCount: (count, timeoutMs = 5000) =>
+      until(() => (requests.length >= count ? requests.slice(0, count) : undefined), timeoutMs, `fewer than ${count} requests`),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
