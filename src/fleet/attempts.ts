@@ -183,7 +183,10 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: Se
             instanceId: claim.instance.id,
             sessionId: session.id,
             attempt: session.attempt,
-            data: { status: d.status, attempts: session.attempt, ...err, phone, expectedPhone: claim.instance.expectedPhone },
+            data: {
+              status: d.status, attempts: session.attempt, ...err, phone, expectedPhone: claim.instance.expectedPhone,
+              ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
+            },
           },
           { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
         )

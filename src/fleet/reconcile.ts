@@ -53,7 +53,8 @@ async function restoreDeliveries(ctx: FleetContext): Promise<number> {
   let cursor: string | undefined;
   for (;;) {
     const page = await ctx.db.delivery.findMany({
-      where: { status: "pending" },
+      // A delivery leased by a live run has its nextAttemptAt pushed ahead; only due ones are orphans.
+      where: { status: "pending", nextAttemptAt: { lte: new Date() } },
       select: { id: true },
       orderBy: { id: "asc" },
       take: BATCH,

@@ -1,0 +1,223 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { isUniqueViolation, type ChannelKind, type Db } from "../db.js";
+import type { SecretBox } from "../secrets.js";
+import { ConflictError, NotFoundError, ValidationError, describeIssues } from "./errors.js";
+
+/** Operators receive the QR of the instances assigned to them through their channels. */
+
+export interface ChannelView {
+  id: string;
+  kind: ChannelKind;
+  /** Email address or webhook URL. The webhook secret is never part of a view. */
+  address: string;
+  enabled: boolean;
+}
+
+export interface OperatorView {
+  id: string;
+  name: string;
+  createdAt: Date;
+  channels: ChannelView[];
+  assignments: Array<{ instanceId: string; tier: number }>;
+}
+
+export interface OperatorInput {
+  name: string;
+  email?: string;
+  webhook?: string;
+  /** A Standard Webhooks secret `whsec_<base64>`; generated when omitted. */
+  webhookSecret?: string;
+}
+
+export interface AddedOperator {
+  operator: OperatorView;
+  /** The plain webhook signing secret: returned here once, stored only sealed. Null without a webhook. */
+  webhookSecret: string | null;
+}
+
+export type ChannelInput = { kind: "email"; address: string } | { kind: "webhook"; address: string; secret?: string };
+
+export interface AddedChannel {
+  channel: ChannelView;
+  webhookSecret: string | null;
+}
+
+export interface Assignment {
+  instanceId: string;
+  operatorId: string;
+  tier: number;
+}
+
+/** Highest escalation tier; tiers beyond a handful only delay who hears about a dead instance. */
+export const MAX_TIER = 10;
+const SECRET_BYTES = 32;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const nameSchema = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(100, "must be at most 100 characters")
+  .regex(/^[^\p{Cc}]+$/u, "must not contain control characters");
+const emailSchema = z.string().trim().pipe(z.email("must be an email address"));
+const webhookSchema = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }));
+// Standard Webhooks: the secret is base64 of 24 to 64 random bytes, prefixed with whsec_.
+const secretSchema = z.string().refine(isValidWebhookSecret, {
+  message: "must be whsec_ followed by base64 of 24 to 64 bytes",
+});
+
+const operatorSchema = z
+  .object({ name: nameSchema, email: emailSchema.optional(), webhook: webhookSchema.optional(), webhookSecret: secretSchema.optional() })
+  .refine((v) => v.email !== undefined || v.webhook !== undefined, { message: "give an email, a webhook or both", path: [] })
+  .refine((v) => v.webhookSecret === undefined || v.webhook !== undefined, {
+    message: "needs a webhook URL",
+    path: ["webhookSecret"],
+  });
+
+const channelSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("email"), address: emailSchema }),
+  z.object({ kind: z.literal("webhook"), address: webhookSchema, secret: secretSchema.optional() }),
+]);
+
+const tierSchema = z.object({ tier: z.number().int("must be a whole number").min(1, "must be at least 1").max(MAX_TIER, `must be at most ${MAX_TIER}`) });
+
+export function isValidWebhookSecret(secret: string): boolean {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!m?.[1]) return false;
+  const bytes = Buffer.from(m[1], "base64").length;
+  return bytes >= 24 && bytes <= 64;
+}
+
+export function generateWebhookSecret(): string {
+  return `whsec_${randomBytes(SECRET_BYTES).toString("base64")}`;
+}
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+  throw new ValidationError(describeIssues(result.error.issues), { issues });
+}
+
+const viewInclude = {
+  channels: { orderBy: { createdAt: "asc" as const } },
+  assignments: { orderBy: { createdAt: "asc" as const } },
+};
+
+type OperatorRow = {
+  id: string;
+  name: string;
+  createdAt: Date;
+  channels: Array<{ id: string; kind: ChannelKind; address: string; enabled: boolean }>;
+  assignments: Array<{ instanceId: string; tier: number }>;
+};
+
+function toView(row: OperatorRow): OperatorView {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.createdAt,
+    channels: row.channels.map((c) => ({ id: c.id, kind: c.kind, address: c.address, enabled: c.enabled })),
+    assignments: row.assignments.map((a) => ({ instanceId: a.instanceId, tier: a.tier })),
+  };
+}
+
+export async function addOperator(db: Db, box: SecretBox, input: OperatorInput): Promise<AddedOperator> {
+  const v = parse(operatorSchema, input);
+  const webhookSecret = v.webhook === undefined ? null : (v.webhookSecret ?? generateWebhookSecret());
+  const channels = [
+    ...(v.email === undefined ? [] : [{ kind: "email" as const, address: v.email }]),
+    ...(v.webhook === undefined || webhookSecret === null
+      ? []
+      : [{ kind: "webhook" as const, address: v.webhook, secretCiphertext: box.seal(webhookSecret) }]),
+  ];
+  try {
+    const row = await db.operator.create({ data: { name: v.name, channels: { create: channels } }, include: viewInclude });
+    return { operator: toView(row), webhookSecret };
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ConflictError(`an operator named "${v.name}" already exists`);
+    throw err;
+  }
+}
+
+/** Adds another email address or webhook endpoint to an existing operator. */
+export async function addChannel(db: Db, box: SecretBox, operatorRef: string, input: ChannelInput): Promise<AddedChannel> {
+  const v = parse(channelSchema, input);
+  const operator = await getOperator(db, operatorRef);
+  const webhookSecret = v.kind === "webhook" ? (v.secret ?? generateWebhookSecret()) : null;
+  try {
+    const c = await db.channel.create({
+      data: {
+        operatorId: operator.id,
+        kind: v.kind,
+        address: v.address,
+        secretCiphertext: webhookSecret === null ? null : box.seal(webhookSecret),
+      },
+    });
+    return { channel: { id: c.id, kind: c.kind, address: c.address, enabled: c.enabled }, webhookSecret };
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ConflictError(`operator "${operator.name}" already has this ${v.kind} channel`);
+    throw err;
+  }
+}
+
+export async function listOperators(db: Db): Promise<OperatorView[]> {
+  const rows = await db.operator.findMany({ include: viewInclude, orderBy: { name: "asc" } });
+  return rows.map(toView);
+}
+
+/** `ref` is an operator id or name; an id wins when a name happens to look like one. */
+export async function getOperator(db: Db, ref: string): Promise<OperatorView> {
+  const row = await findOperator(db, ref);
+  if (!row) throw new NotFoundError(`no operator "${ref}"`);
+  return toView(row);
+}
+
+async function findOperator(db: Db, ref: string) {
+  const trimmed = ref.trim();
+  if (UUID.test(trimmed)) {
+    const byId = await db.operator.findUnique({ where: { id: trimmed }, include: viewInclude });
+    if (byId) return byId;
+  }
+  return db.operator.findUnique({ where: { name: trimmed }, include: viewInclude });
+}
+
+/** Deletes the operator with its channels, assignments and their pending deliveries. */
+export async function removeOperator(db: Db, ref: string): Promise<OperatorView> {
+  const operator = await getOperator(db, ref);
+  const { count } = await db.operator.deleteMany({ where: { id: operator.id } });
+  if (count === 0) throw new NotFoundError(`no operator "${ref}"`);
+  return operator;
+}
+
+async function requireInstance(db: Db, instanceId: string): Promise<void> {
+  const found = UUID.test(instanceId) ? await db.instance.findUnique({ where: { id: instanceId }, select: { id: true } }) : null;
+  if (!found) throw new NotFoundError(`no instance "${instanceId}"`);
+}
+
+/** Assigns an instance to an operator at an escalation tier; assigning again changes the tier. */
+export async function assign(db: Db, instanceId: string, operatorRef: string, tier = 1): Promise<Assignment> {
+  const { tier: t } = parse(tierSchema, { tier });
+  await requireInstance(db, instanceId);
+  const operator = await getOperator(db, operatorRef);
+  const key = { instanceId, operatorId: operator.id };
+  const row = await db.assignment.upsert({
+    where: { instanceId_operatorId: key },
+    create: { ...key, tier: t },
+    update: { tier: t },
+  });
+  return { instanceId: row.instanceId, operatorId: row.operatorId, tier: row.tier };
+}
+
+export async function unassign(db: Db, instanceId: string, operatorRef: string): Promise<Assignment> {
+  const operator = await getOperator(db, operatorRef);
+  const key = { instanceId, operatorId: operator.id };
+  const row = UUID.test(instanceId) ? await db.assignment.findUnique({ where: { instanceId_operatorId: key } }) : null;
+  if (!row) throw new NotFoundError(`instance "${instanceId}" is not assigned to operator "${operator.name}"`);
+  await db.assignment.deleteMany({ where: key });
+  return { instanceId: row.instanceId, operatorId: row.operatorId, tier: row.tier };
+}

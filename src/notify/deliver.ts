@@ -1,0 +1,217 @@
+import type { Db } from "../db.js";
+import type { Logger } from "../log.js";
+import { maskSecrets } from "../log.js";
+import type { SecretBox } from "../secrets.js";
+import { composeEmail, type Mailer } from "./email.js";
+import { signLiveToken, liveUrl } from "./live-link.js";
+import { DEFAULT_RETRY_POLICY, nextRetryDelayMs, type RetryPolicy } from "./schedule.js";
+import { isEventType, type AttemptResult, type EventView, type QrView } from "./types.js";
+import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
+
+/**
+ * Sends one Delivery row. The row, not the queue job, is the truth: a delivery already sent,
+ * failed or expired is never sent again, and a claim (a lease on `nextAttemptAt`) keeps two
+ * runs of the same job from sending at once.
+ */
+
+export interface DeliverDeps {
+  db: Db;
+  box: SecretBox;
+  mailer: Mailer;
+  publicUrl: string;
+  liveLinkTtlS: number;
+  webhookTimeoutMs: number;
+  logger: Logger;
+  /** Retry schedules and their multiplier. Default: DEFAULT_RETRY_POLICY */
+  retry?: Partial<RetryPolicy>;
+  /**
+   * How long a run holds a delivery while sending, in ms. It must outlast any one send (webhook
+   * timeout; SMTP connect + greeting + socket bounds, plus a wait for a pooled connection), or a
+   * second run could send too. Default: the larger of 120000 and webhookTimeoutMs + 30000
+   */
+  leaseMs?: number;
+  /** How long a QR is scannable when its event has no validUntil (the provider rotates ~20 s). Default: 20000 */
+  qrValidityMs?: number;
+}
+
+/** sent, failed and expired are final; retry asks to be run again; noop means nothing was done (already final, gone). */
+export type DeliveryOutcome = "sent" | "failed" | "expired" | "retry" | "noop";
+
+export interface DeliveryResult {
+  status: DeliveryOutcome;
+  /** With "retry": run sendDelivery again for this delivery after this long. */
+  retryInMs?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A job may fire a little early (clocks of Redis and this host differ); that is not a second run. */
+const EARLY_TOLERANCE_MS = 1000;
+
+type Loaded = NonNullable<Awaited<ReturnType<typeof load>>>;
+type Freshness = { ok: true; qr: QrView | null } | { ok: false; reason: string };
+
+export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: Date = new Date()): Promise<DeliveryResult> {
+  const d = UUID.test(deliveryId) ? await load(deps.db, deliveryId) : null;
+  if (!d || d.status !== "pending") return { status: "noop" };
+  const held = await claim(deps, d.id, now);
+  if (held !== true) return held;
+  const log = deps.logger.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
+  const view = toView(d);
+  if (!view) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: `unknown event type ${d.event.type}` }, log);
+  if (!d.channel.enabled) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: "the channel was disabled" }, log);
+  const fresh = await freshness(deps, d, view, now);
+  if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
+  const result = await attempt(deps, d, view, fresh.qr, now);
+  return finish(deps, d, now, result, log);
+}
+
+function load(db: Db, id: string) {
+  return db.delivery.findUnique({
+    where: { id },
+    include: {
+      channel: { select: { kind: true, address: true, secretCiphertext: true, enabled: true } },
+      event: {
+        include: {
+          instance: { select: { id: true, idInstance: true, label: true, expectedPhone: true } },
+          session: {
+            select: { id: true, trigger: true, status: true, attempt: true, maxAttempts: true, phone: true, errorCode: true, error: true },
+          },
+        },
+      },
+    },
+  });
+}
+
+/** True when this run holds the delivery; otherwise what to tell the caller. */
+async function claim(deps: DeliverDeps, id: string, now: Date): Promise<true | DeliveryResult> {
+  const { count } = await deps.db.delivery.updateMany({
+    where: { id, status: "pending", nextAttemptAt: { lte: new Date(now.getTime() + EARLY_TOLERANCE_MS) } },
+    data: { nextAttemptAt: new Date(now.getTime() + (deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000))) },
+  });
+  if (count === 1) return true;
+  const row = await deps.db.delivery.findUnique({ where: { id }, select: { status: true, nextAttemptAt: true } });
+  if (!row || row.status !== "pending") return { status: "noop" };
+  return { status: "retry", retryInMs: Math.max(0, row.nextAttemptAt.getTime() - now.getTime()) };
+}
+
+function toView(d: Loaded): EventView | null {
+  const e = d.event;
+  if (!isEventType(e.type)) return null;
+  const data = e.payload !== null && typeof e.payload === "object" && !Array.isArray(e.payload) ? (e.payload as Record<string, unknown>) : {};
+  return {
+    id: e.id,
+    type: e.type,
+    createdAt: e.createdAt,
+    attempt: e.attempt,
+    qrSequence: e.qrSequence,
+    validUntil: e.validUntil,
+    data,
+    instance: e.instance,
+    session: e.session,
+  };
+}
+
+/**
+ * A qr.updated is worth sending only while its QR can still be scanned: same attempt, session
+ * running. A webhook announces one exact image, so a newer image or validUntil ends it too;
+ * an email carries the live link and the freshest image, so only the attempt's end does.
+ */
+async function freshness(deps: DeliverDeps, d: Loaded, view: EventView, now: Date): Promise<Freshness> {
+  if (view.validUntil && now >= view.validUntil && (view.type !== "qr.updated" || d.channel.kind === "webhook")) {
+    return { ok: false, reason: "past its validUntil" };
+  }
+  if (view.type !== "qr.updated") return { ok: true, qr: null };
+  const s = view.session;
+  if (!s || s.status !== "running" || s.attempt !== view.attempt) return { ok: false, reason: "its session attempt has ended" };
+  const latest = await deps.db.qrCode.findFirst({
+    where: { sessionId: s.id, attempt: s.attempt },
+    orderBy: { sequence: "desc" },
+    select: { png: true, sequence: true, receivedAt: true },
+  });
+  const announced =
+    latest?.sequence === view.qrSequence
+      ? latest
+      : await deps.db.qrCode.findUnique({
+          where: { sessionId_sequence: { sessionId: s.id, sequence: view.qrSequence ?? -1 } },
+          select: { png: true, sequence: true, receivedAt: true },
+        });
+  if (d.channel.kind === "webhook") {
+    if (!announced) return { ok: false, reason: "its QR image is gone" };
+    if (latest && latest.sequence > announced.sequence) return { ok: false, reason: "a newer QR superseded it" };
+  }
+  const shown = d.channel.kind === "email" ? (latest ?? announced) : announced;
+  return { ok: true, qr: shown ? qrView(deps, view, shown) : null };
+}
+
+function qrView(deps: DeliverDeps, view: EventView, qr: { png: Uint8Array; sequence: number; receivedAt: Date }): QrView {
+  const validUntil =
+    view.validUntil && qr.sequence === view.qrSequence
+      ? view.validUntil
+      : new Date(qr.receivedAt.getTime() + (deps.qrValidityMs ?? 20_000));
+  return { png: Buffer.from(qr.png), sequence: qr.sequence, receivedAt: qr.receivedAt, validUntil };
+}
+
+function link(deps: DeliverDeps, instanceId: string, expiresAt: Date): string {
+  return liveUrl(deps.publicUrl, signLiveToken(deps.box.hmacKey(), instanceId, expiresAt));
+}
+
+const LINKED_TYPES = new Set(["qr.updated", "session.timed_out"]);
+
+async function attempt(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<AttemptResult> {
+  const ttlMs = deps.liveLinkTtlS * 1000;
+  if (d.channel.kind === "email") {
+    const expiresAt = new Date(now.getTime() + ttlMs);
+    const withLink = LINKED_TYPES.has(view.type);
+    const message = composeEmail(view, {
+      liveUrl: withLink ? link(deps, view.instance.id, expiresAt) : null,
+      liveExpiresAt: withLink ? expiresAt : null,
+      qr,
+    });
+    return deps.mailer.send({ ...message, to: d.channel.address });
+  }
+  if (!d.channel.secretCiphertext) return { kind: "permanent", status: null, body: null, error: "the webhook channel has no signing secret" };
+  let secret: string;
+  try {
+    secret = deps.box.open(d.channel.secretCiphertext);
+  } catch {
+    return { kind: "permanent", status: null, body: null, error: "cannot decrypt the webhook secret (was QRFLEET_SECRET_KEY changed?)" };
+  }
+  // Derived from the event, not the clock, so every retry sends the same body.
+  const liveLink = LINKED_TYPES.has(view.type) ? link(deps, view.instance.id, new Date(view.createdAt.getTime() + ttlMs)) : null;
+  const body = JSON.stringify(buildWebhookBody(view, { liveUrl: liveLink, qr }));
+  return postWebhook({ url: d.channel.address, secret, msgId: webhookMessageId(d.id), body, timeoutMs: deps.webhookTimeoutMs, now });
+}
+
+async function expire(deps: DeliverDeps, id: string, reason: string, log: Logger): Promise<DeliveryResult> {
+  await deps.db.delivery.updateMany({ where: { id, status: "pending" }, data: { status: "expired", lastError: `expired: ${reason}` } });
+  log.info({ status: "expired", reason }, "delivery expired unsent");
+  return { status: "expired" };
+}
+
+async function finish(deps: DeliverDeps, d: Loaded, now: Date, result: AttemptResult, log: Logger): Promise<DeliveryResult> {
+  const tries = d.attempts + 1;
+  const response = { responseStatus: result.status, responseBody: result.body };
+  const where = { id: d.id, status: "pending" as const };
+  if (result.kind === "sent") {
+    await deps.db.delivery.updateMany({ where, data: { status: "sent", attempts: tries, sentAt: now, nextAttemptAt: now, lastError: null, ...response } });
+    log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
+    return { status: "sent" };
+  }
+  const lastError = maskSecrets(result.error).slice(0, 1000);
+  const type = isEventType(d.event.type) ? d.event.type : "session.failed";
+  const delay = result.kind === "retryable" ? nextRetryDelayMs(type, tries, { ...DEFAULT_RETRY_POLICY, ...deps.retry }) : null;
+  const validUntil = d.event.validUntil;
+  if (delay !== null && type === "qr.updated" && validUntil && now.getTime() + delay >= validUntil.getTime()) {
+    await deps.db.delivery.updateMany({ where, data: { status: "expired", attempts: tries, lastError, ...response } });
+    log.info({ status: "expired", tries, err: lastError }, "delivery expired: no retry fits in the QR's validity");
+    return { status: "expired" };
+  }
+  if (delay === null) {
+    await deps.db.delivery.updateMany({ where, data: { status: "failed", attempts: tries, lastError, nextAttemptAt: now, ...response } });
+    log.warn({ status: "failed", tries, err: lastError }, "delivery failed");
+    return { status: "failed" };
+  }
+  await deps.db.delivery.updateMany({ where, data: { attempts: tries, lastError, nextAttemptAt: new Date(now.getTime() + delay), ...response } });
+  log.info({ status: "retry", tries, retryInMs: delay, err: lastError }, "delivery will be retried");
+  return { status: "retry", retryInMs: delay };
+}

@@ -1,0 +1,80 @@
+import nodemailer from "nodemailer";
+import { maskSecrets } from "../log.js";
+import { truncateBody, type AttemptResult } from "./types.js";
+
+export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext } from "./email-content.js";
+import type { ComposedEmail } from "./email-content.js";
+
+export interface OutgoingEmail extends ComposedEmail {
+  to: string;
+}
+
+/** Sends one composed email; never throws for a delivery problem, it says what it came to. */
+export interface Mailer {
+  send(message: OutgoingEmail): Promise<AttemptResult>;
+  close(): void;
+}
+
+export interface MailerOptions {
+  /** SMTP connections kept open at once. Default: 5 */
+  maxConnections?: number;
+  /** TCP connect bound, in ms. Default: 10000 */
+  connectionTimeoutMs?: number;
+  /** Wait for the server's greeting after connecting, in ms. Default: 10000 */
+  greetingTimeoutMs?: number;
+  /** Bound on any silence of the socket while sending, in ms. Default: 30000 */
+  socketTimeoutMs?: number;
+}
+
+export function createMailer(smtpUrl: string, from: string, opts: MailerOptions = {}): Mailer {
+  const transport = nodemailer.createTransport(
+    {
+      url: smtpUrl,
+      pool: true,
+      maxConnections: opts.maxConnections ?? 5,
+      connectionTimeout: opts.connectionTimeoutMs ?? 10_000,
+      greetingTimeout: opts.greetingTimeoutMs ?? 10_000,
+      socketTimeout: opts.socketTimeoutMs ?? 30_000,
+      // Attachments are buffers we made; never let message content make the daemon read files or URLs.
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    },
+    { from },
+  );
+  return {
+    async send(message) {
+      try {
+        const info = await transport.sendMail({
+          to: message.to,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+          attachments: message.attachments.map((a) => ({ ...a })),
+        });
+        const response = String(info.response ?? "");
+        return { kind: "sent", status: smtpCode(response), body: truncateBody(response) };
+      } catch (err) {
+        return classifySmtpError(err);
+      }
+    },
+    close() {
+      transport.close();
+    },
+  };
+}
+
+function smtpCode(response: string): number | null {
+  const m = /^(\d{3})\b/.exec(response);
+  return m ? Number(m[1]) : null;
+}
+
+/** A 5xx answer will not change on retry (no such mailbox); a 4xx or a broken connection may. */
+export function classifySmtpError(err: unknown): AttemptResult {
+  const e = err as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown } | null;
+  const status = typeof e?.responseCode === "number" ? e.responseCode : null;
+  const response = typeof e?.response === "string" ? truncateBody(maskSecrets(e.response)) : null;
+  const code = typeof e?.code === "string" ? e.code : "ERROR";
+  const error = maskSecrets(`smtp ${code}: ${String(e?.message ?? err)}`).slice(0, 500);
+  const permanent = status !== null && status >= 500 && status < 600;
+  return { kind: permanent ? "permanent" : "retryable", status, body: response, error };
+}

@@ -1,0 +1,60 @@
+/** The events operators are told about, as named in webhooks, the outbox and the docs. */
+export const EVENT_TYPES = [
+  "qr.updated",
+  "session.authorized",
+  "session.timed_out",
+  "session.failed",
+  "session.already_logged",
+  "session.wrong_number",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export function isEventType(value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value);
+}
+
+/** What one send through a channel came to; the outbox decides what happens next. */
+export type AttemptResult =
+  | { kind: "sent"; status: number | null; body: string | null }
+  | { kind: "retryable" | "permanent"; status: number | null; body: string | null; error: string };
+
+/** Stored provider responses are capped: enough to debug, never a payload dump. */
+export const RESPONSE_BODY_MAX = 1024;
+
+export function truncateBody(text: string): string {
+  // PostgreSQL text cannot hold NUL; a receiver may answer anything.
+  const clean = text.replace(/\u0000/g, "");
+  return clean.length > RESPONSE_BODY_MAX ? clean.slice(0, RESPONSE_BODY_MAX) : clean;
+}
+
+/** An event as the senders see it: the stored row with its instance and session, no secrets. */
+export interface EventView {
+  id: string;
+  type: EventType;
+  createdAt: Date;
+  attempt: number | null;
+  qrSequence: number | null;
+  validUntil: Date | null;
+  /** The event's stored payload (what recordEvent was given as `data`). */
+  data: Record<string, unknown>;
+  instance: { id: string; idInstance: string; label: string | null; expectedPhone: string | null };
+  session: {
+    id: string;
+    trigger: string;
+    status: string;
+    attempt: number;
+    maxAttempts: number;
+    phone: string | null;
+    errorCode: string | null;
+    error: string | null;
+  } | null;
+}
+
+/** A stored QR image as a message shows it. */
+export interface QrView {
+  png: Buffer;
+  sequence: number;
+  receivedAt: Date;
+  /** When this image stops being scannable (it rotates). */
+  validUntil: Date;
+}
