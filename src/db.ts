@@ -8,7 +8,9 @@ export type * from "./generated/prisma/client.js";
 /** Prisma over the pg driver adapter: no query engine binary at run time. */
 export function createDb(databaseUrl: string, poolSize = 20): Db {
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 10_000 });
-  return new PrismaClient({ adapter });
+  // Thousands of sessions can store their first QR in the same second; waiting for a pooled
+  // connection is normal then, and must not fail the write (Prisma's default maxWait is 2 s).
+  return new PrismaClient({ adapter, transactionOptions: { maxWait: 30_000, timeout: 30_000 } });
 }
 
 /** Postgres unique_violation surfaced by Prisma (P2002) or raw SQL (23505). */
