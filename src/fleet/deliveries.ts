@@ -28,7 +28,7 @@ const filterSchema = z
   .object({
     session: z.uuid("session must be a session id (a UUID)").optional(),
     status: z
-      .enum(DELIVERY_STATUSES as [DeliveryStatus, ...DeliveryStatus[]], `status must be one of ${DELIVERY_STATUSES.join(", ")}`)
+      .enum(DELIVERY_STATUSES as [DeliveryStatus, ...DeliveryStatus[]], `must be one of ${DELIVERY_STATUSES.join(", ")}`)
       .optional(),
     limit: z.number().int().min(1).max(10_000).optional(),
   })

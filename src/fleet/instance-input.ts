@@ -14,7 +14,8 @@ const apiUrl = z.string().transform((v, ctx) => {
   try {
     return parseApiUrl(v);
   } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    // describeIssues names the field already.
+    ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^apiUrl /, "") });
     return z.NEVER;
   }
 });

@@ -95,7 +95,7 @@ export async function addInstance(ctx: FleetContext, input: unknown): Promise<In
   const v = parseNewInstance(input);
   try {
     const created = await ctx.db.instance.create({ data: instanceData(ctx, v) });
-    await syncCronSchedule(ctx, created);
+    if (created.cron) await syncCronSchedule(ctx, created);
     return toView(created);
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`instance ${v.idInstance} at ${v.apiUrl} already exists`);
@@ -148,7 +148,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
   };
   try {
     const updated = await ctx.db.instance.update({ where: { id: inst.id }, data, include: withLastSession });
-    await syncCronSchedule(ctx, updated);
+    if (inst.cron || updated.cron) await syncCronSchedule(ctx, updated);
     return toView(updated);
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError("another instance already has that apiUrl and idInstance");
@@ -159,7 +159,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
 export async function removeInstance(ctx: FleetContext, ref: string): Promise<InstanceView> {
   const inst = await resolveInstance(ctx.db, ref);
   await ctx.db.instance.delete({ where: { id: inst.id } });
-  await ctx.queues.sweep.removeJobScheduler(reauthSchedulerId(inst.id));
+  if (inst.cron) await ctx.queues.sweep.removeJobScheduler(reauthSchedulerId(inst.id));
   return toView(inst);
 }
 

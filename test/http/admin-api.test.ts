@@ -97,7 +97,7 @@ describe("instances", () => {
 
   it("explains bad input with 400 invalid_input", async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [newInstance({ apiUrl: "not a url" }), /apiUrl .* is not a URL/],
+      [newInstance({ apiUrl: "not a url" }), /apiUrl: .* is not a URL/],
       [newInstance({ idInstance: "abc" }), /idInstance must be 4 to 20 digits/],
       [newInstance({ colour: "blue" }), /colour/],
     ];

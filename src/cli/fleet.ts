@@ -1,0 +1,60 @@
+import { Command } from "commander";
+import { DELIVERY_STATUSES, listDeliveries, type DeliveryView } from "../fleet/deliveries.js";
+import { fleetStatus, type FleetStatus } from "../fleet/status.js";
+import { withFleet } from "./context.js";
+import { dash, emit, intArg, table, when, type Out } from "./output.js";
+
+const counts = (record: Record<string, number>) =>
+  Object.entries(record)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ") || "none";
+
+export function describeStatus(s: FleetStatus): string {
+  const i = s.instances;
+  const lines = [
+    `instances: ${i.total} (${i.enabled} enabled, ${i.attention} need attention)`,
+    `  by state: ${counts(i.byState)}`,
+    `sessions: ${counts(s.sessions)}`,
+  ];
+  if (s.queues) {
+    lines.push("queues:", ...Object.entries(s.queues).map(([name, c]) => `  ${name}: ${counts(c)}`));
+  } else {
+    lines.push(`queues: unknown (${s.queuesError ?? "Redis is unavailable"})`);
+  }
+  return lines.join("\n");
+}
+
+function deliveryTable(list: DeliveryView[]): string {
+  const rows = list.map((d) => [
+    when(d.createdAt), d.eventType, `${d.channelKind} ${d.address}`, d.status, String(d.attempts),
+    d.responseStatus === null ? "-" : String(d.responseStatus),
+    d.status === "sent" ? when(d.sentAt) : d.status === "pending" ? `next ${when(d.nextAttemptAt)}` : "-",
+    dash(d.lastError),
+  ]);
+  return table(["created", "event", "to", "status", "tries", "HTTP", "sent / next", "last error"], rows, "no deliveries");
+}
+
+function statusCommand(): Command {
+  return new Command("status")
+    .description("the fleet at a glance: instances by state, sessions by status, queue depths")
+    .option("--json", "print JSON")
+    .action(async (o: Out) => emit(o, await withFleet((ctx) => fleetStatus(ctx)), describeStatus));
+}
+
+function deliveriesCommand(): Command {
+  return new Command("deliveries")
+    .description("what was sent to which operator channel, when, and why it failed")
+    .option("--session <id>", "only deliveries of this session's events")
+    .option("--status <status>", `only deliveries in this status: ${DELIVERY_STATUSES.join(", ")}`)
+    .option("--limit <n>", "at most this many, newest first", intArg(1, 10_000), 50)
+    .option("--json", "print JSON")
+    .action(async (o: Out & { session?: string; status?: string; limit: number }) => {
+      const filter = { session: o.session, status: o.status as DeliveryView["status"] | undefined, limit: o.limit };
+      emit(o, await withFleet((ctx) => listDeliveries(ctx, filter)), deliveryTable);
+    });
+}
+
+export function fleetCommands(): Command[] {
+  return [statusCommand(), deliveriesCommand()];
+}

@@ -1,0 +1,178 @@
+import { readFile } from "node:fs/promises";
+import { Command, Option } from "commander";
+import { importInstances } from "../fleet/import.js";
+import {
+  addInstance, listInstances, removeInstance, showInstance, updateInstance, type InstanceView,
+} from "../fleet/instances.js";
+import { withFleet } from "./context.js";
+import { dash, emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
+
+interface InstanceOpts extends Out {
+  apiUrl?: string;
+  id?: string;
+  token?: string;
+  label?: string;
+  phone?: string;
+  cron?: string;
+  webhookToken?: string;
+  maxAttempts?: number;
+  enable?: boolean;
+  disable?: boolean;
+  clearAttention?: boolean;
+}
+
+const withoutUndefined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** Options shared by `add` and `update`; `add` makes the address ones mandatory. */
+function addressOptions(cmd: Command, required: boolean): Command {
+  const opt = (flags: string, text: string) => (required ? cmd.requiredOption(flags, text) : cmd.option(flags, text));
+  opt("--api-url <url>", "the instance's apiUrl, e.g. https://7103.api.greenapi.com");
+  if (required) opt("--id <idInstance>", "the instance's idInstance (digits)");
+  return opt("--token <token>", "the instance's apiTokenInstance (stored encrypted, never shown)");
+}
+
+function detailOptions(cmd: Command, clearable: boolean): Command {
+  const clear = clearable ? "; an empty value clears it" : "";
+  return cmd
+    .option("--label <text>", `a name people recognise${clear}`)
+    .option("--phone <number>", `the phone number that should own it, international digits${clear}`)
+    .option("--cron <expr>", `its own re-auth schedule, UTC, e.g. "0 */6 * * *"${clear}`)
+    .option("--webhook-token <token>", `the bearer token of its inbound provider webhooks${clear}`)
+    .option("--max-attempts <n>", "attempts of one session before it ends timed_out", intArg(1, 100))
+    .option("--json", "print JSON");
+}
+
+function newInstanceInput(o: InstanceOpts): Record<string, unknown> {
+  return withoutUndefined({
+    apiUrl: o.apiUrl, idInstance: o.id, token: o.token, label: o.label, phone: o.phone,
+    cron: o.cron, webhookToken: o.webhookToken, maxAttempts: o.maxAttempts,
+  });
+}
+
+const orNull = (v: string | undefined) => (v === undefined ? undefined : v.trim() === "" ? null : v);
+
+function updateInput(o: InstanceOpts): Record<string, unknown> {
+  const input = withoutUndefined({
+    apiUrl: o.apiUrl, token: o.token, label: orNull(o.label), phone: orNull(o.phone), cron: orNull(o.cron),
+    webhookToken: orNull(o.webhookToken), maxAttempts: o.maxAttempts,
+    enabled: o.enable ? true : o.disable ? false : undefined,
+    clearAttention: o.clearAttention || undefined,
+  });
+  if (Object.keys(input).length === 0) throw new UsageError("nothing to update: give at least one option (see --help)");
+  return input;
+}
+
+export function describeInstance(v: InstanceView): string {
+  const last = v.lastSession;
+  return fields([
+    ["id", v.id],
+    ["idInstance", v.idInstance],
+    ["apiUrl", v.apiUrl],
+    ["label", dash(v.label)],
+    ["enabled", v.enabled ? "yes" : "no"],
+    ["state", `${dash(v.lastState)} (seen ${when(v.lastStateAt)})`],
+    ["unlinked since", when(v.unlinkedSince)],
+    ["attention", dash(v.attention)],
+    ["expected phone", dash(v.expectedPhone)],
+    ["cron", dash(v.cron)],
+    ["max attempts", dash(v.maxAttempts)],
+    ["webhook token", v.hasWebhookToken ? "set" : "-"],
+    ["last session", last ? `${last.id} ${last.status} (attempt ${last.attempt}, ended ${when(last.endedAt)})` : "-"],
+    ["created", when(v.createdAt)],
+  ]);
+}
+
+function instanceTable(list: InstanceView[]): string {
+  const rows = list.map((v) => [
+    v.id, v.idInstance, dash(v.label), `${dash(v.lastState)}${v.enabled ? "" : " (disabled)"}${v.attention ? ` !${v.attention}` : ""}`,
+    dash(v.lastSession?.status), when(v.unlinkedSince),
+  ]);
+  return table(["id", "idInstance", "label", "state", "last outcome", "unlinked since"], rows, "no instances");
+}
+
+function addCommand(): Command {
+  const cmd = new Command("add").description("add an instance to the fleet");
+  detailOptions(addressOptions(cmd, true), false);
+  return cmd.action(async (o: InstanceOpts) => {
+    const view = await withFleet((ctx) => addInstance(ctx, newInstanceInput(o)));
+    emit(o, view, (v) => `added instance ${v.idInstance} as ${v.id}`);
+  });
+}
+
+function listCommand(): Command {
+  return new Command("list")
+    .description("list the fleet's instances")
+    .option("--state <state>", "only instances last seen in this state, e.g. notAuthorized")
+    .option("--attention", "only instances that need a human (bad token, wrong number)")
+    .option("--json", "print JSON")
+    .action(async (o: Out & { state?: string; attention?: boolean }) => {
+      const list = await withFleet((ctx) => listInstances(ctx, { state: o.state, attention: o.attention }));
+      emit(o, list, instanceTable);
+    });
+}
+
+function showCommand(): Command {
+  return new Command("show")
+    .description("show one instance")
+    .argument("<ref>", "the instance's id or idInstance")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => showInstance(ctx, ref)), describeInstance));
+}
+
+function updateCommand(): Command {
+  const cmd = new Command("update").description("change an instance").argument("<ref>", "the instance's id or idInstance");
+  detailOptions(addressOptions(cmd, false), true)
+    .addOption(new Option("--enable", "let sweeps and schedules start sessions for it").conflicts("disable"))
+    .addOption(new Option("--disable", "keep it, but start no sessions for it automatically"))
+    .option("--clear-attention", "mark the problem that needed a human as handled");
+  return cmd.action(async (ref: string, o: InstanceOpts) => {
+    const input = updateInput(o);
+    emit(o, await withFleet((ctx) => updateInstance(ctx, ref, input)), (v) => `updated instance ${v.idInstance}\n${describeInstance(v)}`);
+  });
+}
+
+function removeCommand(): Command {
+  return new Command("remove")
+    .description("remove an instance with its sessions and QR images")
+    .argument("<ref>", "the instance's id or idInstance")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: Out) => {
+      emit(o, await withFleet((ctx) => removeInstance(ctx, ref)), (v) => `removed instance ${v.idInstance} (${v.id})`);
+    });
+}
+
+/** An import of the largest allowed file (50,000 rows) seals every token: minutes, not seconds. */
+const IMPORT_BOUND_MS = 600_000;
+
+async function readImportFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : (code ?? "unreadable")}`);
+  }
+}
+
+function importCommand(): Command {
+  return new Command("import")
+    .description("add many instances from a CSV (with a header row) or JSON file: all of them, or none")
+    .argument("<file>", "columns/keys: apiUrl, idInstance, token, label, phone, cron, maxAttempts, webhookToken, enabled")
+    .option("--json", "print JSON")
+    .action(async (file: string, o: Out) => {
+      const text = await readImportFile(file);
+      const result = await withFleet((ctx) => importInstances(ctx, text), { boundMs: IMPORT_BOUND_MS, waitingFor: "the import to finish" });
+      emit(o, result, (r) => `imported ${r.created} instance${r.created === 1 ? "" : "s"}`);
+    });
+}
+
+export function instanceCommand(): Command {
+  return new Command("instance")
+    .description("add, list, show, change, remove and import instances")
+    .addCommand(addCommand())
+    .addCommand(listCommand())
+    .addCommand(showCommand())
+    .addCommand(updateCommand())
+    .addCommand(removeCommand())
+    .addCommand(importCommand());
+}

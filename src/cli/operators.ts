@@ -1,0 +1,128 @@
+import { Command } from "commander";
+import { resolveInstance } from "../fleet/instances.js";
+import {
+  MAX_TIER, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
+  type AddedOperator, type Assignment, type OperatorView,
+} from "../fleet/operators.js";
+import { withFleet } from "./context.js";
+import { emit, fields, intArg, table, when, type Out } from "./output.js";
+
+interface AddOpts extends Out {
+  name: string;
+  email?: string;
+  webhook?: string;
+  webhookSecret?: string;
+}
+
+const channelText = (o: OperatorView) =>
+  o.channels.map((c) => `${c.kind} ${c.address}${c.enabled ? "" : " (disabled)"}`).join(", ") || "-";
+
+export function describeOperator(o: OperatorView): string {
+  const assignments = o.assignments.map((a) => `  instance ${a.instanceId} tier ${a.tier}`);
+  return [
+    fields([
+      ["operator", o.name],
+      ["id", o.id],
+      ["channels", channelText(o)],
+      ["created", when(o.createdAt)],
+      ["instances", String(o.assignments.length)],
+    ]),
+    ...assignments,
+  ].join("\n");
+}
+
+function operatorTable(list: OperatorView[]): string {
+  const rows = list.map((o) => [o.id, o.name, channelText(o), String(o.assignments.length)]);
+  return table(["id", "name", "channels", "instances"], rows, "no operators");
+}
+
+/** The generated secret exists in plain text only in this output: say so, once. */
+function describeAdded(added: AddedOperator, generated: boolean): string {
+  const lines = [`added operator ${added.operator.name} (${added.operator.id})`];
+  if (added.webhookSecret && generated) {
+    lines.push(
+      `webhook signing secret: ${added.webhookSecret}`,
+      "store it now in the receiver's configuration: it is kept encrypted and never shown again",
+    );
+  }
+  return lines.join("\n");
+}
+
+function addCommand(): Command {
+  return new Command("add")
+    .description("add an operator who receives the QR of assigned instances, by email and/or signed webhook")
+    .requiredOption("--name <name>", "a unique name")
+    .option("--email <address>", "send the QR link to this address")
+    .option("--webhook <url>", "POST QR and outcome events here (Standard Webhooks)")
+    .option("--webhook-secret <whsec>", "the signing secret to use (whsec_…); generated and printed once when omitted")
+    .option("--json", "print JSON")
+    .action(async (o: AddOpts) => {
+      const input = { name: o.name, email: o.email, webhook: o.webhook, webhookSecret: o.webhookSecret };
+      const added = await withFleet((ctx) => addOperator(ctx.db, ctx.box, input));
+      emit(o, added, (a) => describeAdded(a, o.webhookSecret === undefined));
+    });
+}
+
+function listCommand(): Command {
+  return new Command("list")
+    .description("list operators")
+    .option("--json", "print JSON")
+    .action(async (o: Out) => emit(o, await withFleet((ctx) => listOperators(ctx.db)), operatorTable));
+}
+
+function showCommand(): Command {
+  return new Command("show")
+    .description("show an operator with channels and assigned instances")
+    .argument("<ref>", "the operator's id or name")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => getOperator(ctx.db, ref)), describeOperator));
+}
+
+function removeCommand(): Command {
+  return new Command("remove")
+    .description("remove an operator with channels and assignments")
+    .argument("<ref>", "the operator's id or name")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: Out) => {
+      emit(o, await withFleet((ctx) => removeOperator(ctx.db, ref)), (v) => `removed operator ${v.name} (${v.id})`);
+    });
+}
+
+/** Names the instance and the operator as the user did, not by their ids. */
+const assignmentText = (verb: "assigned" | "unassigned", instance: string, operator: string) => (a: Assignment) =>
+  `${verb} instance ${instance} ${verb === "assigned" ? "to" : "from"} operator ${operator} (tier ${a.tier})`;
+
+function assignCommand(): Command {
+  return new Command("assign")
+    .description("send an instance's QR to an operator; assigning again changes the tier")
+    .argument("<instance>", "the instance's id or idInstance")
+    .argument("<operator>", "the operator's id or name")
+    .option("--tier <n>", `escalation tier: 1 hears first, higher tiers after unscanned attempts (1-${MAX_TIER})`, intArg(1, MAX_TIER), 1)
+    .option("--json", "print JSON")
+    .action(async (instance: string, operator: string, o: Out & { tier: number }) => {
+      const a = await withFleet(async (ctx) => assign(ctx.db, (await resolveInstance(ctx.db, instance)).id, operator, o.tier));
+      emit(o, a, assignmentText("assigned", instance, operator));
+    });
+}
+
+function unassignCommand(): Command {
+  return new Command("unassign")
+    .description("stop sending an instance's QR to an operator")
+    .argument("<instance>", "the instance's id or idInstance")
+    .argument("<operator>", "the operator's id or name")
+    .option("--json", "print JSON")
+    .action(async (instance: string, operator: string, o: Out) => {
+      const a = await withFleet(async (ctx) => unassign(ctx.db, (await resolveInstance(ctx.db, instance)).id, operator));
+      emit(o, a, assignmentText("unassigned", instance, operator));
+    });
+}
+
+export function operatorCommands(): Command[] {
+  const operator = new Command("operator")
+    .description("add, list, show and remove operators")
+    .addCommand(addCommand())
+    .addCommand(listCommand())
+    .addCommand(showCommand())
+    .addCommand(removeCommand());
+  return [operator, assignCommand(), unassignCommand()];
+}
