@@ -26,7 +26,7 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "sent", 
 
 const filterSchema = z
   .object({
-    session: z.uuid("session must be a session id (a UUID)").optional(),
+    session: z.uuid("must be a session id (a UUID)").optional(),
     status: z
       .enum(DELIVERY_STATUSES as [DeliveryStatus, ...DeliveryStatus[]], `must be one of ${DELIVERY_STATUSES.join(", ")}`)
       .optional(),

@@ -64,7 +64,7 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
     expect(Array.isArray(deliveries)).toBe(true);
     expect(deliveries.every((d) => d.status === "failed")).toBe(true);
     expect(badStatus.code).toBe(1);
-    expect(badStatus.stderr).toContain("status must be one of pending, sent, failed, expired");
+    expect(badStatus.stderr).toContain("status: must be one of pending, sent, failed, expired");
     expect(badSession.stderr).toContain("session must be a session id");
   });
 

@@ -219,7 +219,7 @@ describe("operators, assignments, deliveries and status", () => {
   it("lists deliveries of a session and validates the filter", async () => {
     const bad = await http.api("GET", "/api/deliveries?status=lost&session=42");
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error.message).toMatch(/session must be a session id.*status must be one of/s);
+    expect(bad.json().error.message).toMatch(/session: must be a session id.*status: must be one of/s);
     const none = await http.api("GET", "/api/deliveries?session=00000000-0000-4000-8000-000000000000");
     expect(none.json()).toEqual({ deliveries: [] });
   });
