@@ -65,7 +65,7 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
     expect(deliveries.every((d) => d.status === "failed")).toBe(true);
     expect(badStatus.code).toBe(1);
     expect(badStatus.stderr).toContain("status: must be one of pending, sent, failed, expired");
-    expect(badSession.stderr).toContain("session must be a session id");
+    expect(badSession.stderr).toContain("session: must be a session id");
   });
 
   it("shows what went where and why it failed", async () => {
