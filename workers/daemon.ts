@@ -64,6 +64,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       publicUrl: config.QRFLEET_PUBLIC_URL,
       liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S,
       webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
+      leaseMs: Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000),
     }),
     { ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS },
   );

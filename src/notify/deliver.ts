@@ -59,6 +59,7 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   const view = toView(d);
   if (!view) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: `unknown event type ${d.event.type}` }, log);
   if (!d.channel.enabled) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: "the channel was disabled" }, log);
+  if (d.channel.kind === "email" && d.handedOffAt) return finish(deps, d, now, INTERRUPTED_EMAIL, log);
   const fresh = await freshness(deps, d, view, now);
   if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
   const result = await attempt(deps, d, view, fresh.qr, now);
@@ -157,6 +158,18 @@ function link(deps: DeliverDeps, instanceId: string, expiresAt: Date): string {
 
 const LINKED_TYPES = new Set(["qr.updated", "session.timed_out"]);
 
+/**
+ * SMTP cannot be asked whether it got a message, so a run that died between handing an email
+ * over and recording the result leaves it unknown. Email is at most once: a person must not get
+ * the same message twice. (A webhook is resent with the same webhook-id: receivers deduplicate.)
+ */
+const INTERRUPTED_EMAIL: AttemptResult = {
+  kind: "permanent",
+  status: null,
+  body: null,
+  error: "interrupted while handing the email to SMTP; not resent, so it is never delivered twice",
+};
+
 async function attempt(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<AttemptResult> {
   const ttlMs = deps.liveLinkTtlS * 1000;
   if (d.channel.kind === "email") {
@@ -167,6 +180,7 @@ async function attempt(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView
       liveExpiresAt: withLink ? expiresAt : null,
       qr,
     });
+    await deps.db.delivery.update({ where: { id: d.id }, data: { handedOffAt: now } });
     return deps.mailer.send({ ...message, to: d.channel.address });
   }
   if (!d.channel.secretCiphertext) return { kind: "permanent", status: null, body: null, error: "the webhook channel has no signing secret" };
@@ -190,7 +204,7 @@ async function expire(deps: DeliverDeps, id: string, reason: string, log: Logger
 
 async function finish(deps: DeliverDeps, d: Loaded, now: Date, result: AttemptResult, log: Logger): Promise<DeliveryResult> {
   const tries = d.attempts + 1;
-  const response = { responseStatus: result.status, responseBody: result.body };
+  const response = { responseStatus: result.status, responseBody: result.body, handedOffAt: null };
   const where = { id: d.id, status: "pending" as const };
   if (result.kind === "sent") {
     await deps.db.delivery.updateMany({ where, data: { status: "sent", attempts: tries, sentAt: now, nextAttemptAt: now, lastError: null, ...response } });
