@@ -15,7 +15,7 @@ const fates: Array<{ name: string; script: Partial<Script>; expect: string }> = 
 
 let sim: Simulator;
 let daemon: Daemon;
-const instances: Array<{ id: string; fate: string; expect: string }> = [];
+const instances: Array<{ id: string; fate: string; expect: string; token: string }> = [];
 
 beforeAll(async () => {
   sim = await startSimulator({ defaults: { rotationMs: 250, scanWindowMs: 900 } });
@@ -26,7 +26,7 @@ beforeAll(async () => {
       const token = newToken();
       sim.define({ idInstance, token, ...f.script });
       const inst = await addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token, label: `${f.name} ${i}` });
-      instances.push({ id: inst.id, fate: f.name, expect: f.expect });
+      instances.push({ id: inst.id, fate: f.name, expect: f.expect, token });
     }
   }
 }, 60_000);
@@ -62,8 +62,11 @@ describe("the worker pool", () => {
       expect(s.attempts.map((a) => a.outcome).sort()).toEqual(["timed_out", "timed_out", "timed_out"]);
     }
     const refused = sessions.filter((s) => s.status === "failed");
+    const tokenOf = new Map(instances.map((i) => [i.id, i.token]));
     for (const s of refused) {
       expect(s.errorCode).toBe("invalid_token");
+      expect(s.error).toContain("/scanqrcode/***"); // the stored error names the URL, masked
+      expect(JSON.stringify(s)).not.toContain(tokenOf.get(s.instanceId));
       expect(s.attempts).toHaveLength(1); // a refused token is not retried
     }
     const refusedInstances = await daemon.ctx.db.instance.findMany({ where: { id: { in: refused.map((s) => s.instanceId) } } });

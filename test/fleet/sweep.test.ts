@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addInstance, updateInstance } from "../../src/fleet/instances.js";
+import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
+import { reauthSchedulerId } from "../../src/queues.js";
+import { sweepFleet } from "../../workers/sweep.js";
+import { newIdInstance, newPrefix, newToken, testFleet } from "../support/fleet.js";
+
+let sim: Simulator;
+let fleet: ReturnType<typeof testFleet>;
+
+beforeAll(async () => {
+  sim = await startSimulator({ defaults: { rotationMs: 200, scanWindowMs: 60_000 } });
+  fleet = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix(), QRFLEET_SWEEP_CONCURRENCY: "4" });
+});
+afterAll(async () => {
+  await fleet?.close();
+  await sim?.close();
+});
+
+async function instanceWith(script: Partial<Script>, extra: Record<string, unknown> = {}) {
+  const idInstance = newIdInstance();
+  const token = newToken();
+  sim.define({ idInstance, token, ...script });
+  return addInstance(fleet, { apiUrl: sim.url, idInstance, token, ...extra });
+}
+
+describe("the fleet sweep", () => {
+  it("records every enabled instance's state and starts one session per logged-out instance", async () => {
+    const loggedOut = await Promise.all([1, 2, 3].map(() => instanceWith({ fate: "never" })));
+    const linked = await instanceWith({ fate: "authorized" });
+    const refused = await instanceWith({ fate: "wrong_token" });
+    const disabled = await instanceWith({ fate: "never" }, { enabled: false });
+
+    const first = await sweepFleet(fleet);
+    expect(first).toMatchObject({ checked: 5, notAuthorized: 3, enqueued: 3, errors: 1 });
+    const again = await sweepFleet(fleet);
+    expect(again).toMatchObject({ notAuthorized: 3, enqueued: 0 }); // the open sessions are reused
+
+    const rows = await fleet.db.instance.findMany({ include: { sessions: true } });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const i of loggedOut) {
+      const row = byId.get(i.id)!;
+      expect(row.lastState).toBe("notAuthorized");
+      expect(row.unlinkedSince).not.toBeNull();
+      expect(row.sessions.map((s) => [s.trigger, s.status])).toEqual([["sweep", "queued"]]);
+    }
+    expect(byId.get(linked.id)).toMatchObject({ lastState: "authorized", unlinkedSince: null, sessions: [] });
+    expect(byId.get(refused.id)).toMatchObject({ attention: "invalid_token", sessions: [] });
+    expect(byId.get(disabled.id)).toMatchObject({ lastState: null, sessions: [] });
+
+    const third = await sweepFleet(fleet);
+    expect(third.checked).toBe(4); // an instance that needs attention is left alone until fixed
+  });
+
+  it("gives an instance with a cron its own job scheduler, and removes it with the cron", async () => {
+    const inst = await instanceWith({ fate: "never" }, { cron: "0 */6 * * *" });
+    const scheduler = await fleet.queues.sweep.getJobScheduler(reauthSchedulerId(inst.id));
+    expect(scheduler).toMatchObject({ pattern: "0 */6 * * *" });
+    await updateInstance(fleet, inst.id, { cron: null });
+    expect(await fleet.queues.sweep.getJobScheduler(reauthSchedulerId(inst.id))).toBeFalsy();
+  });
+});
