@@ -58,23 +58,35 @@ async function lockIfOurs(tx: Tx, claim: Claim): Promise<{ qrCount: number } | n
 
 export type QrRecord = { stale: true } | { stale: false; duplicate: boolean; sequence: number; deliveryIds: string[] };
 
-/** Stores a QR image and announces it (event + deliveries) in one transaction. */
+/**
+ * Stores a QR image and announces it (event + deliveries) in one transaction. This is the per-QR
+ * path (hundreds a second at fleet scale), so the fence, the insert and both counters are one
+ * statement; a duplicate image inserts nothing and announces nothing.
+ */
 export async function recordQr(ctx: FleetContext, claim: Claim, qr: QrImage): Promise<QrRecord> {
   const { id: sessionId, attempt, instanceId } = claim.session;
   return ctx.db.$transaction(async (tx): Promise<QrRecord> => {
-    const locked = await lockIfOurs(tx, claim);
-    if (!locked) return { stale: true };
-    const sequence = locked.qrCount + 1;
-    const { count } = await tx.qrCode.createMany({
-      data: [{ sessionId, attempt, sequence, png: new Uint8Array(qr.png), sha256: qr.sha256, receivedAt: qr.receivedAt }],
-      skipDuplicates: true,
-    });
-    if (count === 0) return { stale: false, duplicate: true, sequence: locked.qrCount, deliveryIds: [] };
-    await tx.qrSession.update({ where: { id: sessionId }, data: { qrCount: sequence } });
-    const att = await tx.qrAttempt.update({
-      where: { sessionId_number: { sessionId, number: attempt } },
-      data: { qrCount: { increment: 1 } },
-    });
+    const [row] = await tx.$queryRaw<Array<{ ours: number; sequence: number | null; attemptQrCount: number | null }>>`
+      WITH s AS (
+        SELECT id, "qrCount" FROM "QrSession"
+        WHERE id = ${sessionId}::uuid AND status = 'running' AND "runId" = ${claim.runId}::uuid FOR UPDATE
+      ), ins AS (
+        INSERT INTO "QrCode" (id, "sessionId", attempt, sequence, png, sha256, "receivedAt")
+        SELECT gen_random_uuid(), s.id, ${attempt}, s."qrCount" + 1, ${qr.png}, ${qr.sha256}, ${qr.receivedAt} FROM s
+        ON CONFLICT ("sessionId", sha256) DO NOTHING
+        RETURNING sequence
+      ), counted AS (
+        UPDATE "QrSession" q SET "qrCount" = ins.sequence, "updatedAt" = now() FROM ins WHERE q.id = ${sessionId}::uuid
+        RETURNING q.id
+      ), att AS (
+        UPDATE "QrAttempt" a SET "qrCount" = a."qrCount" + 1 FROM ins
+        WHERE a."sessionId" = ${sessionId}::uuid AND a.number = ${attempt}
+        RETURNING a."qrCount"
+      )
+      SELECT (SELECT count(*) FROM s)::int AS ours, (SELECT sequence FROM ins) AS sequence,
+             (SELECT "qrCount" FROM att) AS "attemptQrCount", (SELECT count(*) FROM counted)::int AS counted`;
+    if (!row || row.ours === 0) return { stale: true };
+    if (row.sequence === null) return { stale: false, duplicate: true, sequence: 0, deliveryIds: [] };
     const deliveryIds = await recordEvent(
       tx,
       {
@@ -82,13 +94,13 @@ export async function recordQr(ctx: FleetContext, claim: Claim, qr: QrImage): Pr
         instanceId,
         sessionId,
         attempt,
-        qrSequence: sequence,
-        firstOfAttempt: att.qrCount === 1,
-        data: { sequence, receivedAt: qr.receivedAt.toISOString() },
+        qrSequence: row.sequence,
+        firstOfAttempt: row.attemptQrCount === 1,
+        data: { sequence: row.sequence, receivedAt: qr.receivedAt.toISOString() },
       },
       { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
     );
-    return { stale: false, duplicate: false, sequence, deliveryIds };
+    return { stale: false, duplicate: false, sequence: row.sequence, deliveryIds };
   });
 }
 

@@ -94,16 +94,21 @@ export function wants(kind: ChannelKind, input: Pick<RecordEventInput, "type" | 
   }
 }
 
-/** Channels of the instance's operators whose tier is due; without any assignment, the fleet-wide defaults. */
+/**
+ * Channels of the instance's operators whose tier is due; without any assignment, the fleet-wide
+ * defaults (operators with no instance of their own). One query: this runs for every QR stored.
+ */
 async function recipientsOf(tx: Tx, instanceId: string, attempt: number, opts: RoutingOptions): Promise<Recipient[]> {
-  const channelSelect = { where: { enabled: true }, select: { id: true, kind: true } } as const;
-  const assigned = await tx.assignment.findMany({
-    where: { instanceId },
-    select: { tier: true, operator: { select: { channels: channelSelect } } },
-  });
-  const operators =
-    assigned.length > 0
-      ? assigned.filter((a) => tierIsDue(a.tier, attempt, opts.escalateAfter)).map((a) => a.operator)
-      : await tx.operator.findMany({ where: { assignments: { none: {} } }, select: { channels: channelSelect } });
-  return operators.flatMap((o) => o.channels.map((c) => ({ channelId: c.id, kind: c.kind })));
+  const rows = await tx.$queryRaw<Array<{ channelId: string; kind: ChannelKind; tier: number | null }>>`
+    SELECT c.id::text AS "channelId", c.kind::text AS kind, a.tier
+    FROM "Channel" c
+    LEFT JOIN "Assignment" a ON a."operatorId" = c."operatorId" AND a."instanceId" = ${instanceId}::uuid
+    WHERE c.enabled AND (
+      a."instanceId" IS NOT NULL
+      OR (NOT EXISTS (SELECT 1 FROM "Assignment" i WHERE i."instanceId" = ${instanceId}::uuid)
+          AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId"))
+    )`;
+  return rows
+    .filter((r) => r.tier === null || tierIsDue(r.tier, attempt, opts.escalateAfter))
+    .map((r) => ({ channelId: r.channelId, kind: r.kind }));
 }
