@@ -23,7 +23,7 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
     const claim = await claimAttempt(ctx, job.data, randomUUID(), workerName);
     if (!claim) return "stale"; // the session ended or moved on to another attempt: nothing to do
     ctx.events.emit("session:transition", {
-      sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.session.status, to: "running",
+      sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
       attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
     });
     const addr: InstanceAddress = {
