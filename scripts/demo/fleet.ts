@@ -1,0 +1,107 @@
+import { createDb } from "../../src/db.js";
+import type { FleetContext } from "../../src/fleet/context.js";
+import { addInstance } from "../../src/fleet/instances.js";
+import { addOperator, assign } from "../../src/fleet/operators.js";
+import { enqueueSession } from "../../src/fleet/sessions.js";
+import { migrate } from "../../src/migrate.js";
+import { createQueues } from "../../src/queues.js";
+import { generateInstances, type InstanceDefinition, type Script } from "../../src/simulator/index.js";
+
+/** The demo's simulated fleet: one instance per fate worth seeing, and the operator who looks after them. */
+
+export const OPERATOR_NAME = "Demo operator";
+export const OPERATOR_EMAIL = "operator@example.com";
+const EXPECTED_PHONE = "79001234567";
+
+interface DemoCase {
+  label: string;
+  /** What the newcomer should expect to see, as printed in the banner. */
+  story: string;
+  script: Partial<Script>;
+  expectedPhone?: string;
+}
+
+const CASES: DemoCase[] = [
+  { label: "Front desk", story: "scanned after ~20 s → authorized", script: { fate: "scan", scanAfterMs: 20_000 } },
+  { label: "Warehouse", story: "never scanned: 3 attempts time out with backoff, then a final email", script: { fate: "never" } },
+  { label: "Head office", story: "already linked → already_logged, no QR", script: { fate: "authorized" } },
+  { label: "Night shift", story: "wrong token → failed at once, needs attention", script: { fate: "wrong_token" } },
+  {
+    label: "Field sales",
+    story: `scanned by another phone than ${EXPECTED_PHONE} → wrong_number`,
+    script: { fate: "scan", scanAfterMs: 12_000, phone: "79995550000" },
+    expectedPhone: EXPECTED_PHONE,
+  },
+  { label: "Support line", story: "provider error on every attempt → retried, then failed", script: { fate: "provider_error" } },
+];
+
+export interface DemoInstance extends DemoCase {
+  idInstance: string;
+  token: string;
+}
+
+export const DEMO_FLEET: DemoInstance[] = generateInstances(CASES.length, { idPrefix: "7700", seed: "qrfleet-demo" }).map(
+  (address, i) => ({ ...CASES[i]!, ...address }),
+);
+
+/** Scripts for startSimulator: rotation 5 s and a 30 s window, so three attempts fit in about two minutes. */
+export function simulatorOptions(): { defaults: Partial<Script>; instances: InstanceDefinition[] } {
+  return {
+    defaults: { rotationMs: 5_000, scanWindowMs: 30_000 },
+    instances: DEMO_FLEET.map((d) => ({ idInstance: d.idInstance, token: d.token, ...d.script })),
+  };
+}
+
+/**
+ * Every run starts the story again: the previous run's demo instances (their sessions, QR codes
+ * and deliveries go with them), its operator, and the demo prefix's queues are removed. Only
+ * these: other rows in the database stay. The schema is migrated first, as the daemon would.
+ */
+export async function resetDemoFleet(databaseUrl: string, redisUrl: string, redisPrefix: string): Promise<void> {
+  await migrate(databaseUrl);
+  const db = createDb(databaseUrl, 2);
+  try {
+    await db.instance.deleteMany({ where: { idInstance: { in: DEMO_FLEET.map((d) => d.idInstance) } } });
+    await db.operator.deleteMany({ where: { name: OPERATOR_NAME } });
+  } finally {
+    await db.$disconnect();
+  }
+  const queues = createQueues(redisUrl, redisPrefix);
+  try {
+    for (const q of [queues.session, queues.notify, queues.sweep]) await q.obliterate({ force: true });
+  } finally {
+    await queues.close();
+  }
+}
+
+export interface SeededInstance extends DemoInstance {
+  id: string;
+}
+
+/** Adds the instances and the operator through the same fleet functions the CLI and API use, then enqueues. */
+export async function seedDemoFleet(
+  ctx: FleetContext,
+  apiUrl: string,
+  webhookUrl: string,
+): Promise<{ instances: SeededInstance[]; webhookSecret: string }> {
+  const instances: SeededInstance[] = [];
+  for (const d of DEMO_FLEET) {
+    const view = await addInstance(ctx, {
+      apiUrl,
+      idInstance: d.idInstance,
+      token: d.token,
+      label: d.label,
+      ...(d.expectedPhone && { phone: d.expectedPhone }),
+    });
+    instances.push({ ...d, id: view.id });
+  }
+  const { operator, webhookSecret } = await addOperator(ctx.db, ctx.box, { name: OPERATOR_NAME, email: OPERATOR_EMAIL, webhook: webhookUrl });
+  if (!webhookSecret) throw new Error("addOperator returned no webhook secret for a webhook channel");
+  for (const inst of instances) await assign(ctx.db, inst.id, operator.id);
+  return { instances, webhookSecret };
+}
+
+/** Separate from seeding so the webhook sink knows the secret before the first QR is sent. */
+export async function enqueueDemoSessions(ctx: FleetContext, instances: SeededInstance[]): Promise<void> {
+  for (const inst of instances) await enqueueSession(ctx, inst.id, "admin");
+}
