@@ -1,4 +1,4 @@
-import pg from "pg";
+import { createDatabase } from "../src/databases.js";
 import { migrate } from "../src/migrate.js";
 
 export interface BenchSettings {
@@ -33,14 +33,9 @@ export function benchSettings(env = process.env): BenchSettings {
 
 /** A fresh, migrated database for one run. */
 export async function databaseFor(adminUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await migrate(url.toString());
-  return url.toString();
+  const url = await createDatabase(adminUrl, name);
+  await migrate(url);
+  return url;
 }
 
 export function sampleLine(s: Sample): string {

@@ -5,7 +5,7 @@ import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import pg from "pg";
+import { dropDatabase } from "../src/databases.js";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { enqueueSession } from "../src/fleet/sessions.js";
@@ -89,8 +89,5 @@ console.log(summary({ settings: s, samples, enqueueMs, lockLost, totalCpuMs: (to
 
 await daemon.close();
 sim.kill("SIGTERM");
-const admin = new pg.Client({ connectionString: s.adminUrl });
-await admin.connect();
-await admin.query(`DROP DATABASE IF EXISTS "${new URL(databaseUrl).pathname.slice(1)}" WITH (FORCE)`);
-await admin.end();
+await dropDatabase(s.adminUrl, new URL(databaseUrl).pathname.slice(1));
 process.exit(0);

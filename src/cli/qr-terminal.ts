@@ -15,11 +15,16 @@ const jsQR = jsqr.default;
 export function qrTextOf(png: Buffer): string | null {
   try {
     const image = PNG.sync.read(png);
-    const pixels = new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length);
-    return jsQR(pixels, image.width, image.height)?.data ?? null;
+    return qrTextOfPixels(image.data, image.width, image.height);
   } catch {
     return null;
   }
+}
+
+/** The text of a QR in RGBA pixels (a decoded PNG, a screenshot), or null. */
+export function qrTextOfPixels(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): string | null {
+  const pixels = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length);
+  return jsQR(pixels, width, height)?.data ?? null;
 }
 
 /** Two QR rows per text line (▀ ▄ █), with the quiet zone a scanner needs. */

@@ -1,4 +1,4 @@
-import jsqr from "jsqr";
+import { qrTextOfPixels } from "../../src/cli/qr-terminal.js";
 
 /**
  * Reads a QR drawn by `qrcode`'s small terminal renderer back into pixels, as a phone camera
@@ -53,5 +53,5 @@ export function decodeTerminalQr(art: string, surround: "light" | "dark" = "dark
       pixels.set([shade, shade, shade, 255], (y * width + x) * 4);
     }
   }
-  return jsqr.default(pixels, width, height)?.data ?? null;
+  return qrTextOfPixels(pixels, width, height);
 }

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffDelayMs } from "../../src/fleet/backoff.js";
-import { addInstance } from "../../src/fleet/instances.js";
 import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
-import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+import { newPrefix, simulatedInstance, startTestDaemon, waitFor } from "../support/fleet.js";
 
 let sim: Simulator;
 let daemon: Daemon;
@@ -18,12 +17,8 @@ afterAll(async () => {
   await sim?.close();
 });
 
-async function instanceWith(script: Partial<Script>, extra: Record<string, unknown> = {}) {
-  const idInstance = newIdInstance();
-  const token = newToken();
-  sim.define({ idInstance, token, ...script });
-  return addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token, ...extra });
-}
+const instanceWith = (script: Partial<Script>, extra: Record<string, unknown> = {}) =>
+  simulatedInstance(daemon.ctx, sim, script, extra);
 
 async function ended(sessionId: string) {
   return waitFor("the session to end", async () => {

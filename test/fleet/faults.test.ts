@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
 import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
-import { newIdInstance, newPrefix, newToken, testFleet, waitFor } from "../support/fleet.js";
+import { newPrefix, simulatedInstance, testFleet, waitFor } from "../support/fleet.js";
 import { spawnDaemon, spawnTs, type Spawned } from "../support/spawn.js";
 
 const prefix = newPrefix();
@@ -26,12 +25,8 @@ afterAll(async () => {
   await sim?.close();
 });
 
-async function instanceWith(script: Partial<Script>) {
-  const idInstance = newIdInstance();
-  const token = newToken();
-  sim.define({ idInstance, token, ...script });
-  return addInstance(fleet, { apiUrl: sim.url, idInstance, token });
-}
+const instanceWith = (script: Partial<Script>, extra: Record<string, unknown> = {}) =>
+  simulatedInstance(fleet, sim, script, extra);
 
 function daemon(): Spawned {
   const d = spawnDaemon(env);

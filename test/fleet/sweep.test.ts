@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance, updateInstance } from "../../src/fleet/instances.js";
+import { updateInstance } from "../../src/fleet/instances.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { reauthSchedulerId } from "../../src/queues.js";
 import { sweepFleet } from "../../workers/sweep.js";
-import { newIdInstance, newPrefix, newToken, testFleet } from "../support/fleet.js";
+import { newPrefix, simulatedInstance, testFleet } from "../support/fleet.js";
 
 let sim: Simulator;
 let fleet: ReturnType<typeof testFleet>;
@@ -17,12 +17,8 @@ afterAll(async () => {
   await sim?.close();
 });
 
-async function instanceWith(script: Partial<Script>, extra: Record<string, unknown> = {}) {
-  const idInstance = newIdInstance();
-  const token = newToken();
-  sim.define({ idInstance, token, ...script });
-  return addInstance(fleet, { apiUrl: sim.url, idInstance, token, ...extra });
-}
+const instanceWith = (script: Partial<Script>, extra: Record<string, unknown> = {}) =>
+  simulatedInstance(fleet, sim, script, extra);
 
 describe("the fleet sweep", () => {
   it("records every enabled instance's state and starts one session per logged-out instance", async () => {

@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => close());
 
-function newInstance(extra: Record<string, unknown> = {}) {
+function newInstance(extra: Record<string, unknown> = {}): { idInstance: string; token: string } & Record<string, unknown> {
   const token = newToken();
   secrets.push(token);
   return { apiUrl: API_URL, idInstance: newIdInstance(), token, ...extra };

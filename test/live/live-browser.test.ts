@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import jsQRImport from "jsqr";
+import { qrTextOfPixels } from "../../src/cli/qr-terminal.js";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,9 +10,6 @@ import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
 
-// jsqr is CommonJS with an ES-style default in its types: take the function whichever way it arrives.
-type JsQr = typeof jsQRImport.default;
-const jsQR: JsQr = typeof jsQRImport === "function" ? (jsQRImport as unknown as JsQr) : jsQRImport.default;
 
 // STACK.md: Debian's chromium; without the background-networking flags it floods the closed network.
 const CHROMIUM_ARGS = [
@@ -44,7 +41,7 @@ afterAll(async () => {
 /** What the QR on screen says, read from a screenshot of the image as the browser drew it. */
 async function decodeShownQr(page: Page): Promise<string | null> {
   const shot = PNG.sync.read(await page.locator("#qr").screenshot());
-  return jsQR(new Uint8ClampedArray(shot.data), shot.width, shot.height)?.data ?? null;
+  return qrTextOfPixels(shot.data, shot.width, shot.height);
 }
 
 /** Waits until the page shows the simulator's current code and `accept` likes it. */

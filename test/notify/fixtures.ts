@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomInt, randomUUID } from "node:crypto";
-import jsQRImport from "jsqr";
+import { qrTextOfPixels } from "../../src/cli/qr-terminal.js";
 import { PNG } from "pngjs";
 import { pino } from "pino";
 import QRCode from "qrcode";
@@ -12,9 +12,6 @@ import { SecretBox } from "../../src/secrets.js";
 
 /** Rows for notify tests: every id and name is fresh, so parallel tests never meet. */
 
-// jsqr is CommonJS with an ES-style default in its types: take the function whichever way it arrives.
-type JsQr = typeof jsQRImport.default;
-const jsQR: JsQr = typeof jsQRImport === "function" ? (jsQRImport as unknown as JsQr) : jsQRImport.default;
 
 export const box = new SecretBox(process.env.QRFLEET_SECRET_KEY!);
 export const silent = pino({ level: "silent" });
@@ -71,7 +68,7 @@ export async function addQr(db: Db, sessionId: string, sequence: number, attempt
 
 export function decodeQr(png: Buffer): { content: string | null; width: number } {
   const img = PNG.sync.read(png);
-  return { content: jsQR(new Uint8ClampedArray(img.data), img.width, img.height)?.data ?? null, width: img.width };
+  return { content: qrTextOfPixels(img.data, img.width, img.height), width: img.width };
 }
 
 /** An operator with the given channels, assigned to the instance (so fleet-wide defaults stay out of it). */

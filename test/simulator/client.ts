@@ -1,5 +1,4 @@
-import jsQR from "jsqr";
-import { PNG } from "pngjs";
+import { qrTextOf } from "../../src/cli/qr-terminal.js";
 import { WebSocket } from "ws";
 import type { Simulator } from "../../src/simulator/index.js";
 
@@ -68,9 +67,7 @@ export function types(result: SessionResult): string[] {
 }
 
 export function decodeQr(base64: string): string | null {
-  const png = PNG.sync.read(Buffer.from(base64, "base64"));
-  const pixels = new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length);
-  return jsQR(pixels, png.width, png.height)?.data ?? null;
+  return qrTextOf(Buffer.from(base64, "base64"));
 }
 
 export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { inject } from "vitest";
+import { createDatabase, dropDatabase } from "../../src/databases.js";
 import { createDb, type Db } from "../../src/db.js";
 
 export function testDb(): Db {
@@ -11,19 +11,6 @@ export function testDb(): Db {
 export async function emptyDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const adminUrl = inject("adminDatabaseUrl");
   const name = `qrfleet_empty_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const url = await createDatabase(adminUrl, name);
+  return { url, drop: () => dropDatabase(adminUrl, name) };
 }

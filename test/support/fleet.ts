@@ -3,6 +3,9 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { openFleet } from "../../src/fleet/runtime.js";
 import { startDaemon, type Daemon } from "../../workers/daemon.js";
+import type { FleetContext } from "../../src/fleet/context.js";
+import { addInstance, type InstanceView } from "../../src/fleet/instances.js";
+import type { Script, Simulator } from "../../src/simulator/index.js";
 
 /** Settings that make a fleet run in seconds: short scan windows, short backoff, fast stall detection. */
 export const FAST: Record<string, string> = {
@@ -48,4 +51,17 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Defines an instance on the simulator with `script` and adds it to the fleet. */
+export async function simulatedInstance(
+  ctx: FleetContext,
+  sim: Simulator,
+  script: Partial<Script>,
+  extra: Record<string, unknown> = {},
+): Promise<InstanceView & { token: string }> {
+  const idInstance = newIdInstance();
+  const token = newToken();
+  sim.define({ idInstance, token, ...script });
+  return { ...(await addInstance(ctx, { apiUrl: sim.url, idInstance, token, ...extra })), token };
 }
