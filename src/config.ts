@@ -88,6 +88,8 @@ const schema = z.object({
   QRFLEET_NOTIFY_CONCURRENCY: int(1, 1000).default(50),
   /** How long one run holds a delivery while sending; must outlast any one send, in ms. Default: 120000 */
   QRFLEET_DELIVERY_LEASE_MS: int(1000).default(120_000),
+  /** Scales every delivery retry delay (outcomes: 5 s … 10 h; QR updates: 1 s … 16 s). Default: 1 */
+  QRFLEET_DELIVERY_RETRY_MULTIPLIER: z.coerce.number().min(0.0001).max(100).default(1),
   /** Timeout of each outbound webhook POST, in ms. Default: 10000 */
   QRFLEET_WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
   /** Run the simulator inside the daemon (demo): number of simulated instances, 0 = off. Default: 0 */

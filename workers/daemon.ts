@@ -67,6 +67,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S,
       webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
       leaseMs: Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000),
+      retry: { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER },
     }),
     { ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS },
   );

@@ -186,7 +186,9 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: Se
     });
     const change = instanceChange(d.status, outcome, now);
     if (change) await tx.instance.update({ where: { id: claim.instance.id }, data: change });
-    const type = next ? undefined : EVENT_OF[d.status];
+    // An attempt that will be retried is announced too (webhooks only: final is false), so a
+    // consumer knows why the QR updates stopped and when the next attempt is due.
+    const type = next ? (outcome.kind === "timed_out" ? "session.timed_out" : "session.failed") : EVENT_OF[d.status];
     const deliveryIds = type
       ? await recordEvent(
           tx,
@@ -195,8 +197,10 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: Se
             instanceId: claim.instance.id,
             sessionId: session.id,
             attempt: session.attempt,
+            final: next === undefined,
             data: {
               status: d.status, attempts: session.attempt, ...err, phone, expectedPhone: claim.instance.expectedPhone,
+              ...(next && { nextAttempt: next.attempt, nextAttemptAt: next.dueAt.toISOString() }),
               ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
             },
           },

@@ -21,6 +21,8 @@ export interface Receiver {
   /** Answers for the next requests, in order; after they run out, `fallback` (default 200). */
   script(...replies: Reply[]): void;
   fallback(reply: Reply): void;
+  /** Decides the answer from the request itself; `undefined` falls through to the script and fallback. */
+  route(answer: ((req: ReceivedRequest) => Reply | undefined) | null): void;
   waitFor(predicate: (req: ReceivedRequest, index: number) => boolean, timeoutMs?: number): Promise<ReceivedRequest>;
   /** Resolves once `count` requests have arrived. */
   waitForCount(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
@@ -32,14 +34,16 @@ export async function startReceiver(): Promise<Receiver> {
   const waiters = new Set<() => void>();
   let queue: Reply[] = [];
   let fallback: Reply = { status: 200, body: "ok" };
+  let router: ((req: ReceivedRequest) => Reply | undefined) | null = null;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: new Date() });
+      const received = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: new Date() };
+      requests.push(received);
       for (const w of waiters) w();
-      const reply = queue.shift() ?? fallback;
+      const reply = router?.(received) ?? queue.shift() ?? fallback;
       if (reply === "hang") return;
       res.writeHead(reply.status, { "content-type": "text/plain" });
       res.end(reply.body ?? "");
@@ -72,6 +76,7 @@ export async function startReceiver(): Promise<Receiver> {
     requests,
     script: (...replies) => void (queue = replies),
     fallback: (reply) => void (fallback = reply),
+    route: (answer) => void (router = answer),
     waitFor: (predicate, timeoutMs = 5000) => until(() => requests.find(predicate), timeoutMs, "no matching request"),
     waitForCount: (count, timeoutMs = 5000) =>
       until(() => (requests.length >= count ? requests.slice(0, count) : undefined), timeoutMs, `fewer than ${count} requests`),

@@ -22,7 +22,15 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
-export async function startSmtp(): Promise<TestSmtp> {
+export interface SmtpOptions {
+  /**
+   * Runs once a message is kept and before it is answered 250, so a test can act while the
+   * sender waits for the reply (kill it, say); an error it throws refuses the message.
+   */
+  beforeReply?: (mail: ReceivedMail) => Promise<void> | void;
+}
+
+export async function startSmtp(opts: SmtpOptions = {}): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
   const waiters = new Set<() => void>();
   let failures: { count: number; code: number; text: string } = { count: 0, code: 451, text: "try again later" };
@@ -46,10 +54,12 @@ export async function startSmtp(): Promise<TestSmtp> {
         simpleParser(raw, { keepCidLinks: true })
           .then((parsed) => {
             const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
-            messages.push({ from, to: session.envelope.rcptTo.map((r) => r.address), raw, parsed });
+            const mail: ReceivedMail = { from, to: session.envelope.rcptTo.map((r) => r.address), raw, parsed };
+            messages.push(mail);
             for (const w of waiters) w();
-            callback();
+            return opts.beforeReply?.(mail);
           })
+          .then(() => callback())
           .catch((err: Error) => callback(err));
       });
     },
