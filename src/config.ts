@@ -92,8 +92,6 @@ const schema = z.object({
   QRFLEET_DELIVERY_RETRY_MULTIPLIER: z.coerce.number().min(0.0001).max(100).default(1),
   /** Timeout of each outbound webhook POST, in ms. Default: 10000 */
   QRFLEET_WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
-  /** Run the simulator inside the daemon (demo): number of simulated instances, 0 = off. Default: 0 */
-  QRFLEET_SIMULATOR_INSTANCES: int(0, 100000).default(0),
 });
 
 export type Config = Readonly<
@@ -147,9 +145,4 @@ export function loadConfig(
     QRFLEET_SECRET_KEY: parsed.data.QRFLEET_SECRET_KEY ?? "",
     QRFLEET_ADMIN_TOKEN: parsed.data.QRFLEET_ADMIN_TOKEN ?? "",
   });
-}
-
-/** Raw environment lookups for process entry points that pass env through to children (demo). */
-export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  return { ...process.env, ...overrides };
 }

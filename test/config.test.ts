@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 
@@ -36,5 +37,13 @@ describe("configuration", () => {
     } catch (err) {
       expect(String(err)).not.toContain(secret);
     }
+  });
+
+  it("documents every key in .env.example, and nothing else", () => {
+    const documented = readFileSync(new URL("../.env.example", import.meta.url), "utf8")
+      .split("\n")
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => line.split("=")[0]);
+    expect(documented.sort()).toEqual(Object.keys(loadConfig({ ...good })).sort());
   });
 });
