@@ -62,6 +62,8 @@ const schema = z.object({
   QRFLEET_BACKOFF_BASE_MS: int(0).default(60_000),
   /** Longest backoff between attempts, in ms. Default: 1800000 (30 min) */
   QRFLEET_BACKOFF_MAX_MS: int(0).default(1_800_000),
+  /** The provider's scan window: a QR socket closes this long after it opens; the live page counts it down, in ms. Default: 100000 */
+  QRFLEET_SCAN_WINDOW_MS: int(1000).default(100_000),
   /** A QR socket with no frame for this long ends failed (silent). Default: 45000 ms */
   QRFLEET_SILENCE_MS: int(100).default(45_000),
   /** Hard bound on one attempt's socket, past the provider's 100 s window. Default: 130000 ms */

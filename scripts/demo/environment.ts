@@ -82,6 +82,7 @@ export async function demoEnvironment(
     QRFLEET_BACKOFF_MAX_MS: "20000",
     // The simulator rotates every 5 s in a 30 s window: a silent socket or an overlong attempt
     // shows up within seconds rather than the provider-sized 45 s / 130 s.
+    QRFLEET_SCAN_WINDOW_MS: "30000",
     QRFLEET_SILENCE_MS: "15000",
     QRFLEET_ATTEMPT_MAX_MS: "45000",
     // A sweep would restart the timed-out instance and blur the story of its three attempts.

@@ -14,8 +14,6 @@ import { verifyLiveToken } from "../notify/live-link.js";
 import { toApiError } from "./errors.js";
 import { outcomeText, renderErrorPage, renderLivePage } from "./live-page.js";
 
-/** The provider closes a QR socket 100 s after it opens; the page counts down from the attempt's start. */
-const SCAN_WINDOW_MS = 100_000;
 const POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
 // A forgotten tab must not hold a connection and a poll loop forever; EventSource simply reconnects.
@@ -243,7 +241,7 @@ async function readFrame(ctx: FleetContext, sessionId: string, prev: Frame | nul
   ]);
   return {
     ...s,
-    expiresAt: attempt ? new Date(attempt.startedAt.getTime() + SCAN_WINDOW_MS) : null,
+    expiresAt: attempt ? new Date(attempt.startedAt.getTime() + ctx.config.QRFLEET_SCAN_WINDOW_MS) : null,
     sequence: code?.attempt === s.attempt ? s.qrCount : null,
   };
 }
