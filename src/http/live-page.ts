@@ -80,8 +80,8 @@ button { font-size: 1.1rem; padding: .5rem 1rem; }
 .error { color: #b3261e; }
 `;
 
-export function renderLivePage(m: LivePageModel): string {
-  const boot = { sessionId: m.sessionId, attempt: m.attempt, maxAttempts: m.maxAttempts, linkExpiresAt: m.linkExpiresAt.toISOString() };
+/** The document start both pages share; the referrer is withheld because the URL is the credential. */
+function pageHead(title: string, nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -89,9 +89,14 @@ export function renderLivePage(m: LivePageModel): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
-<title>Link WhatsApp — ${escapeHtml(m.label)}</title>
-<style nonce="${m.nonce}">${STYLE}</style>
-</head>
+<title>${escapeHtml(title)}</title>
+<style nonce="${nonce}">${STYLE}</style>
+</head>`;
+}
+
+export function renderLivePage(m: LivePageModel): string {
+  const boot = { sessionId: m.sessionId, attempt: m.attempt, maxAttempts: m.maxAttempts, linkExpiresAt: m.linkExpiresAt.toISOString() };
+  return `${pageHead(`Link WhatsApp — ${m.label}`, m.nonce)}
 <body>
 <main>
   <h1 id="label">${escapeHtml(m.label)}</h1>
@@ -127,16 +132,7 @@ export function renderLivePage(m: LivePageModel): string {
 }
 
 export function renderErrorPage(m: ErrorPageModel): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<link rel="icon" href="data:,">
-<title>${escapeHtml(m.title)}</title>
-<style nonce="${m.nonce}">${STYLE}</style>
-</head>
+  return `${pageHead(m.title, m.nonce)}
 <body>
 <main>
   <h1>${escapeHtml(m.title)}</h1>
