@@ -5,7 +5,7 @@ import {
   addInstance, listInstances, removeInstance, showInstance, updateInstance, type InstanceView,
 } from "../fleet/instances.js";
 import { withFleet } from "./context.js";
-import { dash, emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
+import { dash, emit, fields, intArg, secretArg, table, UsageError, when, type Out } from "./output.js";
 
 interface InstanceOpts extends Out {
   apiUrl?: string;
@@ -29,7 +29,7 @@ function addressOptions(cmd: Command, required: boolean): Command {
   const opt = (flags: string, text: string) => (required ? cmd.requiredOption(flags, text) : cmd.option(flags, text));
   opt("--api-url <url>", "the instance's apiUrl, e.g. https://7103.api.greenapi.com");
   if (required) opt("--id <idInstance>", "the instance's idInstance (digits)");
-  return opt("--token <token>", "the instance's apiTokenInstance (stored encrypted, never shown)");
+  return opt("--token <token>", "the instance's apiTokenInstance (stored encrypted, never shown); - reads it from stdin");
 }
 
 function detailOptions(cmd: Command, clearable: boolean): Command {
@@ -95,6 +95,7 @@ function addCommand(): Command {
   const cmd = new Command("add").description("add an instance to the fleet");
   detailOptions(addressOptions(cmd, true), false);
   return cmd.action(async (o: InstanceOpts) => {
+    o.token = await secretArg(o.token);
     const view = await withFleet((ctx) => addInstance(ctx, newInstanceInput(o)));
     emit(o, view, (v) => `added instance ${v.idInstance} as ${v.id}`);
   });
@@ -127,6 +128,7 @@ function updateCommand(): Command {
     .addOption(new Option("--disable", "keep it, but start no sessions for it automatically"))
     .option("--clear-attention", "mark the problem that needed a human as handled");
   return cmd.action(async (ref: string, o: InstanceOpts) => {
+    o.token = await secretArg(o.token);
     const input = updateInput(o);
     emit(o, await withFleet((ctx) => updateInstance(ctx, ref, input)), (v) => `updated instance ${v.idInstance}\n${describeInstance(v)}`);
   });

@@ -105,3 +105,11 @@ function rowErrors(err: unknown): Array<{ row: number; message: string }> {
   const rows = err.details?.rows;
   return Array.isArray(rows) ? (rows as Array<{ row: number; message: string }>) : [];
 }
+
+/** A secret given as `-` is read from standard input (its first line), so it never shows in `ps` or shell history. */
+export async function secretArg<T extends string | undefined>(value: T): Promise<T | string> {
+  if (value !== "-") return value;
+  let text = "";
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.split(/\r?\n/)[0]!.trim();
+}

@@ -5,7 +5,7 @@ import { connectorFor } from "../greenapi/socket.js";
 import type { InstanceAddress, QrImage, SessionNotice, SessionOutcome } from "../greenapi/types.js";
 import { maskSecrets, registerSecret } from "../log.js";
 import { cliConfig, cliLogger } from "./context.js";
-import { EXIT, intArg, print, printJson, type Out } from "./output.js";
+import { EXIT, intArg, print, printJson, secretArg, type Out } from "./output.js";
 import { qrTextOf, terminalQr } from "./qr-terminal.js";
 
 interface ScanOpts extends Out {
@@ -100,7 +100,7 @@ function addressOf(o: ScanOpts): InstanceAddress {
 }
 
 export async function runScan(o: ScanOpts): Promise<number> {
-  const addr = addressOf(o);
+  const addr = addressOf({ ...o, token: await secretArg(o.token) });
   const config = cliConfig([]);
   cliLogger(config);
   const view = o.json ? jsonView() : terminalView(process.stdout.isTTY === true);
@@ -137,7 +137,7 @@ export function scanCommand(): Command {
     .description("link one instance now: show its QR in this terminal, as it rotates, until the phone scans it")
     .requiredOption("--api-url <url>", "the instance's apiUrl, e.g. https://7103.api.greenapi.com")
     .requiredOption("--id <idInstance>", "the instance's idInstance (digits)")
-    .requiredOption("--token <token>", "the instance's apiTokenInstance (never printed)")
+    .requiredOption("--token <token>", "the instance's apiTokenInstance (never printed); - reads it from stdin")
     .option("--silence-ms <ms>", "give up when the provider sends nothing for this long (default QRFLEET_SILENCE_MS)", intArg(100, 2 ** 31 - 1))
     .option("--timeout-ms <ms>", "give up after this long in all (default QRFLEET_ATTEMPT_MAX_MS)", intArg(500, 2 ** 31 - 1))
     .option("--json", "print one JSON line per event (opened, qr with its text, outcome) instead of drawing")

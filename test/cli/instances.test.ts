@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { InstanceView } from "../../src/fleet/instances.js";
+import { SecretBox } from "../../src/secrets.js";
+import { testDb } from "../support/db.js";
 import { newIdInstance, newToken } from "../support/fleet.js";
 import { cliRunner, noStack } from "./run.js";
 
@@ -67,6 +69,21 @@ describe("qrfleet instance", { timeout: 120_000 }, () => {
 
     for (const r of [invalid, missing, notNumber, nothing, config]) expect(noStack(r.stderr)).toBe(true);
     expect(invalid.stderr + missing.stderr + notNumber.stderr).not.toContain(token);
+  });
+
+  it("reads a token given as - from standard input, so it never shows in ps", async () => {
+    const id = newIdInstance();
+    const token = newToken();
+    const added = await qrfleet(["instance", "add", "--api-url", API, "--id", id, "--token", "-", "--json"], {}, `${token}\n`);
+    expect(added.code).toBe(0);
+    expect(added.stdout + added.stderr).not.toContain(token);
+    const db = testDb();
+    try {
+      const row = await db.instance.findFirstOrThrow({ where: { idInstance: id } });
+      expect(new SecretBox(process.env.QRFLEET_SECRET_KEY!).open(row.tokenCiphertext)).toBe(token);
+    } finally {
+      await db.$disconnect();
+    }
   });
 
   it("reports a missing instance as a JSON error line with --json", async () => {

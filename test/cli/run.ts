@@ -14,7 +14,8 @@ export interface CliResult {
 }
 
 export interface CliRunner {
-  (args: string[], env?: Record<string, string>): Promise<CliResult>;
+  /** `input` is written to the command's standard input. */
+  (args: string[], env?: Record<string, string>, input?: string): Promise<CliResult>;
   /** Runs and parses stdout as one JSON document; fails the test with stderr when it is not. */
   json<T = unknown>(args: string[]): Promise<T>;
   /** Starts the command and returns it while it runs (for signals). */
@@ -40,20 +41,21 @@ async function dropPrefix(prefix: string): Promise<void> {
 export function cliRunner(): CliRunner {
   const prefix = `qrft_cli_${randomBytes(4).toString("hex")}`;
   afterAll(() => dropPrefix(prefix));
-  const start = (args: string[], env: Record<string, string> = {}) => {
+  const start = (args: string[], env: Record<string, string> = {}, input?: string) => {
     const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
       cwd: ROOT,
       env: { ...process.env, QRFLEET_REDIS_PREFIX: prefix, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
     const result = new Promise<CliResult>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
     return { result, output: () => stdout + stderr, signal: (s: NodeJS.Signals) => void child.kill(s) };
   };
-  const run = ((args: string[], env?: Record<string, string>) => start(args, env).result) as CliRunner;
+  const run = ((args: string[], env?: Record<string, string>, input?: string) => start(args, env, input).result) as CliRunner;
   run.start = (args) => start(args);
   run.json = async <T>(args: string[]) => {
     const r = await run([...args, "--json"]);
