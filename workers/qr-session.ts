@@ -26,9 +26,8 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
       sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
       attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
     });
-    const addr: InstanceAddress = {
-      apiUrl: claim.instance.apiUrl, idInstance: claim.instance.idInstance, token: instanceToken(ctx, claim.instance),
-    };
+    const addr = addressOf(ctx, claim);
+    if (!addr) return finish(ctx, claim, null, UNREADABLE_TOKEN);
     const run = new AbortController();
     const forward = () => run.abort(signal?.reason);
     signal?.addEventListener("abort", forward, { once: true });
@@ -62,6 +61,21 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
   };
 }
 
+/** A token sealed under another key cannot be used; retrying will not help, a human must set it again. */
+const UNREADABLE_TOKEN: SessionOutcome = {
+  kind: "failed",
+  reason: "invalid_token",
+  message: "the stored token cannot be decrypted (was QRFLEET_SECRET_KEY changed?): set it again with qrfleet instance update --token",
+};
+
+function addressOf(ctx: FleetContext, claim: Claim): InstanceAddress | null {
+  try {
+    return { apiUrl: claim.instance.apiUrl, idInstance: claim.instance.idInstance, token: instanceToken(ctx, claim.instance) };
+  } catch {
+    return null;
+  }
+}
+
 async function handBackJob(ctx: FleetContext, claim: Claim, job: Job<SessionJob>, token: string | undefined, reason: string): Promise<string> {
   await handBack(ctx, claim);
   ctx.events.emit("session:transition", {
@@ -73,7 +87,7 @@ async function handBackJob(ctx: FleetContext, claim: Claim, job: Job<SessionJob>
   throw new DelayedError();
 }
 
-async function finish(ctx: FleetContext, claim: Claim, addr: InstanceAddress, outcome: SessionOutcome): Promise<string> {
+async function finish(ctx: FleetContext, claim: Claim, addr: InstanceAddress | null, outcome: SessionOutcome): Promise<string> {
   const result = await finishAttempt(ctx, claim, outcome);
   if (result.stale) return "stale";
   const { session, instance } = claim;
@@ -83,7 +97,7 @@ async function finish(ctx: FleetContext, claim: Claim, addr: InstanceAddress, ou
   });
   if (result.next) await addSessionJob(ctx.queues, { sessionId: session.id, attempt: result.next.attempt }, result.next.delayMs);
   await addNotifyJobs(ctx.queues, result.deliveryIds);
-  if (result.status === "authorized" || result.status === "wrong_number") await afterScan(ctx, claim, addr, result.status);
+  if (addr && (result.status === "authorized" || result.status === "wrong_number")) await afterScan(ctx, claim, addr, result.status);
   return result.status;
 }
 

@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SecretBox } from "../../src/secrets.js";
 import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
 import { addInstance } from "../../src/fleet/instances.js";
 import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
@@ -87,5 +89,21 @@ describe("the worker pool", () => {
     for (const c of codes) expect(Buffer.from(c.png).subarray(1, 4).toString()).toBe("PNG");
     const view = await showSession(daemon.ctx, session.id);
     expect(view.attempts?.map((a) => a.qrCount).reduce((a, b) => a + b, 0)).toBe(codes.length);
+  });
+
+  it("ends a session failed, with a clear reason, when the stored token cannot be decrypted", async () => {
+    const otherKey = new SecretBox(randomBytes(32).toString("base64"));
+    const inst = await daemon.ctx.db.instance.create({
+      data: { apiUrl: sim.url, idInstance: newIdInstance(), tokenCiphertext: otherKey.seal(newToken()) },
+    });
+    const { session } = await enqueueSession(daemon.ctx, inst.id, "admin");
+    const done = await waitFor("the session to end", async () => {
+      const s = await showSession(daemon.ctx, session.id);
+      return s.status === "queued" || s.status === "running" ? null : s;
+    });
+    expect(done).toMatchObject({ status: "failed", errorCode: "invalid_token" });
+    expect(done.error).toMatch(/cannot be decrypted/);
+    expect(done.attempts).toHaveLength(1);
+    expect((await daemon.ctx.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).attention).toBe("invalid_token");
   });
 });
