@@ -4,7 +4,8 @@ import { claimAttempt, finishAttempt, handBack, recordQr, type Claim } from "../
 import type { FleetContext } from "../src/fleet/context.js";
 import { instanceToken } from "../src/fleet/instances.js";
 import { createGreenApiClient } from "../src/greenapi/rest.js";
-import { runQrSession } from "../src/greenapi/session.js";
+import { runRestQrSession } from "../src/greenapi/rest-session.js";
+import { runQrSession, type QrSessionOptions } from "../src/greenapi/session.js";
 import { connectorFor } from "../src/greenapi/socket.js";
 import type { InstanceAddress, SessionOutcome } from "../src/greenapi/types.js";
 import { addNotifyJobs, addSessionJob, type SessionJob } from "../src/queues.js";
@@ -33,8 +34,7 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
     signal?.addEventListener("abort", forward, { once: true });
     let outcome: SessionOutcome;
     try {
-      outcome = await runQrSession({
-        connect: connectorFor(addr, { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS }),
+      outcome = await runSession(ctx, claim, addr, {
         onQr: async (qr) => {
           const r = await recordQr(ctx, claim, qr);
           if (r.stale) return run.abort("the session was ended or taken over elsewhere");
@@ -42,10 +42,8 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
           ctx.events.emit("session:qr", { sessionId: claim.session.id, instanceId: claim.instance.id, attempt: claim.session.attempt, sequence: r.sequence });
           await addNotifyJobs(ctx.queues, r.deliveryIds);
         },
-        onNotice: (n) => ctx.events.emit("session:notice", { sessionId: claim.session.id, kind: n.kind, detail: "type" in n ? n.type : undefined }),
+        onNotice: (n) => ctx.events.emit("session:notice", { sessionId: claim.session.id, kind: n.kind, detail: "type" in n ? n.type : "reason" in n ? n.reason : undefined }),
         signal: run.signal,
-        silenceMs: ctx.config.QRFLEET_SILENCE_MS,
-        maxMs: ctx.config.QRFLEET_ATTEMPT_MAX_MS,
       });
     } catch (err) {
       // Persisting failed (PostgreSQL away?): give the attempt back and let BullMQ retry the job.
@@ -59,6 +57,20 @@ export function createSessionProcessor({ ctx, workerName }: SessionWorkerDeps) {
     }
     return finish(ctx, claim, addr, outcome);
   };
+}
+
+type SessionHooks = Pick<QrSessionOptions, "onQr" | "onNotice" | "signal">;
+
+/** One attempt over the instance's QR transport: the websocket, or REST polling when it was chosen. */
+function runSession(ctx: FleetContext, claim: Claim, addr: InstanceAddress, hooks: SessionHooks): Promise<SessionOutcome> {
+  const timeoutMs = ctx.config.QRFLEET_HTTP_TIMEOUT_MS;
+  const bounds = { silenceMs: ctx.config.QRFLEET_SILENCE_MS, maxMs: ctx.config.QRFLEET_ATTEMPT_MAX_MS };
+  if (claim.instance.qrTransport === "rest") {
+    // REST answers carry no scan window: the configured one bounds a run as the provider's bounds a socket.
+    const client = createGreenApiClient(addr, { timeoutMs });
+    return runRestQrSession({ client, windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
+  }
+  return runQrSession({ connect: connectorFor(addr, { timeoutMs }), ...bounds, ...hooks });
 }
 
 /** A token sealed under another key cannot be used; retrying will not help, a human must set it again. */

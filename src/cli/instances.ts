@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { importInstances } from "../fleet/import.js";
+import { QR_TRANSPORTS } from "../fleet/instance-input.js";
 import {
   addInstance, listInstances, removeInstance, showInstance, updateInstance, type InstanceView,
 } from "../fleet/instances.js";
@@ -19,6 +20,7 @@ interface InstanceOpts extends Out {
   enable?: boolean;
   disable?: boolean;
   clearAttention?: boolean;
+  qrTransport?: string;
 }
 
 const withoutUndefined = (o: Record<string, unknown>) =>
@@ -40,13 +42,17 @@ function detailOptions(cmd: Command, clearable: boolean): Command {
     .option("--cron <expr>", `its own re-auth schedule, UTC, e.g. "0 */6 * * *"${clear}`)
     .option("--webhook-token <token>", `the bearer token of its inbound provider webhooks${clear}`)
     .option("--max-attempts <n>", "attempts of one session before it ends timed_out", intArg(1, 100))
+    .addOption(
+      new Option("--qr-transport <transport>", "how its sessions get QR codes: the websocket, or polling the REST qr call (a fallback)")
+        .choices(QR_TRANSPORTS),
+    )
     .option("--json", "print JSON");
 }
 
 function newInstanceInput(o: InstanceOpts): Record<string, unknown> {
   return withoutUndefined({
     apiUrl: o.apiUrl, idInstance: o.id, token: o.token, label: o.label, phone: o.phone,
-    cron: o.cron, webhookToken: o.webhookToken, maxAttempts: o.maxAttempts,
+    cron: o.cron, webhookToken: o.webhookToken, maxAttempts: o.maxAttempts, qrTransport: o.qrTransport,
   });
 }
 
@@ -55,7 +61,7 @@ const orNull = (v: string | undefined) => (v === undefined ? undefined : v.trim(
 function updateInput(o: InstanceOpts): Record<string, unknown> {
   const input = withoutUndefined({
     apiUrl: o.apiUrl, token: o.token, label: orNull(o.label), phone: orNull(o.phone), cron: orNull(o.cron),
-    webhookToken: orNull(o.webhookToken), maxAttempts: o.maxAttempts,
+    webhookToken: orNull(o.webhookToken), maxAttempts: o.maxAttempts, qrTransport: o.qrTransport,
     enabled: o.enable ? true : o.disable ? false : undefined,
     clearAttention: o.clearAttention || undefined,
   });
@@ -78,6 +84,7 @@ export function describeInstance(v: InstanceView): string {
     ["cron", dash(v.cron)],
     ["max attempts", dash(v.maxAttempts)],
     ["webhook token", v.hasWebhookToken ? "set" : "-"],
+    ["qr transport", v.qrTransport],
     ["last session", last ? `${last.id} ${last.status} (attempt ${last.attempt}, ended ${when(last.endedAt)})` : "-"],
     ["created", when(v.createdAt)],
   ]);
@@ -159,7 +166,7 @@ async function readImportFile(file: string): Promise<string> {
 function importCommand(): Command {
   return new Command("import")
     .description("add many instances from a CSV (with a header row) or JSON file: all of them, or none")
-    .argument("<file>", "columns/keys: apiUrl, idInstance, token, label, phone, cron, maxAttempts, webhookToken, enabled")
+    .argument("<file>", "columns/keys: apiUrl, idInstance, token, label, phone, cron, maxAttempts, webhookToken, enabled, qrTransport")
     .option("--json", "print JSON")
     .action(async (file: string, o: Out) => {
       const text = await readImportFile(file);

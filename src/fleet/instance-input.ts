@@ -41,6 +41,10 @@ const token = z
   .trim()
   .regex(/^[A-Za-z0-9_-]{8,200}$/, "token must be 8 to 200 letters, digits, - or _ (the instance's apiTokenInstance)");
 
+/** The websocket is the provider's primary path; REST polling is the per-instance fallback. */
+export const QR_TRANSPORTS = ["websocket", "rest"] as const;
+const qrTransport = z.enum(QR_TRANSPORTS, { error: `must be one of ${QR_TRANSPORTS.join(", ")}` });
+
 const optionalText = (max: number) => z.string().trim().max(max).optional();
 
 export const instanceFields = {
@@ -55,6 +59,7 @@ export const instanceFields = {
   backoffBaseMs: z.number().int().min(0).max(86_400_000).optional(),
   backoffMaxMs: z.number().int().min(0).max(7 * 86_400_000).optional(),
   webhookToken: z.string().min(8).max(500).optional(),
+  qrTransport: qrTransport.optional(),
 };
 
 export const newInstanceSchema = z.object(instanceFields).strict();
@@ -73,6 +78,7 @@ export const instanceUpdateSchema = z
     backoffBaseMs: instanceFields.backoffBaseMs.nullable(),
     backoffMaxMs: instanceFields.backoffMaxMs.nullable(),
     webhookToken: instanceFields.webhookToken.nullable(),
+    qrTransport: instanceFields.qrTransport,
     clearAttention: z.boolean().optional(),
   })
   .strict();

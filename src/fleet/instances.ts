@@ -22,6 +22,8 @@ export interface InstanceView {
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
   hasWebhookToken: boolean;
+  /** How its QR sessions reach the provider: "websocket", or "rest" polling (the fallback). */
+  qrTransport: "websocket" | "rest";
   lastSession: { id: string; status: string; attempt: number; endedAt: Date | null } | null;
   createdAt: Date;
 }
@@ -50,6 +52,7 @@ export function toView(i: InstanceWithLast): InstanceView {
     backoffBaseMs: i.backoffBaseMs,
     backoffMaxMs: i.backoffMaxMs,
     hasWebhookToken: i.webhookTokenCiphertext !== null,
+    qrTransport: i.qrTransport,
     lastSession: i.sessions?.[0] ?? null,
     createdAt: i.createdAt,
   };
@@ -88,6 +91,7 @@ export function instanceData(ctx: FleetContext, v: NewInstance): Prisma.Instance
     backoffBaseMs: v.backoffBaseMs ?? null,
     backoffMaxMs: v.backoffMaxMs ?? null,
     webhookTokenCiphertext: v.webhookToken ? ctx.box.seal(v.webhookToken) : null,
+    qrTransport: v.qrTransport ?? "websocket",
   };
 }
 
@@ -144,6 +148,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
     ...(u.webhookToken !== undefined && {
       webhookTokenCiphertext: u.webhookToken === null ? null : ctx.box.seal(u.webhookToken),
     }),
+    ...(u.qrTransport !== undefined && { qrTransport: u.qrTransport }),
     ...(u.clearAttention && { attention: null }),
   };
   try {

@@ -20,7 +20,7 @@ export type FailureReason =
   | "silent" // no frame for longer than the silence bound
   | "too_long"; // the attempt outlived its hard bound
 
-/** Exactly one of these ends every QR websocket session. */
+/** Exactly one of these ends every QR session, websocket or REST polling. */
 export type SessionOutcome =
   | { kind: "authorized"; accountData: unknown; phone: string | null }
   | { kind: "already_logged" }
@@ -32,7 +32,7 @@ export interface QrImage {
   png: Buffer;
   /** hex sha256 of the PNG bytes */
   sha256: string;
-  /** 1-based index among the distinct images of this socket session */
+  /** 1-based index among the distinct images of this session (one socket, or one run of REST polling) */
   index: number;
   receivedAt: Date;
 }
@@ -42,4 +42,6 @@ export type SessionNotice =
   | { kind: "opened" }
   | { kind: "duplicate_qr"; sha256: string }
   | { kind: "unknown_type"; type: string }
-  | { kind: "ignored_frame"; reason: string };
+  | { kind: "ignored_frame"; reason: string }
+  /** REST polling: one `qr` call failed in a way the next poll may not (5xx, timeout, bad body). */
+  | { kind: "poll_failed"; reason: string };
