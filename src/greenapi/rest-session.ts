@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, UnknownInstanceError } from "./errors.js";
 import type { GreenApiClient, RestQr } from "./rest.js";
-import type { FailureReason, QrImage, SessionNotice, SessionOutcome } from "./types.js";
+import type { QrImage, SessionNotice, SessionOutcome } from "./types.js";
+import { abortReason, errorText, failed, notify } from "./outcomes.js";
 
 /**
  * A QR session over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
@@ -211,24 +212,7 @@ class RestQrSession {
   }
 
   private notice(notice: SessionNotice): void {
-    try {
-      this.opts.onNotice?.(notice);
-    } catch {
-      // an observer's bug must not change the session's outcome
-    }
+    notify(this.opts.onNotice, notice);
   }
 }
 
-function failed(reason: FailureReason, message: string): SessionOutcome {
-  return { kind: "failed", reason, message };
-}
-
-function errorText(err: unknown): string {
-  return maskSecrets(err instanceof Error ? err.message : String(err)).slice(0, 500);
-}
-
-function abortReason(signal: AbortSignal | undefined): string {
-  const r: unknown = signal?.reason;
-  if (r instanceof Error) return maskSecrets(r.message) || r.name;
-  return typeof r === "string" && r !== "" ? maskSecrets(r) : "aborted";
-}

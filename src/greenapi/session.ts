@@ -3,6 +3,7 @@ import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
 import { parseFrame } from "./frames.js";
 import type { FailureReason, QrImage, SessionNotice, SessionOutcome } from "./types.js";
+import { abortReason, errorText, failed, notify } from "./outcomes.js";
 
 /** What the session engine needs from a QR websocket; the real one is in socket.ts. */
 export interface QrSocketListener {
@@ -262,27 +263,10 @@ class QrSession implements QrSocketListener {
   }
 
   private notice(notice: SessionNotice): void {
-    try {
-      this.opts.onNotice?.(notice);
-    } catch {
-      // an observer's bug must not change the session's outcome
-    }
+    notify(this.opts.onNotice, notice);
   }
 }
 
-function failed(reason: FailureReason, message: string): SessionOutcome {
-  return { kind: "failed", reason, message };
-}
-
-function errorText(err: unknown): string {
-  return maskSecrets(err instanceof Error ? err.message : String(err)).slice(0, 500);
-}
-
-function abortReason(signal: AbortSignal | undefined): string {
-  const r: unknown = signal?.reason;
-  if (r instanceof Error) return maskSecrets(r.message) || r.name;
-  return typeof r === "string" && r !== "" ? maskSecrets(r) : "aborted";
-}
 
 function closeQuietly(socket: QrSocket): void {
   try {
