@@ -17,7 +17,7 @@ export function cliLogger(config: Config): Logger {
 
 /** The configuration a command needs; the fleet seals tokens, so it needs the secret key. */
 export function cliConfig(required: readonly RequiredKey[]): Config {
-  return loadConfig(process.env, required);
+  return loadConfig(undefined, required);
 }
 
 /**
