@@ -25,3 +25,50 @@ export function notify(onNotice: ((n: SessionNotice) => void) | undefined, notic
     // swallowed on purpose: see above
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The first bound that is not a positive number of ms a timer can hold, as a RangeError; else null. */
+export function badBound(bounds: Record<string, number>): RangeError | null {
+  for (const [key, v] of Object.entries(bounds)) {
+    if (!Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS) {
+      return new RangeError(`${key} must be a positive number of ms up to ${MAX_TIMER_MS}`);
+    }
+  }
+  return null;
+}
+
+/**
+ * A session's promise, settled once: the first ending wins and releases everything the session
+ * holds; later endings (a timer racing a frame, an abort after a close) are ignored.
+ */
+export abstract class SingleOutcome {
+  protected done = false;
+  private resolve!: (outcome: SessionOutcome) => void;
+  private reject!: (err: unknown) => void;
+
+  /** The promise the caller waits on; call once, before anything can end the session. */
+  protected outcome(): Promise<SessionOutcome> {
+    return new Promise<SessionOutcome>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  finish(outcome: SessionOutcome): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.resolve(outcome);
+  }
+
+  protected fail(err: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.reject(err);
+  }
+
+  /** Clears timers and listeners and closes what the session opened; runs once, at the end. */
+  protected abstract release(): void;
+}

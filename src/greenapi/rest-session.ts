@@ -3,7 +3,7 @@ import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, UnknownInstanceError } from "./errors.js";
 import type { GreenApiClient, RestQr } from "./rest.js";
 import type { QrImage, SessionNotice, SessionOutcome } from "./types.js";
-import { abortReason, errorText, failed, notify } from "./outcomes.js";
+import { abortReason, badBound, errorText, failed, notify, SingleOutcome } from "./outcomes.js";
 
 /**
  * A QR session over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
@@ -32,7 +32,6 @@ export interface RestQrSessionOptions {
   maxMs: number;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const DEFAULT_POLL_MS = 1000;
 
 /**
@@ -42,16 +41,11 @@ const DEFAULT_POLL_MS = 1000;
  */
 export function runRestQrSession(opts: RestQrSessionOptions): Promise<SessionOutcome> {
   const bounds = { pollMs: opts.pollMs ?? DEFAULT_POLL_MS, windowMs: opts.windowMs, silenceMs: opts.silenceMs, maxMs: opts.maxMs };
-  for (const [key, v] of Object.entries(bounds)) {
-    if (!Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS) {
-      return Promise.reject(new RangeError(`${key} must be a positive number of ms up to ${MAX_TIMER_MS}`));
-    }
-  }
-  return new RestQrSession(opts, bounds.pollMs).start();
+  const bad = badBound(bounds);
+  return bad ? Promise.reject(bad) : new RestQrSession(opts, bounds.pollMs).start();
 }
 
-class RestQrSession {
-  private done = false;
+class RestQrSession extends SingleOutcome {
   /** Aborted when the session ends, whatever ends it: the call in flight stops with it. */
   private readonly calls = new AbortController();
   private pollTimer: NodeJS.Timeout | undefined;
@@ -66,20 +60,17 @@ class RestQrSession {
   private delivering = false;
   private readonly seen = new Set<string>();
   private index = 0;
-  private resolve!: (outcome: SessionOutcome) => void;
-  private reject!: (err: unknown) => void;
   private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
   constructor(
     private readonly opts: RestQrSessionOptions,
     private readonly pollMs: number,
-  ) {}
+  ) {
+    super();
+  }
 
   start(): Promise<SessionOutcome> {
-    const promise = new Promise<SessionOutcome>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    const promise = this.outcome();
     const { signal } = this.opts;
     if (signal?.aborted) {
       this.onAbort();
@@ -189,20 +180,7 @@ class RestQrSession {
     this.finish(failed("silent", `no answer from the qr call for ${this.opts.silenceMs} ms${last}`));
   }
 
-  private finish(outcome: SessionOutcome): void {
-    if (this.done) return;
-    this.cleanup();
-    this.resolve(outcome);
-  }
-
-  private fail(err: unknown): void {
-    if (this.done) return;
-    this.cleanup();
-    this.reject(err);
-  }
-
-  private cleanup(): void {
-    this.done = true;
+  protected release(): void {
     clearTimeout(this.pollTimer);
     clearTimeout(this.windowTimer);
     clearTimeout(this.maxTimer);

@@ -3,7 +3,7 @@ import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
 import { parseFrame } from "./frames.js";
 import type { FailureReason, QrImage, SessionNotice, SessionOutcome } from "./types.js";
-import { abortReason, errorText, failed, notify } from "./outcomes.js";
+import { abortReason, badBound, errorText, failed, notify, SingleOutcome } from "./outcomes.js";
 
 /** What the session engine needs from a QR websocket; the real one is in socket.ts. */
 export interface QrSocketListener {
@@ -36,20 +36,13 @@ export interface QrSessionOptions {
   maxMs: number;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * Runs one QR websocket session to exactly one outcome. Rejects only when onQr rejects
  * (the caller owns that failure); every other ending is a resolved SessionOutcome.
  */
 export function runQrSession(opts: QrSessionOptions): Promise<SessionOutcome> {
-  for (const key of ["silenceMs", "maxMs"] as const) {
-    const v = opts[key];
-    if (!Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS) {
-      return Promise.reject(new RangeError(`${key} must be a positive number of ms up to ${MAX_TIMER_MS}`));
-    }
-  }
-  return new QrSession(opts).start();
+  const bad = badBound({ silenceMs: opts.silenceMs, maxMs: opts.maxMs });
+  return bad ? Promise.reject(bad) : new QrSession(opts).start();
 }
 
 /** A close or error of the socket, queued behind frames so a terminal frame before it wins. */
@@ -70,8 +63,7 @@ function onMaxTimer(s: QrSession): void {
   s.finish(failed("too_long", `no outcome within ${s.maxMs} ms`));
 }
 
-class QrSession implements QrSocketListener {
-  private done = false;
+class QrSession extends SingleOutcome implements QrSocketListener {
   private socket: QrSocket | undefined;
   private readonly connectAbort = new AbortController();
   private silenceTimer: NodeJS.Timeout | undefined;
@@ -82,21 +74,18 @@ class QrSession implements QrSocketListener {
   private busy = false;
   private seen: Set<string> | undefined;
   private index = 0;
-  private resolve!: (outcome: SessionOutcome) => void;
-  private reject!: (err: unknown) => void;
   private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
-  constructor(private readonly opts: QrSessionOptions) {}
+  constructor(private readonly opts: QrSessionOptions) {
+    super();
+  }
 
   get maxMs(): number {
     return this.opts.maxMs;
   }
 
   start(): Promise<SessionOutcome> {
-    const promise = new Promise<SessionOutcome>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    const promise = this.outcome();
     const { signal } = this.opts;
     if (signal?.aborted) {
       this.onAbort();
@@ -146,20 +135,7 @@ class QrSession implements QrSocketListener {
     }
   }
 
-  finish(outcome: SessionOutcome): void {
-    if (this.done) return;
-    this.cleanup();
-    this.resolve(outcome);
-  }
-
-  private fail(err: unknown): void {
-    if (this.done) return;
-    this.cleanup();
-    this.reject(err);
-  }
-
-  private cleanup(): void {
-    this.done = true;
+  protected release(): void {
     clearTimeout(this.maxTimer);
     clearTimeout(this.silenceTimer);
     this.opts.signal?.removeEventListener("abort", this.onAbort);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 
 /**
@@ -69,4 +69,13 @@ export async function startProvider(): Promise<StandInProvider> {
 export function json(res: ServerResponse, status: number, value: unknown): void {
   const body = typeof value === "string" ? value : JSON.stringify(value);
   res.writeHead(status, { "content-type": "application/json" }).end(body);
+}
+
+/** A loopback port nothing listens on (taken, then released): for "connection refused" cases. */
+export async function freePort(): Promise<number> {
+  const srv = createTcpServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }

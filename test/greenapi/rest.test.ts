@@ -1,5 +1,3 @@
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   GreenApiError,
@@ -9,7 +7,7 @@ import {
   UnknownInstanceError,
 } from "../../src/greenapi/errors.js";
 import { createGreenApiClient, type GreenApiClient } from "../../src/greenapi/rest.js";
-import { json, startProvider, type StandInProvider } from "./provider.js";
+import { freePort, json, startProvider, type StandInProvider } from "./provider.js";
 import { qrPng } from "./fixtures.js";
 
 const TOKEN = "tok_SECRET_abcdef0123456789";
@@ -205,11 +203,3 @@ describe("construction", () => {
     expect(() => createGreenApiClient({ apiUrl: "https://x", idInstance: "abc", token: TOKEN }, { timeoutMs: 100 })).toThrow(/digits/);
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}

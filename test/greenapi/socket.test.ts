@@ -1,4 +1,3 @@
-import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   InvalidTokenError,
@@ -9,7 +8,7 @@ import { runQrSession } from "../../src/greenapi/session.js";
 import { connectorFor, openQrSocket } from "../../src/greenapi/socket.js";
 import type { InstanceAddress, QrImage, SessionOutcome } from "../../src/greenapi/types.js";
 import { frame, qrFrame, qrPng, waitFor } from "./fixtures.js";
-import { startProvider, type StandInProvider } from "./provider.js";
+import { freePort, startProvider, type StandInProvider } from "./provider.js";
 
 const TOKEN = "tok_SECRET_abcdef0123456789";
 let provider: StandInProvider;
@@ -174,11 +173,3 @@ describe("runQrSession over a real websocket", () => {
     await waitFor(() => provider.sockets[0]?.readyState === 3);
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
