@@ -1,18 +1,44 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/prisma/client.js";
 
 export type Db = PrismaClient;
+export type Sql = pg.Pool;
 export { Prisma } from "./generated/prisma/client.js";
 export type * from "./generated/prisma/client.js";
 
-/** Prisma over the pg driver adapter: no query engine binary at run time. */
+/** Prisma for the many small queries, and the same pg pool under it for the hot path's raw SQL. */
+export interface Database {
+  db: Db;
+  sql: Sql;
+}
+
+/**
+ * One pg pool shared by Prisma (through its driver adapter: no engine binary at run time) and by
+ * the statements of the per-QR path, which are raw SQL because Prisma costs round trips there.
+ * `db.$disconnect()` ends the pool.
+ */
+export function openDatabase(databaseUrl: string, poolSize = 20, onError?: (err: Error) => void): Database {
+  const sql = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    // Queueing for a connection is normal when thousands of sessions start at once; failing is not.
+    connectionTimeoutMillis: 60_000,
+    // Columns are `timestamp` without zone holding UTC (Prisma's mapping): so must `now()` be.
+    options: "-c TimeZone=UTC",
+  });
+  // An idle connection that dies (PostgreSQL restarting) is replaced on the next query; without a
+  // listener its error event would end the process.
+  sql.on("error", (err) => onError?.(err));
+  const adapter = new PrismaPg(sql, { disposeExternalPool: true });
+  // Prisma's default wait for a transaction slot is 2 s; a burst of session starts can queue longer.
+  const db = new PrismaClient({ adapter, transactionOptions: { maxWait: 30_000, timeout: 30_000 } });
+  return { db, sql };
+}
+
+/** Prisma alone, for code that has no raw SQL of its own (the CLI's one-off commands, tests). */
 export function createDb(databaseUrl: string, poolSize = 20): Db {
-  // The wait covers queueing for a pooled connection too: 10,000 sessions starting at once queue
-  // for ~20 s at the benchmark's pool size, which is slow but fine; failing them is not.
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 60_000 });
-  // Thousands of sessions can store their first QR in the same second; waiting for a pooled
-  // connection is normal then, and must not fail the write (Prisma's default maxWait is 2 s).
-  return new PrismaClient({ adapter, transactionOptions: { maxWait: 30_000, timeout: 30_000 } });
+  return openDatabase(databaseUrl, poolSize).db;
 }
 
 /** Postgres unique_violation surfaced by Prisma (P2002) or raw SQL (23505). */

@@ -107,9 +107,15 @@ export async function addSessionJob(queues: Queues, job: SessionJob, delayMs = 0
   await queues.session.add("attempt", job, { jobId: sessionJobId(job.sessionId, job.attempt), delay: Math.max(0, delayMs) });
 }
 
-export async function addNotifyJobs(queues: Queues, deliveryIds: readonly string[]): Promise<void> {
-  if (deliveryIds.length === 0) return;
+/** One job per delivery, due now or at `dueAt` (a lease that runs out later). */
+export async function addNotifyJobs(queues: Queues, deliveries: ReadonlyArray<string | { id: string; dueAt: Date }>): Promise<void> {
+  if (deliveries.length === 0) return;
+  const now = Date.now();
   await queues.notify.addBulk(
-    deliveryIds.map((deliveryId) => ({ name: "deliver", data: { deliveryId }, opts: { jobId: notifyJobId(deliveryId) } })),
+    deliveries.map((d) => {
+      const deliveryId = typeof d === "string" ? d : d.id;
+      const delay = typeof d === "string" ? 0 : Math.max(0, d.dueAt.getTime() - now);
+      return { name: "deliver", data: { deliveryId }, opts: { jobId: notifyJobId(deliveryId), delay } };
+    }),
   );
 }

@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Worker, type WorkerOptions } from "bullmq";
 import type { Config } from "../src/config.js";
-import { createDb } from "../src/db.js";
+import { openDatabase } from "../src/db.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
 import { FleetEvents } from "../src/fleet/events.js";
 import { observeFleet } from "../src/fleet/observe.js";
+import { openPipeline } from "../src/fleet/pipeline.js";
 import { reconcile } from "../src/fleet/reconcile.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
-import { createMailer } from "../src/notify/email.js";
 import { QUEUE, createQueues, createRedis, redisOptions } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
@@ -35,8 +35,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const events = new FleetEvents();
   const metrics = observeFleet(events, log);
   const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
+  const { db, sql } = openDatabase(config.DATABASE_URL, config.QRFLEET_DB_POOL, (err) => log.warn({ err }, "a PostgreSQL connection failed"));
   const ctx: FleetContext = {
-    db: createDb(config.DATABASE_URL, config.QRFLEET_DB_POOL),
+    db,
+    sql,
     box: new SecretBox(config.QRFLEET_SECRET_KEY),
     queues,
     config,
@@ -50,7 +52,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     prefix: config.QRFLEET_REDIS_PREFIX,
     stalledInterval: config.QRFLEET_STALLED_INTERVAL_MS,
   };
-  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, workerName }), {
+  const pipeline = openPipeline(ctx);
+  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, pipeline: pipeline.session, workerName }), {
     ...base,
     concurrency: config.QRFLEET_CONCURRENCY,
     // A session holds its job for up to ~130 s blocked on a socket; the lock is renewed at half
@@ -58,19 +61,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     lockDuration: config.QRFLEET_LOCK_DURATION_MS,
     maxStalledCount: 5,
   });
-  const mailer = createMailer(config.SMTP_URL, config.SMTP_FROM);
-  const notifyWorker = new Worker(
-    QUEUE.notify,
-    createNotifyProcessor(ctx, {
-      mailer,
-      publicUrl: config.QRFLEET_PUBLIC_URL,
-      liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S,
-      webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
-      leaseMs: Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000),
-      retry: { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER },
-    }),
-    { ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS },
-  );
+  const notifyWorker = new Worker(QUEUE.notify, createNotifyProcessor(ctx, pipeline.retries), {
+    ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
+  });
   const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 4, lockDuration: 120_000 });
   for (const w of [sessionWorker, notifyWorker, sweepWorker]) {
     w.on("error", (err) => {
@@ -107,7 +100,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS);
       clearTimeout(grace);
       await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
-      mailer.close();
+      await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await unsubscribe().catch(() => undefined);
       subscriber.disconnect();
       await queues.close();
@@ -115,6 +108,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.info("qrfleet daemon stopped");
     })());
   return { ctx, url, close };
+}
+
+/** Waits for `work` at most `boundMs`; what is left is recovered by the next daemon's reconciler. */
+async function bounded(work: Promise<void>, boundMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, boundMs)))]);
+  clearTimeout(timer);
 }
 
 /** BullMQ's close() waits for active jobs without a bound; ours has one, then forces. */

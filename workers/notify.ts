@@ -7,11 +7,10 @@ import type { NotifyJob } from "../src/queues.js";
  * The notify queue's processor: one job per Delivery row. The row, not the job, knows whether it
  * was sent, so a redelivered job (crash between send and ack) is a no-op once the send is recorded.
  */
-export function createNotifyProcessor(ctx: FleetContext, deps: Omit<DeliverDeps, "db" | "box" | "logger">) {
-  const full: DeliverDeps = { ...deps, db: ctx.db, box: ctx.box, logger: ctx.log };
+export function createNotifyProcessor(ctx: FleetContext, deps: DeliverDeps) {
   return async (job: Job<NotifyJob>, token?: string): Promise<string> => {
-    const result = await sendDelivery(full, job.data.deliveryId);
-    ctx.events.emit("delivery:result", { deliveryId: job.data.deliveryId, kind: job.name, status: result.status });
+    const result = await sendDelivery(deps, job.data.deliveryId);
+    ctx.events.emit("delivery:result", { deliveryId: job.data.deliveryId, kind: null, status: result.status, receivedAt: null });
     if (result.status === "retry" && result.retryInMs !== undefined) {
       // The retry schedule belongs to the delivery (hours for outcomes, seconds for a QR), not to BullMQ.
       await job.moveToDelayed(Date.now() + result.retryInMs, token);

@@ -1,139 +1,112 @@
-import type { Instance, Prisma, QrSession, SessionStatus } from "../db.js";
-import type { FailureReason, QrImage, SessionOutcome } from "../greenapi/types.js";
+import type { QrTransport, SessionStatus, SessionTrigger } from "../db.js";
+import type { FailureReason, SessionOutcome } from "../greenapi/types.js";
 import { maskSecrets } from "../log.js";
-import { recordEvent } from "../notify/outbox.js";
-import type { FleetContext } from "./context.js";
+import { storedPayload, wants } from "../notify/outbox.js";
+import { recipientsSql } from "../notify/routing.js";
+import type { EventType } from "../notify/types.js";
 import { backoffDelayMs } from "./backoff.js";
+import type { FleetContext } from "./context.js";
 
 /**
  * One worker run of one session attempt. Every write is fenced by `runId`: if another run has
  * taken the session over (a stalled job recovered twice) or it was cancelled, writes are refused
- * and the run stops. This is what makes BullMQ's at-least-once delivery safe.
+ * and the run stops. This is what makes BullMQ's at-least-once delivery safe. Each write is one
+ * statement: an attempt starts and ends about a hundred times a second in a fleet of 10,000.
  */
 export interface Claim {
-  session: QrSession;
-  instance: Instance;
   runId: string;
   resumed: boolean;
+  session: {
+    id: string;
+    instanceId: string;
+    trigger: SessionTrigger;
+    attempt: number;
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+  };
+  instance: {
+    id: string;
+    apiUrl: string;
+    idInstance: string;
+    tokenCiphertext: Uint8Array;
+    label: string | null;
+    expectedPhone: string | null;
+    qrTransport: QrTransport;
+  };
 }
-
-type Tx = Prisma.TransactionClient;
 
 /** Failures a later attempt may fix; the others need a human (a new token, a new instance). */
 const RETRYABLE: ReadonlySet<FailureReason> = new Set([
   "provider_error", "protocol_error", "connection_lost", "silent", "too_long",
 ]);
 
+const CLAIM_SQL = `
+  WITH s AS (
+    UPDATE "QrSession" SET status = 'running', "runId" = $3::uuid, "startedAt" = COALESCE("startedAt", now()), "updatedAt" = now()
+    WHERE id = $1::uuid AND attempt = $2::int AND status IN ('queued', 'running')
+    RETURNING id, "instanceId", trigger::text, attempt, "maxAttempts", "backoffBaseMs", "backoffMaxMs"
+  ), a AS (
+    INSERT INTO "QrAttempt" (id, "sessionId", number, worker, "startedAt")
+    SELECT gen_random_uuid(), s.id, s.attempt, $4, now() FROM s
+    ON CONFLICT ("sessionId", number) DO UPDATE SET resumes = "QrAttempt".resumes + 1, worker = EXCLUDED.worker
+    RETURNING resumes
+  )
+  SELECT s.*, a.resumes, i."apiUrl", i."idInstance", i."tokenCiphertext", i.label, i."expectedPhone", i."qrTransport"::text
+  FROM s CROSS JOIN a JOIN "Instance" i ON i.id = s."instanceId"`;
+
+interface ClaimRow {
+  id: string; instanceId: string; trigger: SessionTrigger; attempt: number; maxAttempts: number; backoffBaseMs: number;
+  backoffMaxMs: number; resumes: number; apiUrl: string; idInstance: string; tokenCiphertext: Buffer; label: string | null;
+  expectedPhone: string | null; qrTransport: QrTransport;
+}
+
+/** Takes the attempt for this run, or null when the session ended or moved on to another attempt. */
 export async function claimAttempt(
   ctx: FleetContext,
   job: { sessionId: string; attempt: number },
   runId: string,
   worker: string,
 ): Promise<Claim | null> {
-  const claimed = await ctx.db.$executeRaw`
-    UPDATE "QrSession" SET status = 'running', "runId" = ${runId}::uuid,
-      "startedAt" = COALESCE("startedAt", now()), "updatedAt" = now()
-    WHERE id = ${job.sessionId}::uuid AND attempt = ${job.attempt} AND status IN ('queued', 'running')`;
-  if (claimed === 0) return null;
-  const session = await ctx.db.qrSession.findUniqueOrThrow({ where: { id: job.sessionId }, include: { instance: true } });
-  const existing = await ctx.db.qrAttempt.findUnique({
-    where: { sessionId_number: { sessionId: job.sessionId, number: job.attempt } },
-  });
-  if (existing) {
-    await ctx.db.qrAttempt.update({ where: { id: existing.id }, data: { resumes: { increment: 1 }, worker } });
-  } else {
-    await ctx.db.qrAttempt.create({ data: { sessionId: job.sessionId, number: job.attempt, worker } });
-  }
-  const { instance, ...rest } = session;
-  return { session: rest, instance, runId, resumed: existing !== null };
-}
-
-async function lockIfOurs(tx: Tx, claim: Claim): Promise<{ qrCount: number } | null> {
-  const rows = await tx.$queryRaw<Array<{ status: SessionStatus; runId: string | null; qrCount: number }>>`
-    SELECT status, "runId", "qrCount" FROM "QrSession" WHERE id = ${claim.session.id}::uuid FOR UPDATE`;
-  const row = rows[0];
-  if (!row || row.status !== "running" || row.runId !== claim.runId) return null;
-  return { qrCount: row.qrCount };
-}
-
-export type QrRecord = { stale: true } | { stale: false; duplicate: boolean; sequence: number; deliveryIds: string[] };
-
-/**
- * Stores a QR image and announces it (event + deliveries) in one transaction. This is the per-QR
- * path (hundreds a second at fleet scale), so the fence, the insert and both counters are one
- * statement; a duplicate image inserts nothing and announces nothing.
- */
-export async function recordQr(ctx: FleetContext, claim: Claim, qr: QrImage): Promise<QrRecord> {
-  const { id: sessionId, attempt, instanceId } = claim.session;
-  return ctx.db.$transaction(async (tx): Promise<QrRecord> => {
-    const [row] = await tx.$queryRaw<Array<{ ours: number; sequence: number | null; attemptQrCount: number | null }>>`
-      WITH s AS (
-        SELECT id, "qrCount" FROM "QrSession"
-        WHERE id = ${sessionId}::uuid AND status = 'running' AND "runId" = ${claim.runId}::uuid FOR UPDATE
-      ), ins AS (
-        INSERT INTO "QrCode" (id, "sessionId", attempt, sequence, png, sha256, "receivedAt")
-        SELECT gen_random_uuid(), s.id, ${attempt}, s."qrCount" + 1, ${qr.png}, ${qr.sha256}, ${qr.receivedAt} FROM s
-        ON CONFLICT ("sessionId", sha256) DO NOTHING
-        RETURNING sequence
-      ), counted AS (
-        UPDATE "QrSession" q SET "qrCount" = ins.sequence, "updatedAt" = now() FROM ins WHERE q.id = ${sessionId}::uuid
-        RETURNING q.id
-      ), att AS (
-        UPDATE "QrAttempt" a SET "qrCount" = a."qrCount" + 1 FROM ins
-        WHERE a."sessionId" = ${sessionId}::uuid AND a.number = ${attempt}
-        RETURNING a."qrCount"
-      )
-      SELECT (SELECT count(*) FROM s)::int AS ours, (SELECT sequence FROM ins) AS sequence,
-             (SELECT "qrCount" FROM att) AS "attemptQrCount", (SELECT count(*) FROM counted)::int AS counted`;
-    if (!row || row.ours === 0) return { stale: true };
-    if (row.sequence === null) return { stale: false, duplicate: true, sequence: 0, deliveryIds: [] };
-    const deliveryIds = await recordEvent(
-      tx,
-      {
-        type: "qr.updated",
-        instanceId,
-        sessionId,
-        attempt,
-        qrSequence: row.sequence,
-        firstOfAttempt: row.attemptQrCount === 1,
-        data: { sequence: row.sequence, receivedAt: qr.receivedAt.toISOString() },
-      },
-      { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
-    );
-    return { stale: false, duplicate: false, sequence: row.sequence, deliveryIds };
-  });
-}
-
-export interface AttemptResult {
-  stale: boolean;
-  status: SessionStatus;
-  next?: { attempt: number; delayMs: number };
-  deliveryIds: string[];
+  const { rows } = await ctx.sql.query<ClaimRow>({ name: "qrfleet-claim-v1", text: CLAIM_SQL, values: [job.sessionId, job.attempt, runId, worker] });
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    runId,
+    resumed: r.resumes > 0,
+    session: {
+      id: r.id, instanceId: r.instanceId, trigger: r.trigger, attempt: r.attempt, maxAttempts: r.maxAttempts,
+      backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs,
+    },
+    instance: {
+      id: r.instanceId, apiUrl: r.apiUrl, idInstance: r.idInstance, tokenCiphertext: r.tokenCiphertext, label: r.label,
+      expectedPhone: r.expectedPhone, qrTransport: r.qrTransport,
+    },
+  };
 }
 
 function phoneMismatch(expected: string | null, actual: string | null): boolean {
   return expected !== null && actual !== null && expected !== actual;
 }
 
+type Decision = { status: SessionStatus; next?: { attempt: number; delayMs: number; dueAt: Date } };
+
 /** What an attempt's outcome means for the session: its next status and, maybe, a next attempt. */
-function decide(claim: Claim, outcome: SessionOutcome, now: Date) {
+function decide(claim: Claim, outcome: SessionOutcome, now: Date): Decision {
   const { session, instance } = claim;
   const retryable = outcome.kind === "timed_out" || (outcome.kind === "failed" && RETRYABLE.has(outcome.reason));
   if (retryable && session.attempt < session.maxAttempts) {
     const delayMs = backoffDelayMs(session.attempt + 1, session.backoffBaseMs, session.backoffMaxMs);
-    return { status: "queued" as const, next: { attempt: session.attempt + 1, delayMs, dueAt: new Date(now.getTime() + delayMs) } };
+    return { status: "queued", next: { attempt: session.attempt + 1, delayMs, dueAt: new Date(now.getTime() + delayMs) } };
   }
   switch (outcome.kind) {
     case "authorized":
-      return { status: phoneMismatch(instance.expectedPhone, outcome.phone) ? ("wrong_number" as const) : ("authorized" as const) };
+      return { status: phoneMismatch(instance.expectedPhone, outcome.phone) ? "wrong_number" : "authorized" };
     case "already_logged":
-      return { status: "already_logged" as const };
     case "timed_out":
-      return { status: "timed_out" as const };
     case "cancelled":
-      return { status: "cancelled" as const };
     case "failed":
-      return { status: "failed" as const };
+      return { status: outcome.kind };
   }
 }
 
@@ -144,18 +117,17 @@ function outcomeError(outcome: SessionOutcome): { errorCode: string | null; erro
   return { errorCode: null, error: null };
 }
 
-function instanceChange(status: SessionStatus, outcome: SessionOutcome, now: Date): Prisma.InstanceUpdateInput | null {
-  if (status === "authorized" || status === "already_logged") {
-    return { lastState: "authorized", lastStateAt: now, unlinkedSince: null, attention: null };
-  }
-  if (status === "wrong_number") return { attention: "wrong_number" };
+/** How the instance changes: linked again, or flagged for a human (null: neither). */
+function instanceChange(status: SessionStatus, outcome: SessionOutcome): { linked: boolean; attention: string | null } {
+  if (status === "authorized" || status === "already_logged") return { linked: true, attention: null };
+  if (status === "wrong_number") return { linked: false, attention: "wrong_number" };
   if (outcome.kind === "failed" && (outcome.reason === "invalid_token" || outcome.reason === "unknown_instance")) {
-    return { attention: outcome.reason };
+    return { linked: false, attention: outcome.reason };
   }
-  return null;
+  return { linked: false, attention: null };
 }
 
-const EVENT_OF: Partial<Record<SessionStatus, string>> = {
+const EVENT_OF: Partial<Record<SessionStatus, EventType>> = {
   authorized: "session.authorized",
   already_logged: "session.already_logged",
   wrong_number: "session.wrong_number",
@@ -163,52 +135,104 @@ const EVENT_OF: Partial<Record<SessionStatus, string>> = {
   failed: "session.failed",
 };
 
-/** Records an attempt's outcome: the session either waits for its next attempt or ends. */
-export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: SessionOutcome): Promise<AttemptResult> {
-  const now = new Date();
-  const { session } = claim;
-  const d = decide(claim, outcome, now);
-  const err = outcomeError(outcome);
-  const accountData = outcome.kind === "authorized" ? (outcome.accountData as Prisma.InputJsonValue) : undefined;
+/** The event an outcome announces; an attempt that will be retried is announced too (webhooks only). */
+function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: SessionOutcome, err: ReturnType<typeof outcomeError>) {
+  const { next } = d;
+  const type = next ? (outcome.kind === "timed_out" ? "session.timed_out" : "session.failed") : EVENT_OF[d.status];
+  if (!type) return null;
   const phone = outcome.kind === "authorized" ? outcome.phone : null;
-  return ctx.db.$transaction(async (tx): Promise<AttemptResult> => {
-    if (!(await lockIfOurs(tx, claim))) return { stale: true, status: session.status, deliveryIds: [] };
-    await tx.qrAttempt.update({
-      where: { sessionId_number: { sessionId: session.id, number: session.attempt } },
-      data: { endedAt: now, outcome: outcome.kind === "failed" ? `failed:${outcome.reason}` : outcome.kind, ...err },
-    });
-    const next = "next" in d ? d.next : undefined;
-    await tx.qrSession.update({
-      where: { id: session.id },
-      data: next
-        ? { status: "queued", attempt: next.attempt, dueAt: next.dueAt, runId: null, ...err }
-        : { status: d.status, endedAt: now, runId: null, ...err, ...(accountData !== undefined && { accountData, phone }) },
-    });
-    const change = instanceChange(d.status, outcome, now);
-    if (change) await tx.instance.update({ where: { id: claim.instance.id }, data: change });
-    // An attempt that will be retried is announced too (webhooks only: final is false), so a
-    // consumer knows why the QR updates stopped and when the next attempt is due.
-    const type = next ? (outcome.kind === "timed_out" ? "session.timed_out" : "session.failed") : EVENT_OF[d.status];
-    const deliveryIds = type
-      ? await recordEvent(
-          tx,
-          {
-            type: type as never,
-            instanceId: claim.instance.id,
-            sessionId: session.id,
-            attempt: session.attempt,
-            final: next === undefined,
-            data: {
-              status: d.status, attempts: session.attempt, ...err, phone, expectedPhone: claim.instance.expectedPhone,
-              ...(next && { nextAttempt: next.attempt, nextAttemptAt: next.dueAt.toISOString() }),
-              ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
-            },
-          },
-          { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
-        )
-      : [];
-    return { stale: false, status: d.status, ...(next && { next: { attempt: next.attempt, delayMs: next.delayMs } }), deliveryIds };
+  const input = {
+    type,
+    final: next === undefined,
+    data: {
+      status: d.status, attempts: claim.session.attempt, ...err, phone, expectedPhone: claim.instance.expectedPhone,
+      ...(next && { nextAttempt: next.attempt, nextAttemptAt: next.dueAt.toISOString() }),
+      ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
+    },
+  };
+  return { type, payload: storedPayload(input), emailWanted: wants("email", input) };
+}
+
+const FINISH_SQL = `
+  WITH s AS (
+    SELECT id FROM "QrSession" WHERE id = $1::uuid AND status = 'running' AND "runId" = $2::uuid FOR UPDATE
+  ), att AS (
+    UPDATE "QrAttempt" a SET "endedAt" = now(), outcome = $4, "errorCode" = $5, error = $6
+    FROM s WHERE a."sessionId" = s.id AND a.number = $3::int
+  ), upd AS (
+    UPDATE "QrSession" q SET status = $7::"SessionStatus", attempt = COALESCE($8::int, q.attempt),
+      "dueAt" = COALESCE($9::timestamptz, q."dueAt"), "runId" = NULL, "errorCode" = $5, error = $6,
+      "endedAt" = CASE WHEN $8::int IS NULL THEN now() ELSE q."endedAt" END,
+      "accountData" = COALESCE($10::jsonb, q."accountData"), phone = COALESCE($11, q.phone), "updatedAt" = now()
+    FROM s WHERE q.id = s.id
+  ), inst AS (
+    UPDATE "Instance" i SET
+      "lastState" = CASE WHEN $13::boolean THEN 'authorized' ELSE i."lastState" END,
+      "lastStateAt" = CASE WHEN $13::boolean THEN now() ELSE i."lastStateAt" END,
+      "unlinkedSince" = CASE WHEN $13::boolean THEN NULL ELSE i."unlinkedSince" END,
+      attention = CASE WHEN $13::boolean THEN NULL ELSE COALESCE($14, i.attention) END,
+      "updatedAt" = now()
+    FROM s WHERE i.id = $12::uuid AND ($13::boolean OR $14::text IS NOT NULL)
+  ), ev AS (
+    INSERT INTO "Event" (id, type, "instanceId", "sessionId", attempt, payload, "createdAt")
+    SELECT gen_random_uuid(), $15, $12::uuid, s.id, $3::int, $16::jsonb, now() FROM s WHERE $15::text IS NOT NULL
+    RETURNING id, (extract(epoch FROM "createdAt") * 1000)::float8 AS created_ms
+  ), del AS (
+    INSERT INTO "Delivery" (id, "eventId", "channelId", "nextAttemptAt", "createdAt", "updatedAt")
+    SELECT gen_random_uuid(), ev.id, r.id, now() + $19::int * interval '1 millisecond', now(), now()
+    FROM ev CROSS JOIN LATERAL ${recipientsSql("$12::uuid", "$3::int", "$18::int")} r
+    WHERE r.kind = 'webhook' OR $17::boolean
+    RETURNING id, "channelId"
+  )
+  SELECT (SELECT count(*) FROM s)::int AS ours, (SELECT id FROM ev) AS event_id, (SELECT created_ms FROM ev) AS created_ms,
+    COALESCE((SELECT json_agg(json_build_array(id, "channelId")) FROM del), '[]'::json) AS deliveries`;
+
+export interface RecordedEvent {
+  id: string;
+  type: EventType;
+  createdAt: Date;
+  /** The stored payload: what the event's webhooks carry as `data`. */
+  data: Record<string, unknown>;
+  deliveries: Array<{ id: string; channelId: string }>;
+}
+
+export interface AttemptEnd {
+  stale: boolean;
+  status: SessionStatus;
+  next?: { attempt: number; delayMs: number };
+  event: RecordedEvent | null;
+}
+
+/**
+ * Records an attempt's outcome: the session either waits for its next attempt or ends. The
+ * event's deliveries are leased to this process for `leaseMs`, which sends them itself; after
+ * that the reconciler hands whatever is still pending to the notify queue.
+ */
+export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: SessionOutcome, leaseMs: number): Promise<AttemptEnd> {
+  const { session, instance } = claim;
+  const d = decide(claim, outcome, new Date());
+  const err = outcomeError(outcome);
+  const change = instanceChange(d.status, outcome);
+  const ev = announcement(ctx, claim, d, outcome, err);
+  const attemptOutcome = outcome.kind === "failed" ? `failed:${outcome.reason}` : outcome.kind;
+  const authorized = outcome.kind === "authorized" ? outcome : null;
+  const { rows } = await ctx.sql.query<{ ours: number; event_id: string | null; created_ms: number | null; deliveries: Array<[string, string]> }>({
+    name: "qrfleet-finish-v1",
+    text: FINISH_SQL,
+    values: [
+      session.id, claim.runId, session.attempt, attemptOutcome, err.errorCode, err.error, d.status,
+      d.next?.attempt ?? null, d.next?.dueAt ?? null,
+      authorized && authorized.accountData !== undefined ? JSON.stringify(authorized.accountData) : null, authorized?.phone ?? null,
+      instance.id, change.linked, change.attention,
+      ev?.type ?? null, ev ? JSON.stringify(ev.payload) : null, ev?.emailWanted ?? false, ctx.config.QRFLEET_ESCALATE_AFTER, leaseMs,
+    ],
   });
+  const row = rows[0]!;
+  if (row.ours === 0) return { stale: true, status: d.status, event: null };
+  const event = ev && row.event_id && row.created_ms !== null
+    ? { id: row.event_id, type: ev.type, createdAt: new Date(row.created_ms), data: ev.payload, deliveries: row.deliveries.map(([id, channelId]) => ({ id, channelId })) }
+    : null;
+  return { stale: false, status: d.status, ...(d.next && { next: { attempt: d.next.attempt, delayMs: d.next.delayMs } }), event };
 }
 
 /** Gives a running attempt back to the queue (shutdown, lost lock): the next run resumes it. */

@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import type { Db, Sql } from "../db.js";
 import type { Logger } from "../log.js";
 import type { Queues } from "../queues.js";
 import type { SecretBox } from "../secrets.js";
@@ -8,6 +8,8 @@ import type { FleetEvents } from "./events.js";
 /** What every fleet function is handed: the CLI, the HTTP API and the workers build one each. */
 export interface FleetContext {
   db: Db;
+  /** The pool under `db`, for the statements of the hot path. */
+  sql: Sql;
   box: SecretBox;
   queues: Queues;
   config: Config;

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { SessionStatus } from "../db.js";
+import type { ChannelKind, SessionStatus } from "../db.js";
 
 /** Business code emits these; logs and metrics subscribe (they never live inside the logic). */
 export interface FleetEventMap {
@@ -17,7 +17,8 @@ export interface FleetEventMap {
   "session:qr": [{ sessionId: string; instanceId: string; attempt: number; sequence: number }];
   "session:notice": [{ sessionId: string; kind: string; detail?: string }];
   "instance:state": [{ instanceId: string; state: string }];
-  "delivery:result": [{ deliveryId: string; kind: string; status: string }];
+  /** A try of a delivery came to `status`; `receivedAt` is set for a QR update's first try. */
+  "delivery:result": [{ deliveryId: string; kind: ChannelKind | null; status: string; receivedAt: Date | null }];
 }
 
 export class FleetEvents extends EventEmitter<FleetEventMap> {}

@@ -182,6 +182,6 @@ export async function syncCronSchedule(ctx: FleetContext, inst: Pick<Instance, "
   }
 }
 
-export function instanceToken(ctx: FleetContext, inst: Pick<Instance, "tokenCiphertext">): string {
+export function instanceToken(ctx: FleetContext, inst: { tokenCiphertext: Uint8Array }): string {
   return ctx.box.open(inst.tokenCiphertext);
 }

@@ -29,6 +29,13 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
     labelNames: ["status"] as const,
     registers: [registry],
   });
+  const qrToDelivered = new Histogram({
+    name: "qrfleet_qr_delivery_seconds",
+    help: "From a QR code's arrival to its delivery being accepted (webhook 2xx, SMTP 250), first tries",
+    labelNames: ["kind"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
   const attemptSeconds = new Histogram({
     name: "qrfleet_attempt_seconds",
     help: "Duration of a QR session attempt in this process",
@@ -61,7 +68,7 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
   events.on("instance:state", (s) => log.info({ instance: s.instanceId, state: s.state }, "instance state"));
   events.on("delivery:result", (d) => {
     deliveries.inc({ status: d.status });
-    log.info({ delivery: d.deliveryId, status: d.status }, "delivery");
+    if (d.status === "sent" && d.kind && d.receivedAt) qrToDelivered.observe({ kind: d.kind }, (Date.now() - d.receivedAt.getTime()) / 1000);
   });
   return { registry };
 }

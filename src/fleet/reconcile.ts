@@ -8,6 +8,7 @@ import { ensureSchedules } from "./schedules.js";
  */
 export interface ReconcileResult {
   sessionsRestored: number;
+  /** Pending deliveries with no job that were already due (those still leased get a job at the lease's end). */
   deliveriesRestored: number;
 }
 
@@ -53,9 +54,10 @@ async function restoreDeliveries(ctx: FleetContext): Promise<number> {
   let cursor: string | undefined;
   for (;;) {
     const page = await ctx.db.delivery.findMany({
-      // A delivery leased by a live run has its nextAttemptAt pushed ahead; only due ones are orphans.
-      where: { status: "pending", nextAttemptAt: { lte: new Date() } },
-      select: { id: true },
+      // A delivery leased to a process (sending it itself) gets a job due when the lease runs out:
+      // if that process is alive it has sent it by then, and the job finds nothing to do.
+      where: { status: "pending" },
+      select: { id: true, nextAttemptAt: true },
       orderBy: { id: "asc" },
       take: BATCH,
       ...(cursor && { cursor: { id: cursor }, skip: 1 }),
@@ -63,9 +65,10 @@ async function restoreDeliveries(ctx: FleetContext): Promise<number> {
     if (page.length === 0) return restored;
     cursor = page[page.length - 1]!.id;
     const states = await Promise.all(page.map((d) => ctx.queues.notify.getJobState(notifyJobId(d.id))));
-    const missing = page.filter((_, i) => DEAD_STATES.has(states[i]!)).map((d) => d.id);
-    for (const id of missing) await ctx.queues.notify.remove(notifyJobId(id)).catch(() => 0);
+    const missing = page.filter((_, i) => DEAD_STATES.has(states[i]!)).map((d) => ({ id: d.id, dueAt: d.nextAttemptAt }));
+    for (const { id } of missing) await ctx.queues.notify.remove(notifyJobId(id)).catch(() => 0);
     await addNotifyJobs(ctx.queues, missing);
-    restored += missing.length;
+    const now = Date.now();
+    restored += missing.filter((d) => d.dueAt.getTime() <= now).length;
   }
 }

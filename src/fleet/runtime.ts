@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import { createDb } from "../db.js";
+import { openDatabase } from "../db.js";
 import type { Logger } from "../log.js";
 import { registerSecret } from "../log.js";
 import { createQueues } from "../queues.js";
@@ -11,10 +11,13 @@ import { FleetEvents } from "./events.js";
 export function openFleet(config: Config, log: Logger): FleetContext & { close(): Promise<void> } {
   registerSecret(config.QRFLEET_ADMIN_TOKEN);
   registerSecret(config.QRFLEET_SECRET_KEY);
-  const db = createDb(config.DATABASE_URL, Math.min(config.QRFLEET_DB_POOL, 5));
+  const { db, sql } = openDatabase(config.DATABASE_URL, Math.min(config.QRFLEET_DB_POOL, 5), (err) =>
+    log.warn({ err }, "a PostgreSQL connection failed"),
+  );
   const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
   return {
     db,
+    sql,
     box: new SecretBox(config.QRFLEET_SECRET_KEY),
     queues,
     config,

@@ -13,8 +13,8 @@ import { abortReason, badBound, errorText, failed, notify, SingleOutcome } from 
 export interface RestQrSessionOptions {
   /** Its calls get the session's own signal, so a cancel also aborts a request in flight. */
   client: Pick<GreenApiClient, "qr" | "getStateInstance">;
-  /** Each distinct QR image, awaited in poll order; a rejection ends the session by rejecting. */
-  onQr: (qr: QrImage) => Promise<void>;
+  /** Each distinct QR image, in poll order; a returned promise is awaited; a rejection ends the session by rejecting. */
+  onQr: (qr: QrImage) => Promise<void> | void;
   /** Non-terminal happenings (for logs and metrics); must not throw, errors are swallowed. */
   onNotice?: (notice: SessionNotice) => void;
   /** Aborting ends the session `cancelled`, also while a request is in flight. */

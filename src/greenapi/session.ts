@@ -19,13 +19,20 @@ export interface QrSocket {
   listen(listener: QrSocketListener): void;
   /** Idempotent. */
   close(): void;
+  /** Stops reading frames (TCP then pushes back on the sender) until resume(). */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface QrSessionOptions {
   /** Opens the socket; rejects with a GreenApiError (InvalidTokenError, …) when the upgrade fails. */
   connect: (signal: AbortSignal) => Promise<QrSocket>;
-  /** Each distinct QR image, awaited in frame order; a rejection ends the session by rejecting. */
-  onQr: (qr: QrImage) => Promise<void>;
+  /**
+   * Each distinct QR image, in frame order. Returning a promise makes the session wait for it
+   * before the next frame, with the socket paused (backpressure); a rejection ends the session
+   * by rejecting.
+   */
+  onQr: (qr: QrImage) => Promise<void> | void;
   /** Non-terminal happenings (for logs and metrics); must not throw, errors are swallowed. */
   onNotice?: (notice: SessionNotice) => void;
   /** Aborting ends the session `cancelled`, also while connecting. */
@@ -127,7 +134,8 @@ class QrSession extends SingleOutcome implements QrSocketListener {
 
   checkSilence(): void {
     if (this.done) return;
-    const idle = Date.now() - this.lastFrameAt;
+    // While the socket is paused for our own backpressure, no frame can arrive: not silence.
+    const idle = this.busy ? 0 : Date.now() - this.lastFrameAt;
     if (idle >= this.opts.silenceMs) {
       this.finish(failed("silent", `no frame for ${this.opts.silenceMs} ms`));
     } else {
@@ -179,6 +187,7 @@ class QrSession extends SingleOutcome implements QrSocketListener {
     const pending = this.handle(item);
     if (!pending) return;
     this.busy = true;
+    this.socket?.pause?.();
     pending.then(
       () => this.drain(),
       (err: unknown) => this.fail(err),
@@ -187,6 +196,11 @@ class QrSession extends SingleOutcome implements QrSocketListener {
 
   private drain(): void {
     this.busy = false;
+    if (this.socket?.resume && !this.done) {
+      this.socket.resume();
+      // No frame could arrive while paused: that wait was ours, not the provider's silence.
+      this.lastFrameAt = Date.now();
+    }
     const queue = this.queue;
     while (queue && !this.done && !this.busy && queue.length > 0) this.process(queue.shift()!);
   }
@@ -232,7 +246,7 @@ class QrSession extends SingleOutcome implements QrSocketListener {
     this.seen.add(sha256);
     const image: QrImage = { png, sha256, index: ++this.index, receivedAt: new Date() };
     try {
-      return Promise.resolve(this.opts.onQr(image));
+      return this.opts.onQr(image) ?? undefined;
     } catch (err) {
       return Promise.reject(err);
     }

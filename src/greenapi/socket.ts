@@ -110,6 +110,14 @@ class WsQrSocket implements QrSocket {
     for (const event of pending) this.deliver(event);
   }
 
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
   close(): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
     else if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();

@@ -1,26 +1,19 @@
 import type { Db } from "../db.js";
 import type { Logger } from "../log.js";
-import { maskSecrets } from "../log.js";
-import type { SecretBox } from "../secrets.js";
-import { composeEmail, type Mailer } from "./email.js";
-import { signLiveToken, liveUrl } from "./live-link.js";
-import { DEFAULT_RETRY_POLICY, nextRetryDelayMs, type RetryPolicy } from "./schedule.js";
-import { isEventType, type AttemptResult, type EventView, type QrView } from "./types.js";
-import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
+import { channelInfo } from "./channels.js";
+import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
+import { emailFor, permanent, sendWebhook, type SendDeps } from "./send.js";
+import { isEventType, QR_VALIDITY_MS, type AttemptResult, type EventView, type QrView } from "./types.js";
 
 /**
- * Sends one Delivery row. The row, not the queue job, is the truth: a delivery already sent,
- * failed or expired is never sent again, and a claim (a lease on `nextAttemptAt`) keeps two
- * runs of the same job from sending at once.
+ * Sends one Delivery row from the database: a retry, or one recovered after its process died.
+ * The row, not the queue job, is the truth: a delivery already sent, failed or expired is never
+ * sent again, and a claim (a lease on `nextAttemptAt`) keeps two runs of the same job from
+ * sending at once. First tries do not come through here (see dispatcher.ts).
  */
 
-export interface DeliverDeps {
+export interface DeliverDeps extends SendDeps {
   db: Db;
-  box: SecretBox;
-  mailer: Mailer;
-  publicUrl: string;
-  liveLinkTtlS: number;
-  webhookTimeoutMs: number;
   logger: Logger;
   /** Retry schedules and their multiplier. Default: DEFAULT_RETRY_POLICY */
   retry?: Partial<RetryPolicy>;
@@ -57,20 +50,20 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   if (held !== true) return held;
   const log = deps.logger.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
   const view = toView(d);
-  if (!view) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: `unknown event type ${d.event.type}` }, log);
-  if (!d.channel.enabled) return finish(deps, d, now, { kind: "permanent", status: null, body: null, error: "the channel was disabled" }, log);
-  if (d.channel.kind === "email" && d.handedOffAt) return finish(deps, d, now, INTERRUPTED_EMAIL, log);
+  if (!view) return finish(deps, d, now, permanent(`unknown event type ${d.event.type}`), null, log);
+  if (!d.channel.enabled) return finish(deps, d, now, permanent("the channel was disabled"), null, log);
+  if (d.channel.kind === "email" && d.handedOffAt) return finish(deps, d, now, INTERRUPTED_EMAIL, null, log);
   const fresh = await freshness(deps, d, view, now);
   if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
   const result = await attempt(deps, d, view, fresh.qr, now);
-  return finish(deps, d, now, result, log);
+  return finish(deps, d, now, result, fresh.qr?.validUntil ?? d.event.validUntil, log);
 }
 
 function load(db: Db, id: string) {
   return db.delivery.findUnique({
     where: { id },
     include: {
-      channel: { select: { kind: true, address: true, secretCiphertext: true, enabled: true } },
+      channel: { select: { id: true, kind: true, address: true, secretCiphertext: true, enabled: true } },
       event: {
         include: {
           instance: { select: { id: true, idInstance: true, label: true, expectedPhone: true } },
@@ -148,52 +141,23 @@ function qrView(deps: DeliverDeps, view: EventView, qr: { png: Uint8Array; seque
   const validUntil =
     view.validUntil && qr.sequence === view.qrSequence
       ? view.validUntil
-      : new Date(qr.receivedAt.getTime() + (deps.qrValidityMs ?? 20_000));
+      : new Date(qr.receivedAt.getTime() + (deps.qrValidityMs ?? QR_VALIDITY_MS));
   return { png: Buffer.from(qr.png), sequence: qr.sequence, receivedAt: qr.receivedAt, validUntil };
 }
-
-function link(deps: DeliverDeps, instanceId: string, expiresAt: Date): string {
-  return liveUrl(deps.publicUrl, signLiveToken(deps.box.hmacKey(), instanceId, expiresAt));
-}
-
-const LINKED_TYPES = new Set(["qr.updated", "session.timed_out"]);
 
 /**
  * SMTP cannot be asked whether it got a message, so a run that died between handing an email
  * over and recording the result leaves it unknown. Email is at most once: a person must not get
  * the same message twice. (A webhook is resent with the same webhook-id: receivers deduplicate.)
  */
-const INTERRUPTED_EMAIL: AttemptResult = {
-  kind: "permanent",
-  status: null,
-  body: null,
-  error: "interrupted while handing the email to SMTP; not resent, so it is never delivered twice",
-};
+const INTERRUPTED_EMAIL = permanent("interrupted while handing the email to SMTP; not resent, so it is never delivered twice");
 
 async function attempt(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<AttemptResult> {
-  const ttlMs = deps.liveLinkTtlS * 1000;
-  if (d.channel.kind === "email") {
-    const expiresAt = new Date(now.getTime() + ttlMs);
-    const withLink = LINKED_TYPES.has(view.type);
-    const message = composeEmail(view, {
-      liveUrl: withLink ? link(deps, view.instance.id, expiresAt) : null,
-      liveExpiresAt: withLink ? expiresAt : null,
-      qr,
-    });
-    await deps.db.delivery.update({ where: { id: d.id }, data: { handedOffAt: now } });
-    return deps.mailer.send({ ...message, to: d.channel.address });
-  }
-  if (!d.channel.secretCiphertext) return { kind: "permanent", status: null, body: null, error: "the webhook channel has no signing secret" };
-  let secret: string;
-  try {
-    secret = deps.box.open(d.channel.secretCiphertext);
-  } catch {
-    return { kind: "permanent", status: null, body: null, error: "cannot decrypt the webhook secret (was QRFLEET_SECRET_KEY changed?)" };
-  }
-  // Derived from the event, not the clock, so every retry sends the same body.
-  const liveLink = LINKED_TYPES.has(view.type) ? link(deps, view.instance.id, new Date(view.createdAt.getTime() + ttlMs)) : null;
-  const body = JSON.stringify(buildWebhookBody(view, { liveUrl: liveLink, qr }));
-  return postWebhook({ url: d.channel.address, secret, msgId: webhookMessageId(d.id), body, timeoutMs: deps.webhookTimeoutMs, now });
+  const channel = channelInfo(deps.box, d.channel);
+  if (channel.kind === "webhook") return sendWebhook(deps, channel, d.id, view, qr, now);
+  const message = emailFor(deps, channel, view, qr, now);
+  await deps.db.delivery.update({ where: { id: d.id }, data: { handedOffAt: now } });
+  return deps.mailer.send(message);
 }
 
 async function expire(deps: DeliverDeps, id: string, reason: string, log: Logger): Promise<DeliveryResult> {
@@ -202,30 +166,37 @@ async function expire(deps: DeliverDeps, id: string, reason: string, log: Logger
   return { status: "expired" };
 }
 
-async function finish(deps: DeliverDeps, d: Loaded, now: Date, result: AttemptResult, log: Logger): Promise<DeliveryResult> {
+async function finish(
+  deps: DeliverDeps,
+  d: Loaded,
+  now: Date,
+  result: AttemptResult,
+  validUntil: Date | null,
+  log: Logger,
+): Promise<DeliveryResult> {
   const tries = d.attempts + 1;
   const response = { responseStatus: result.status, responseBody: result.body, handedOffAt: null };
   const where = { id: d.id, status: "pending" as const };
-  if (result.kind === "sent") {
-    await deps.db.delivery.updateMany({ where, data: { status: "sent", attempts: tries, sentAt: now, nextAttemptAt: now, lastError: null, ...response } });
-    log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
-    return { status: "sent" };
-  }
-  const lastError = maskSecrets(result.error).slice(0, 1000);
   const type = isEventType(d.event.type) ? d.event.type : "session.failed";
-  const delay = result.kind === "retryable" ? nextRetryDelayMs(type, tries, { ...DEFAULT_RETRY_POLICY, ...deps.retry }) : null;
-  const validUntil = d.event.validUntil;
-  if (delay !== null && type === "qr.updated" && validUntil && now.getTime() + delay >= validUntil.getTime()) {
-    await deps.db.delivery.updateMany({ where, data: { status: "expired", attempts: tries, lastError, ...response } });
-    log.info({ status: "expired", tries, err: lastError }, "delivery expired: no retry fits in the QR's validity");
-    return { status: "expired" };
+  const verdict = afterTry(type, tries, result, validUntil, { ...DEFAULT_RETRY_POLICY, ...deps.retry }, now);
+  switch (verdict.status) {
+    case "sent":
+      await deps.db.delivery.updateMany({ where, data: { status: "sent", attempts: tries, sentAt: now, nextAttemptAt: now, lastError: null, ...response } });
+      log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
+      return { status: "sent" };
+    case "expired":
+      await deps.db.delivery.updateMany({ where, data: { status: "expired", attempts: tries, lastError: verdict.error, ...response } });
+      log.info({ status: "expired", tries, err: verdict.error }, "delivery expired: no retry fits in the QR's validity");
+      return { status: "expired" };
+    case "failed":
+      await deps.db.delivery.updateMany({ where, data: { status: "failed", attempts: tries, lastError: verdict.error, nextAttemptAt: now, ...response } });
+      log.warn({ status: "failed", tries, err: verdict.error }, "delivery failed");
+      return { status: "failed" };
+    case "retry":
+      await deps.db.delivery.updateMany({
+        where, data: { attempts: tries, lastError: verdict.error, nextAttemptAt: new Date(now.getTime() + verdict.delayMs), ...response },
+      });
+      log.info({ status: "retry", tries, retryInMs: verdict.delayMs, err: verdict.error }, "delivery will be retried");
+      return { status: "retry", retryInMs: verdict.delayMs };
   }
-  if (delay === null) {
-    await deps.db.delivery.updateMany({ where, data: { status: "failed", attempts: tries, lastError, nextAttemptAt: now, ...response } });
-    log.warn({ status: "failed", tries, err: lastError }, "delivery failed");
-    return { status: "failed" };
-  }
-  await deps.db.delivery.updateMany({ where, data: { attempts: tries, lastError, nextAttemptAt: new Date(now.getTime() + delay), ...response } });
-  log.info({ status: "retry", tries, retryInMs: delay, err: lastError }, "delivery will be retried");
-  return { status: "retry", retryInMs: delay };
 }

@@ -23,6 +23,8 @@ export interface EmailAttachment {
 }
 
 export interface ComposedEmail {
+  /** X-Qrfleet-Instance and X-Qrfleet-Event, for mail rules that sort by instance or kind. */
+  headers: Record<string, string>;
   subject: string;
   text: string;
   html: string;
@@ -43,7 +45,8 @@ export function composeEmail(event: EventView, ctx: EmailContext): ComposedEmail
   const attachments: EmailAttachment[] = [];
   const { subject, blocks } = messageFor(event, ctx, attachments);
   blocks.push({ small: `You get this because you look after WhatsApp instance ${event.instance.idInstance} in qrfleet.` });
-  return { subject: oneLine(subject), text: renderText(blocks), html: renderHtml(subject, blocks), attachments };
+  const headers = { "X-Qrfleet-Instance": event.instance.idInstance, "X-Qrfleet-Event": event.type };
+  return { headers, subject: oneLine(subject), text: renderText(blocks), html: renderHtml(subject, blocks), attachments };
 }
 
 function messageFor(event: EventView, ctx: EmailContext, attachments: EmailAttachment[]): { subject: string; blocks: Block[] } {

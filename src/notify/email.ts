@@ -46,6 +46,7 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
       try {
         const info = await transport.sendMail({
           to: message.to,
+          headers: message.headers,
           subject: message.subject,
           text: message.text,
           html: message.html,

@@ -1,10 +1,14 @@
 import type { ChannelKind, Prisma } from "../db.js";
+import { recipientsSql } from "./routing.js";
 import type { EventType } from "./types.js";
+
+export { tierIsDue } from "./routing.js";
 
 /**
  * The outbox: an event and its deliveries are written in the transaction that records what the
  * event announces, so a committed QR or outcome always has its deliveries and a rolled-back one
- * has none. Sending happens later, one `notify` job per delivery id.
+ * has none. This is the outbox for the rarer events (a cancel, the provider's word); the per-QR
+ * path and attempt outcomes write theirs in one statement each (fleet/qr-store.ts, fleet/attempts.ts).
  */
 
 export type Tx = Prisma.TransactionClient;
@@ -63,16 +67,13 @@ export async function recordEvent(tx: Tx, input: RecordEventInput, opts: Routing
   return rows.map((r) => r.id);
 }
 
-function storedPayload(input: RecordEventInput): Prisma.InputJsonObject {
+/** The payload as stored: the webhook's `data` fields, plus the flags that say who gets it. */
+export function storedPayload(input: Pick<RecordEventInput, "type" | "data" | "firstOfAttempt" | "final">): Prisma.InputJsonObject {
   // A JSON round trip turns Dates into ISO strings and drops undefined, as the webhook body will.
   const data = JSON.parse(JSON.stringify(input.data ?? {})) as Prisma.InputJsonObject;
   if (input.type === "qr.updated") return { ...data, firstOfAttempt: input.firstOfAttempt ?? false };
   if (input.type === "session.timed_out" || input.type === "session.failed") return { ...data, final: input.final ?? true };
   return data;
-}
-
-export function tierIsDue(tier: number, attempt: number, escalateAfter: number): boolean {
-  return tier <= 1 || attempt > (tier - 1) * escalateAfter;
 }
 
 /**
@@ -94,21 +95,12 @@ export function wants(kind: ChannelKind, input: Pick<RecordEventInput, "type" | 
   }
 }
 
-/**
- * Channels of the instance's operators whose tier is due; without any assignment, the fleet-wide
- * defaults (operators with no instance of their own). One query: this runs for every QR stored.
- */
+/** The channels that should hear about the instance's event at this attempt (see routing.ts). */
 async function recipientsOf(tx: Tx, instanceId: string, attempt: number, opts: RoutingOptions): Promise<Recipient[]> {
-  const rows = await tx.$queryRaw<Array<{ channelId: string; kind: ChannelKind; tier: number | null }>>`
-    SELECT c.id::text AS "channelId", c.kind::text AS kind, a.tier
-    FROM "Channel" c
-    LEFT JOIN "Assignment" a ON a."operatorId" = c."operatorId" AND a."instanceId" = ${instanceId}::uuid
-    WHERE c.enabled AND (
-      a."instanceId" IS NOT NULL
-      OR (NOT EXISTS (SELECT 1 FROM "Assignment" i WHERE i."instanceId" = ${instanceId}::uuid)
-          AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId"))
-    )`;
-  return rows
-    .filter((r) => r.tier === null || tierIsDue(r.tier, attempt, opts.escalateAfter))
-    .map((r) => ({ channelId: r.channelId, kind: r.kind }));
+  return tx.$queryRawUnsafe<Recipient[]>(
+    `SELECT r.id::text AS "channelId", r.kind::text AS kind FROM ${recipientsSql("$1::uuid", "$2::int", "$3::int")} r`,
+    instanceId,
+    attempt,
+    opts.escalateAfter,
+  );
 }

@@ -1,4 +1,5 @@
-import type { EventType } from "./types.js";
+import { maskSecrets } from "../log.js";
+import type { AttemptResult, EventType } from "./types.js";
 
 /**
  * When a failed delivery is tried again. Entry i is the wait before try i+1, so the first
@@ -36,4 +37,29 @@ export function scheduleFor(type: EventType, policy: RetryPolicy = DEFAULT_RETRY
 export function nextRetryDelayMs(type: EventType, triesMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number | null {
   const delay = scheduleFor(type, policy)[triesMade];
   return delay === undefined ? null : Math.round(delay * policy.multiplier);
+}
+
+export type TryVerdict =
+  | { status: "sent" }
+  | { status: "failed" | "expired"; error: string }
+  | { status: "retry"; delayMs: number; error: string };
+
+/**
+ * What a delivery comes to after `triesMade` tries, the last of which came to `result`: a QR
+ * update whose next try would come after its QR stopped being valid is `expired`, not retried.
+ */
+export function afterTry(
+  type: EventType,
+  triesMade: number,
+  result: AttemptResult,
+  validUntil: Date | null,
+  policy: RetryPolicy,
+  now: Date,
+): TryVerdict {
+  if (result.kind === "sent") return { status: "sent" };
+  const error = maskSecrets(result.error).slice(0, 1000);
+  const delayMs = result.kind === "retryable" ? nextRetryDelayMs(type, triesMade, policy) : null;
+  if (delayMs === null) return { status: "failed", error };
+  if (type === "qr.updated" && validUntil && now.getTime() + delayMs >= validUntil.getTime()) return { status: "expired", error };
+  return { status: "retry", delayMs, error };
 }

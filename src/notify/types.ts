@@ -50,6 +50,9 @@ export interface EventView {
   } | null;
 }
 
+/** How long a QR can be scanned after it arrives: the provider rotates it about every 20 s. */
+export const QR_VALIDITY_MS = 20_000;
+
 /** A stored QR image as a message shows it. */
 export interface QrView {
   png: Buffer;

@@ -1,4 +1,5 @@
 import { Webhook } from "standardwebhooks";
+import { request, type Dispatcher } from "undici";
 import { maskSecrets } from "../log.js";
 import { RESPONSE_BODY_MAX, truncateBody, type AttemptResult, type EventView, type QrView } from "./types.js";
 
@@ -43,7 +44,16 @@ export function buildWebhookBody(event: EventView, ctx: WebhookContext): Webhook
     extra.qr = `data:image/png;base64,${ctx.qr.png.toString("base64")}`;
     extra.expiresAt = ctx.qr.validUntil.toISOString();
   }
-  return { type: event.type, timestamp: event.createdAt.toISOString(), data: { ...outcomeDefaults(event), ...event.data, ...identity, ...extra } };
+  const data = { ...outcomeDefaults(event), ...event.data, ...identity, ...extra };
+  return { type: event.type, timestamp: event.createdAt.toISOString(), data: inKeyOrder(data) };
+}
+
+/**
+ * The first try is built from memory and a retry from the stored event, whose JSON comes back with
+ * its keys reordered: sorting them makes every try of a delivery the same bytes.
+ */
+function inKeyOrder(data: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(data).sort().map((k) => [k, data[k]]));
 }
 
 /** What the session row knows about an outcome, for events recorded with sparse data. */
@@ -61,28 +71,39 @@ function outcomeDefaults(event: EventView): Record<string, unknown> {
 
 export interface WebhookRequest {
   url: string;
-  /** whsec_… ; used to sign, never logged or echoed in an error. */
-  secret: string;
+  /** Signs with the channel's whsec_ secret, which is never logged or echoed in an error. */
+  signer: Webhook;
   msgId: string;
   body: string;
   timeoutMs: number;
   now: Date;
+  /** Keep-alive connections per endpoint. Default: undici's global agent */
+  dispatcher?: Dispatcher;
+}
+
+/** Opens a channel's secret as a signer, or says why it cannot be used. */
+export function webhookSigner(secret: string): Webhook | string {
+  try {
+    return new Webhook(secret);
+  } catch {
+    return "the channel's webhook secret is not a valid whsec_ secret";
+  }
 }
 
 export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
   let signature: string;
   try {
-    signature = new Webhook(req.secret).sign(req.msgId, req.now, req.body);
+    signature = req.signer.sign(req.msgId, req.now, req.body);
   } catch {
     return { kind: "permanent", status: null, body: null, error: "the channel's webhook secret is not a valid whsec_ secret" };
   }
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), req.timeoutMs);
+  const signal = AbortSignal.timeout(req.timeoutMs);
   try {
-    const res = await fetch(req.url, {
+    // undici's request, not fetch: a third of the CPU per call, and it never follows a redirect.
+    const res = await request(req.url, {
       method: "POST",
-      redirect: "manual",
-      signal: controller.signal,
+      dispatcher: req.dispatcher,
+      signal,
       headers: {
         "content-type": "application/json",
         "user-agent": "qrfleet-webhooks",
@@ -92,13 +113,11 @@ export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
       },
       body: req.body,
     });
-    const body = truncateBody(maskSecrets(await readCapped(res)));
-    return classifyResponse(res.status, body);
+    const body = truncateBody(maskSecrets(await readCapped(res.body)));
+    return classifyResponse(res.statusCode, body);
   } catch (err) {
-    const error = controller.signal.aborted ? `webhook timed out after ${req.timeoutMs} ms` : networkError(err);
+    const error = signal.aborted ? `webhook timed out after ${req.timeoutMs} ms` : networkError(err);
     return { kind: "retryable", status: null, body: null, error: maskSecrets(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -112,24 +131,20 @@ export function classifyResponse(status: number, body: string): AttemptResult {
   return { kind: "permanent", status, body, error: `webhook answered ${status}${hint}` };
 }
 
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+/** Reads a receiver's answer up to what is stored; a longer one is cut (and its connection closed). */
+async function readCapped(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < RESPONSE_BODY_MAX) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= RESPONSE_BODY_MAX) break;
     }
   } catch {
     // A body cut off by the timeout still leaves the status, which is what decides.
-  } finally {
-    reader.cancel().catch(() => undefined);
   }
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_MAX));
+  return Buffer.concat(chunks).subarray(0, RESPONSE_BODY_MAX).toString("utf8");
 }
 
 function networkError(err: unknown): string {

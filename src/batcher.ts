@@ -1,0 +1,110 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
+/**
+ * Turns many small writes into few statements. Items pushed while a batch is in flight wait for
+ * the next one, so a batch grows with the load by itself: one item when the system is idle,
+ * hundreds when it is busy, and one statement either way. At most one batch is in flight, which
+ * keeps the order of items and leaves the rest of the connection pool to everything else.
+ */
+
+export interface BatcherOptions<I, O> {
+  /** Writes one batch; resolves one result per item, in the items' order. */
+  run(items: I[]): Promise<O[]>;
+  /** Largest batch. Default: 500 */
+  maxBatch?: number;
+  /** Tries of one batch before its items are rejected; a statement can fail on a dropped connection. Default: 3 */
+  tries?: number;
+  /** Wait before the second try, doubled for each later one, in ms. Default: 200 */
+  retryDelayMs?: number;
+  /** Queued items above which `congested` is true. Default: Infinity */
+  highWater?: number;
+  /** `room()` resolves once queued items are at or below this. Default: highWater / 2 */
+  lowWater?: number;
+  /** Told about a failed try (the batch is tried again unless it was the last). */
+  onError?(err: unknown, items: number, willRetry: boolean): void;
+}
+
+interface Queued<I, O> {
+  item: I;
+  resolve(result: O): void;
+  reject(err: unknown): void;
+}
+
+export class Batcher<I, O> {
+  private queue: Array<Queued<I, O>> = [];
+  private inFlight: Promise<void> | null = null;
+  private waitingForRoom: Array<() => void> = [];
+  private readonly maxBatch: number;
+  private readonly highWater: number;
+  private readonly lowWater: number;
+
+  constructor(private readonly opts: BatcherOptions<I, O>) {
+    this.maxBatch = opts.maxBatch ?? 500;
+    this.highWater = opts.highWater ?? Infinity;
+    this.lowWater = opts.lowWater ?? this.highWater / 2;
+  }
+
+  /** Resolves with the item's result once its batch is written. */
+  push(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.inFlight) this.inFlight = this.flush();
+    });
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get congested(): boolean {
+    return this.queue.length > this.highWater;
+  }
+
+  /** Resolves at once, or when the queue has drained to the low-water mark. */
+  room(): Promise<void> {
+    if (this.queue.length <= this.lowWater) return Promise.resolve();
+    return new Promise((resolve) => this.waitingForRoom.push(resolve));
+  }
+
+  /** Resolves when every item pushed so far is written (or rejected). */
+  async drain(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+  }
+
+  private async flush(): Promise<void> {
+    // Let the current turn of the event loop push what it has, so they share the statement.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.releaseRoom();
+      await this.write(batch);
+    }
+    this.inFlight = null;
+  }
+
+  private async write(batch: Array<Queued<I, O>>): Promise<void> {
+    const tries = this.opts.tries ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await this.opts.run(batch.map((q) => q.item));
+        batch.forEach((q, i) => q.resolve(results[i]!));
+        return;
+      } catch (err) {
+        const willRetry = attempt < tries;
+        this.opts.onError?.(err, batch.length, willRetry);
+        if (!willRetry) {
+          for (const q of batch) q.reject(err);
+          return;
+        }
+        await sleep((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  private releaseRoom(): void {
+    if (this.queue.length > this.lowWater || this.waitingForRoom.length === 0) return;
+    const waiting = this.waitingForRoom;
+    this.waitingForRoom = [];
+    for (const resolve of waiting) resolve();
+  }
+}

@@ -1,0 +1,53 @@
+import { Agent } from "undici";
+import { ChannelCache } from "../notify/channels.js";
+import type { DeliverDeps } from "../notify/deliver.js";
+import { Dispatcher } from "../notify/dispatcher.js";
+import { createMailer } from "../notify/email.js";
+import { DeliveryRecorder } from "../notify/recorder.js";
+import type { FleetContext } from "./context.js";
+import type { SessionPipeline } from "./qr-intake.js";
+import { QrStore } from "./qr-store.js";
+
+/**
+ * Everything a daemon needs to get a QR from a socket to its operators, built once per process:
+ * the batched writer, the in-process sender with its keep-alive connections and SMTP pool, and
+ * the same senders for the notify queue's retries.
+ */
+export interface NotifyPipeline {
+  session: SessionPipeline;
+  /** For the notify queue's processor (retries and recovered deliveries). */
+  retries: DeliverDeps;
+  close(): Promise<void>;
+}
+
+export function openPipeline(ctx: FleetContext): NotifyPipeline {
+  const { config, log } = ctx;
+  const onError = (what: string) => (err: unknown, items: number, willRetry: boolean) =>
+    log[willRetry ? "warn" : "error"]({ err, items, willRetry }, `${what} failed`);
+  const mailer = createMailer(config.SMTP_URL, config.SMTP_FROM);
+  // Keep-alive connections to webhook endpoints, shared by first tries and retries.
+  const http = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+  const leaseMs = Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000);
+  const retry = { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER };
+  const send = {
+    box: ctx.box, mailer, http,
+    publicUrl: config.QRFLEET_PUBLIC_URL, liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S, webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
+  };
+  const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"));
+  const dispatcher = new Dispatcher({
+    send, recorder, retry, log, queues: ctx.queues,
+    channels: new ChannelCache(ctx.db, ctx.box),
+    onResult: (r) => ctx.events.emit("delivery:result", r),
+  });
+  const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
+  return {
+    session: { store, dispatcher, leaseMs },
+    retries: { ...send, db: ctx.db, logger: log, leaseMs, retry },
+    async close() {
+      await store.drain();
+      await dispatcher.close();
+      mailer.close();
+      await http.close();
+    },
+  };
+}

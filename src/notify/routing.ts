@@ -1,0 +1,26 @@
+/**
+ * Who hears about an instance's events: the channels of its operators whose escalation tier is
+ * due, or, when nobody is assigned to it, the fleet-wide defaults (operators with no instance of
+ * their own). Written once as SQL so every statement that records an event routes its deliveries
+ * in the same round trip; `tierIsDue` is the same rule for code that asks about one tier.
+ *
+ * The arguments are SQL expressions (column references or placeholders), never input text.
+ * The result has the columns `id` (channel id) and `kind`.
+ */
+export function recipientsSql(instance: string, attempt: string, escalateAfter: string): string {
+  return `(
+    SELECT c.id, c.kind FROM "Assignment" a JOIN "Channel" c ON c."operatorId" = a."operatorId"
+    WHERE a."instanceId" = ${instance} AND c.enabled
+      AND (a.tier <= 1 OR ${attempt} > (a.tier - 1) * ${escalateAfter})
+    UNION ALL
+    SELECT c.id, c.kind FROM "Channel" c
+    WHERE c.enabled
+      AND NOT EXISTS (SELECT 1 FROM "Assignment" i WHERE i."instanceId" = ${instance})
+      AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId")
+  )`;
+}
+
+/** Tier N (N ≥ 2) hears about an instance once attempt > (N − 1) × escalateAfter. */
+export function tierIsDue(tier: number, attempt: number, escalateAfter: number): boolean {
+  return tier <= 1 || attempt > (tier - 1) * escalateAfter;
+}
