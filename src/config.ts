@@ -54,8 +54,8 @@ const schema = z.object({
   QRFLEET_LOCK_DURATION_MS: int(1000).default(60_000),
   /** How often a worker looks for jobs whose holder died (kill -9), in ms. Default: 30000 */
   QRFLEET_STALLED_INTERVAL_MS: int(500).default(30_000),
-  /** QR sessions one process runs at once (they mostly wait on sockets). Default: 500 */
-  QRFLEET_CONCURRENCY: int(1, 20000).default(500),
+  /** QR sessions one process runs at once (they mostly wait on sockets); one process on two cores holds 10,000. Default: 10000 */
+  QRFLEET_CONCURRENCY: int(1, 20000).default(10_000),
   /** Attempts of one session before it ends timed_out. Default: 5 */
   QRFLEET_SESSION_ATTEMPTS: int(1, 100).default(5),
   /** Backoff before attempt 2, in ms; doubles each attempt, with jitter. Default: 60000 (1 min) */

@@ -107,6 +107,15 @@ export async function addSessionJob(queues: Queues, job: SessionJob, delayMs = 0
   await queues.session.add("attempt", job, { jobId: sessionJobId(job.sessionId, job.attempt), delay: Math.max(0, delayMs) });
 }
 
+/** First attempts of many sessions, in chunks so no single Redis call carries thousands. */
+export async function addSessionJobs(queues: Queues, jobs: readonly SessionJob[]): Promise<void> {
+  for (let i = 0; i < jobs.length; i += 1000) {
+    await queues.session.addBulk(
+      jobs.slice(i, i + 1000).map((job) => ({ name: "attempt", data: job, opts: { jobId: sessionJobId(job.sessionId, job.attempt) } })),
+    );
+  }
+}
+
 /** One job per delivery, due now or at `dueAt` (a lease that runs out later). */
 export async function addNotifyJobs(queues: Queues, deliveries: ReadonlyArray<string | { id: string; dueAt: Date }>): Promise<void> {
   if (deliveries.length === 0) return;

@@ -9,6 +9,8 @@ import { FleetEvents } from "../src/fleet/events.js";
 import { observeFleet } from "../src/fleet/observe.js";
 import { openPipeline } from "../src/fleet/pipeline.js";
 import { reconcile } from "../src/fleet/reconcile.js";
+import { ensureSchedulesAtStart } from "../src/fleet/schedules.js";
+import { checkSizing } from "../src/fleet/sizing.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
@@ -81,6 +83,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     sessionWorker.cancelJob(jobId, "cancelled"),
   );
 
+  await checkSizing(ctx);
+  await ensureSchedulesAtStart(ctx);
   await reconcile(ctx);
   const reconcileTimer = setInterval(() => {
     reconcile(ctx).catch((err) => log.error({ err }, "reconcile failed"));

@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import {
-  SESSION_STATUSES, cancelSession, enqueueSession, listSessions, showSession, type AttemptView, type SessionView,
+  SESSION_STATUSES, cancelSession, enqueueSession, enqueueSessions, listSessions, showSession, type AttemptView, type SessionView,
 } from "../fleet/sessions.js";
 import { withFleet } from "./context.js";
-import { dash, emit, fields, intArg, table, when, type Out } from "./output.js";
+import { dash, emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
 
 function attemptLine(a: AttemptView): string {
   const outcome = a.outcome ?? "running";
@@ -49,10 +49,16 @@ function sessionTable(list: SessionView[]): string {
 function enqueueCommand(): Command {
   return new Command("enqueue")
     .description("start a QR session for an instance now (or show the one already open); does not wait for it")
-    .argument("<instance>", "the instance's id or idInstance")
+    .argument("[instance]", "the instance's id or idInstance")
+    .option("--all-unlinked", "start one for every enabled instance that is logged out or was never checked (none twice)")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: Out) => {
-      const result = await withFleet((ctx) => enqueueSession(ctx, ref, "admin"));
+    .action(async (ref: string | undefined, o: Out & { allUnlinked?: boolean }) => {
+      if ((ref === undefined) === (o.allUnlinked !== true)) throw new UsageError("give an instance or --all-unlinked (not both)");
+      if (o.allUnlinked) {
+        const bulk = await withFleet((ctx) => enqueueSessions(ctx, { allUnlinked: true }, "admin"));
+        return emit(o, bulk, (b) => `${b.created} sessions queued; ${b.alreadyOpen} instances already had one open`);
+      }
+      const result = await withFleet((ctx) => enqueueSession(ctx, ref!, "admin"));
       emit(o, result, ({ session: s, created }) =>
         created
           ? `${s.id}\nnew session queued for instance ${s.idInstance}`

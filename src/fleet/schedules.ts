@@ -23,3 +23,14 @@ export async function ensureSchedules(ctx: FleetContext): Promise<void> {
   });
   for (const inst of withCron) await syncCronSchedule(ctx, inst);
 }
+
+/**
+ * A daemon that starts sweeps at once: instances may have been logged out while no daemon ran.
+ * (A scheduler created now runs its first sweep at once by itself.) Several daemons starting
+ * together share one sweep.
+ */
+export async function ensureSchedulesAtStart(ctx: FleetContext): Promise<void> {
+  const existed = await ctx.queues.sweep.getJobScheduler(SWEEP_SCHEDULER_ID);
+  await ensureSchedules(ctx);
+  if (existed) await ctx.queues.sweep.add("sweep", { kind: "sweep" }, { deduplication: { id: "sweep-at-start", ttl: 60_000 } });
+}

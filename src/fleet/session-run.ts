@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { SessionStatus } from "../db.js";
-import { createGreenApiClient } from "../greenapi/rest.js";
 import { runRestQrSession } from "../greenapi/rest-session.js";
 import { runQrSession, type QrSessionOptions } from "../greenapi/session.js";
 import { connectorFor } from "../greenapi/socket.js";
@@ -10,7 +9,7 @@ import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
 import { claimAttempt, finishAttempt, handBack, type AttemptEnd, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
-import { instanceToken } from "./instances.js";
+import { instanceAddress, providerClient, UNREADABLE_TOKEN as UNREADABLE } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
 
 /**
@@ -29,12 +28,8 @@ export type AttemptRun =
   /** Given back to the queue (shutdown, lost lock): the next run resumes the attempt. */
   | { kind: "handed_back"; reason: string };
 
-/** A token sealed under another key cannot be used; retrying will not help, a human must set it again. */
-const UNREADABLE_TOKEN: SessionOutcome = {
-  kind: "failed",
-  reason: "invalid_token",
-  message: "the stored token cannot be decrypted (was QRFLEET_SECRET_KEY changed?): set it again with qrfleet instance update --token",
-};
+/** Retrying will not help: a human must set the token again. */
+const UNREADABLE_TOKEN: SessionOutcome = { kind: "failed", reason: "invalid_token", message: UNREADABLE };
 
 export async function runAttempt(
   ctx: FleetContext,
@@ -49,7 +44,7 @@ export async function runAttempt(
     sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
     attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
   });
-  const addr = addressOf(ctx, claim);
+  const addr = instanceAddress(ctx, claim.instance);
   if (!addr) return finish(ctx, pipeline, claim, null, UNREADABLE_TOKEN);
   const run = new AbortController();
   const forward = () => run.abort(signal?.reason);
@@ -89,18 +84,9 @@ function runSession(ctx: FleetContext, claim: Claim, addr: InstanceAddress, hook
   const bounds = { silenceMs: ctx.config.QRFLEET_SILENCE_MS, maxMs: ctx.config.QRFLEET_ATTEMPT_MAX_MS };
   if (claim.instance.qrTransport === "rest") {
     // REST answers carry no scan window: the configured one bounds a run as the provider's bounds a socket.
-    const client = createGreenApiClient(addr, { timeoutMs });
-    return runRestQrSession({ client, windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
+    return runRestQrSession({ client: providerClient(ctx, addr), windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
   }
   return runQrSession({ connect: connectorFor(addr, { timeoutMs }), ...bounds, ...hooks });
-}
-
-function addressOf(ctx: FleetContext, claim: Claim): InstanceAddress | null {
-  try {
-    return { apiUrl: claim.instance.apiUrl, idInstance: claim.instance.idInstance, token: instanceToken(ctx, claim.instance) };
-  } catch {
-    return null;
-  }
 }
 
 async function finish(
@@ -142,7 +128,7 @@ function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: SessionOutcom
 
 /** Confirms a scan with getStateInstance, and logs a wrong number out when configured to. */
 async function confirmScan(ctx: FleetContext, claim: Claim, addr: InstanceAddress, status: SessionStatus): Promise<void> {
-  const client = createGreenApiClient(addr, { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS });
+  const client = providerClient(ctx, addr);
   try {
     if (status === "wrong_number" && ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER) {
       await client.logout();

@@ -1,6 +1,7 @@
+import { z } from "zod";
 import type { Instance, QrSession, SessionStatus, SessionTrigger } from "../db.js";
 import { isUniqueViolation } from "../db.js";
-import { addNotifyJobs, addSessionJob, sessionJobId } from "../queues.js";
+import { addNotifyJobs, addSessionJob, addSessionJobs, sessionJobId } from "../queues.js";
 import { recordEvent } from "../notify/outbox.js";
 import type { FleetContext } from "./context.js";
 import { NotFoundError, ValidationError } from "./errors.js";
@@ -113,6 +114,66 @@ export async function enqueueSession(
     }
   }
   throw new Error("could not enqueue: the instance's open session kept changing");
+}
+
+/** Sessions started at once for many instances; the others already had one open. */
+export interface BulkEnqueue {
+  created: number;
+  alreadyOpen: number;
+  /** Ids given that are no instance (only when ids were given). */
+  notFound?: number;
+}
+
+/** Which instances a bulk enqueue takes: these ids, or every enabled one not known to be linked. */
+export type InstanceSelection = { ids: readonly string[] } | { allUnlinked: true };
+
+/**
+ * "Unlinked" is what the fleet last knew: logged out, or never checked yet (just imported); an
+ * instance that turns out to be linked ends its session `already_logged` within a second.
+ * $1: the instance ids, or null for every unlinked one.
+ */
+const instanceIdSchema = z.uuid();
+
+const BULK_ENQUEUE_SQL = `
+  WITH chosen AS (
+    SELECT i.* FROM "Instance" i
+    WHERE CASE WHEN $1::uuid[] IS NULL
+      THEN i.enabled AND i.attention IS NULL AND (i."lastState" IS NULL OR i."lastState" = 'notAuthorized')
+      ELSE i.id = ANY($1::uuid[]) END
+  ),
+  created AS (
+    INSERT INTO "QrSession" (id, "instanceId", trigger, status, attempt, "maxAttempts", "backoffBaseMs", "backoffMaxMs", "dueAt", "createdAt", "updatedAt")
+    SELECT gen_random_uuid(), c.id, $2::"SessionTrigger", 'queued', 1, COALESCE(c."maxAttempts", $3), COALESCE(c."backoffBaseMs", $4),
+      COALESCE(c."backoffMaxMs", $5), now(), now(), now()
+    FROM chosen c
+    ON CONFLICT DO NOTHING
+    RETURNING id, "instanceId"
+  )
+  SELECT (SELECT count(*) FROM chosen)::int AS chosen, COALESCE((SELECT json_agg(json_build_array(id, "instanceId")) FROM created), '[]'::json) AS created`;
+
+/**
+ * Starts a session for each selected instance that has none open, in one statement, and queues
+ * their first attempts in bulk: 10,000 instances take about a second. The partial unique index
+ * decides races with any other enqueue, as it does for one instance.
+ */
+export async function enqueueSessions(ctx: FleetContext, which: InstanceSelection, trigger: SessionTrigger): Promise<BulkEnqueue> {
+  const ids = "ids" in which ? [...new Set(which.ids)] : null;
+  if (ids && !ids.every((id) => instanceIdSchema.safeParse(id).success)) throw new ValidationError("each instance must be an instance id (a UUID)");
+  if (ids?.length === 0) return { created: 0, alreadyOpen: 0, notFound: 0 };
+  const { config } = ctx;
+  const { rows } = await ctx.sql.query<{ chosen: number; created: Array<[string, string]> }>(
+    BULK_ENQUEUE_SQL,
+    [ids, trigger, config.QRFLEET_SESSION_ATTEMPTS, config.QRFLEET_BACKOFF_BASE_MS, config.QRFLEET_BACKOFF_MAX_MS],
+  );
+  const { chosen, created } = rows[0]!;
+  // If this add is lost (crash, Redis down), the reconciler re-adds them from PostgreSQL.
+  await addSessionJobs(ctx.queues, created.map(([sessionId]) => ({ sessionId, attempt: 1 }))).catch((err) =>
+    ctx.log.warn({ err, sessions: created.length }, "sessions queued in PostgreSQL but not yet in Redis"),
+  );
+  for (const [sessionId, instanceId] of created) {
+    ctx.events.emit("session:transition", { sessionId, instanceId, from: null, to: "queued", attempt: 1, reason: trigger });
+  }
+  return { created: created.length, alreadyOpen: chosen - created.length, ...(ids && { notFound: ids.length - chosen }) };
 }
 
 export async function showSession(ctx: FleetContext, id: string): Promise<SessionView> {

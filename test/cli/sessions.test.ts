@@ -28,6 +28,36 @@ describe("qrfleet enqueue, sessions, session show, cancel, status", { timeout: 1
     expect(text.stdout).toContain(`${id}\ninstance ${inst.idInstance} already has this session open (queued, attempt 1/4)`);
   });
 
+  it("enqueue --all-unlinked starts one session per enabled, logged-out or unchecked instance, none twice", async () => {
+    const six = await Promise.all([1, 2, 3, 4, 5, 6].map(() => addInstance()));
+    const [unchecked, loggedOut, alreadyOpen, linked, disabled, flagged] = six as [InstanceView, InstanceView, InstanceView, InstanceView, InstanceView, InstanceView];
+    const db = testDb();
+    try {
+      await db.instance.update({ where: { id: loggedOut.id }, data: { lastState: "notAuthorized" } });
+      await db.instance.update({ where: { id: linked.id }, data: { lastState: "authorized" } });
+      await db.instance.update({ where: { id: disabled.id }, data: { enabled: false } });
+      await db.instance.update({ where: { id: flagged.id }, data: { attention: "invalid_token" } });
+      const { session: open } = await qrfleet.json<{ session: SessionView }>(["enqueue", alreadyOpen.idInstance]);
+
+      const first = await qrfleet.json<{ created: number; alreadyOpen: number }>(["enqueue", "--all-unlinked"]);
+      expect(first.created).toBeGreaterThanOrEqual(2);
+      const sessionsOf = async (inst: InstanceView) => db.qrSession.findMany({ where: { instanceId: inst.id } });
+      for (const inst of [unchecked, loggedOut]) expect((await sessionsOf(inst)).map((s) => [s.status, s.trigger])).toEqual([["queued", "admin"]]);
+      expect((await sessionsOf(alreadyOpen)).map((s) => s.id)).toEqual([open.id]);
+      for (const inst of [linked, disabled, flagged]) expect(await sessionsOf(inst)).toEqual([]);
+
+      const again = await qrfleet(["enqueue", "--all-unlinked"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/^0 sessions queued; \d+ instances already had one open\n$/);
+      expect(Number(/; (\d+) instances/.exec(again.stdout)![1])).toBe(first.created + first.alreadyOpen);
+    } finally {
+      await db.$disconnect();
+    }
+    const both = await qrfleet(["enqueue", unchecked.idInstance, "--all-unlinked"]);
+    const neither = await qrfleet(["enqueue"]);
+    for (const r of [both, neither]) expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining("give an instance or --all-unlinked") });
+  });
+
   it("lists and shows sessions, cancels one, and cancelling again changes nothing", async () => {
     const inst = await addInstance();
     const { session } = await qrfleet.json<{ session: SessionView }>(["enqueue", inst.idInstance]);

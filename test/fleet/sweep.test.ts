@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { updateInstance } from "../../src/fleet/instances.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { reauthSchedulerId } from "../../src/queues.js";
-import { sweepFleet } from "../../workers/sweep.js";
+import { sweepFleet } from "../../src/fleet/sweep.js";
 import { newPrefix, simulatedInstance, testFleet } from "../support/fleet.js";
 
 let sim: Simulator;
@@ -46,6 +46,16 @@ describe("the fleet sweep", () => {
 
     const third = await sweepFleet(fleet);
     expect(third.checked).toBe(4); // an instance that needs attention is left alone until fixed
+  });
+
+  it("never overwrites a state the instance learnt after the poll (a provider webhook meanwhile)", async () => {
+    const inst = await instanceWith({ fate: "never" });
+    const later = new Date(Date.now() + 60_000);
+    await fleet.db.instance.update({ where: { id: inst.id }, data: { lastState: "authorized", lastStateAt: later } });
+    const result = await sweepFleet(fleet);
+    expect(result.errors).toBe(0);
+    const row = await fleet.db.instance.findUniqueOrThrow({ where: { id: inst.id }, include: { sessions: true } });
+    expect(row).toMatchObject({ lastState: "authorized", lastStateAt: later, sessions: [] });
   });
 
   it("gives an instance with a cron its own job scheduler, and removes it with the cron", async () => {

@@ -56,6 +56,29 @@ describe("sessions through the API", () => {
     expect(await ctx.db.qrSession.count({ where: { instanceId: inst.id } })).toBe(1);
   });
 
+  it("starts sessions in bulk: for given instances, or every unlinked one, each with its job, none twice", async () => {
+    const [a, b, linked] = await Promise.all([addInstance(), addInstance(), addInstance()]);
+    await ctx.db.instance.update({ where: { id: linked.id }, data: { lastState: "authorized" } });
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    const byIds = await http.api("POST", "/api/sessions", { instances: [a.id, a.id, unknown] });
+    expect(byIds.statusCode).toBe(200);
+    expect(byIds.json()).toEqual({ created: 1, alreadyOpen: 0, notFound: 1 });
+
+    const all = await http.api("POST", "/api/sessions", { allUnlinked: true });
+    expect(all.statusCode).toBe(200);
+    expect(all.json().created).toBeGreaterThanOrEqual(1);
+    const open = await ctx.db.qrSession.findMany({ where: { instanceId: { in: [a.id, b.id, linked.id] } } });
+    expect(open.map((s) => s.instanceId).sort()).toEqual([a.id, b.id].sort());
+    for (const s of open) expect((await ctx.queues.session.getJob(sessionJobId(s.id, 1)))?.data).toEqual({ sessionId: s.id, attempt: 1 });
+    expect((await http.api("POST", "/api/sessions", { allUnlinked: true })).json().created).toBe(0);
+
+    for (const garbage of [{}, { allUnlinked: false }, { instances: [] }, { instances: ["not-an-id"] }, { allUnlinked: true, instances: [a.id] }, ["all"]]) {
+      const res = await http.api("POST", "/api/sessions", garbage);
+      expect(res.statusCode, JSON.stringify(garbage)).toBe(400);
+      expect(res.json().error.code).toBe("invalid_input");
+    }
+  });
+
   it("cancels an open session and removes its queued job", async () => {
     const inst = await addInstance();
     const session = (await http.api("POST", `/api/instances/${inst.id}/sessions`)).json();
