@@ -1,19 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances.js";
+import { addOperator } from "../../src/fleet/operators.js";
 import { enqueueSession } from "../../src/fleet/sessions.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
+import { verified } from "../e2e/support.js";
 import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+import { startReceiver, type Receiver } from "../support/receiver.js";
 
 let sim: Simulator;
+let receiver: Receiver;
 const daemons: Daemon[] = [];
 
 beforeAll(async () => {
   sim = await startSimulator({ defaults: { rotationMs: 100, scanWindowMs: 400 } });
+  receiver = await startReceiver();
 });
 afterAll(async () => {
   for (const d of daemons) await d.close();
-  await sim?.close();
+  await Promise.all([sim?.close(), receiver?.close()]);
 });
 
 async function addMany(d: Daemon, n: number, script: Partial<Script>, extra: Record<string, unknown> = {}) {
@@ -65,17 +70,32 @@ describe("recovery and scale-out", () => {
     await d.close(); // its reconciler works on the whole database: keep it out of the next test
   }, 60_000);
 
-  it("two daemons on the same Redis and PostgreSQL share the work with no duplicate session", async () => {
+  it("two daemons on the same Redis and PostgreSQL share the work with no duplicate session or webhook", async () => {
     const prefix = newPrefix();
     const a = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_CONCURRENCY: "20" });
     const b = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_CONCURRENCY: "20" });
     daemons.push(a, b);
-    const ids = await addMany(a, 80, { fate: "scan", scanAfterMs: 150 });
+    // No assignment: a fleet-wide operator, so every instance's QR codes and outcomes go to it.
+    const { webhookSecret } = await addOperator(a.ctx.db, a.ctx.box, { name: `fleet-${prefix}`, webhook: receiver.url });
+    const ids = await addMany(a, 80, { fate: "scan", scanAfterMs: 250 });
     const sessions = await Promise.all(ids.map((id, i) => enqueueSession(i % 2 ? a.ctx : b.ctx, id, "admin")));
-    await allEnded(a, sessions.map((s) => s.session.id));
-    const attempts = await a.ctx.db.qrAttempt.findMany({ where: { sessionId: { in: sessions.map((s) => s.session.id) } } });
+    const sessionIds = sessions.map((s) => s.session.id);
+    await allEnded(a, sessionIds);
+    const attempts = await a.ctx.db.qrAttempt.findMany({ where: { sessionId: { in: sessionIds } } });
     expect(attempts).toHaveLength(ids.length);
     expect(new Set(attempts.map((x) => x.worker)).size).toBe(2);
     expect(attempts.every((x) => x.outcome === "authorized" && x.resumes === 0)).toBe(true);
+
+    const mine = { event: { sessionId: { in: sessionIds } } };
+    await waitFor("every delivery to be final", async () => (await a.ctx.db.delivery.count({ where: { ...mine, status: "pending" } })) === 0);
+    const rows = await a.ctx.db.delivery.findMany({ where: mine, include: { event: true } });
+    const sent = rows.filter((r) => r.status === "sent");
+    // A QR update can expire unsent (the phone scanned before it went out); nothing fails.
+    expect(rows.filter((r) => r.status !== "sent" && r.status !== "expired")).toEqual([]);
+    expect(sent.filter((r) => r.event.type === "session.authorized")).toHaveLength(ids.length);
+    expect(sent.filter((r) => r.event.type === "qr.updated").length).toBeGreaterThanOrEqual(ids.length);
+    const hooks = receiver.requests.map((r) => verified(r, webhookSecret!)).filter((h) => sessionIds.includes(String(h.data.sessionId)));
+    expect(new Set(hooks.map((h) => h.id)).size).toBe(hooks.length); // no delivery went out twice
+    expect(hooks.map((h) => h.id).sort()).toEqual(sent.map((r) => `msg_${r.id}`).sort()); // each sent one arrived
   }, 60_000);
 });

@@ -12,8 +12,8 @@ export interface ReceivedRequest {
   at: Date;
 }
 
-/** How to answer one request: a status (and body), or never answer (the sender must time out). */
-export type Reply = { status: number; body?: string } | "hang";
+/** How to answer one request: a status (and body), after `delayMs`; or never (the sender must time out). */
+export type Reply = { status: number; body?: string; delayMs?: number } | "hang";
 
 export interface Receiver {
   url: string;
@@ -45,8 +45,12 @@ export async function startReceiver(): Promise<Receiver> {
       for (const w of waiters) w();
       const reply = router?.(received) ?? queue.shift() ?? fallback;
       if (reply === "hang") return;
-      res.writeHead(reply.status, { "content-type": "text/plain" });
-      res.end(reply.body ?? "");
+      const answer = () => {
+        res.writeHead(reply.status, { "content-type": "text/plain" });
+        res.end(reply.body ?? "");
+      };
+      if (reply.delayMs) setTimeout(answer, reply.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
