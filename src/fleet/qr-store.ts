@@ -44,8 +44,9 @@ export interface QrStoreOptions {
 
 const STORE_SQL = `
   WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::bytea[], $6::text[], $7::timestamptz[], $8::text[], $9::boolean[])
-      AS t(session_id, run_id, attempt, k, png, sha256, received_at, received_iso, superseded)
+    SELECT t.*, substring($5::bytea FROM t.png_at FOR t.png_len) AS png
+    FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $12::int[], $13::int[], $6::text[], $7::timestamptz[], $8::text[], $9::boolean[])
+      AS t(session_id, run_id, attempt, k, png_at, png_len, sha256, received_at, received_iso, superseded)
   ), s AS (
     SELECT q.id, q."qrCount", q."instanceId" FROM "QrSession" q
     WHERE q.status = 'running' AND (q.id, q."runId") IN (SELECT DISTINCT session_id, run_id FROM input)
@@ -143,24 +144,35 @@ export class QrStore {
 
 async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): Promise<StoredQr[]> {
   const k = items.map((_, i) => i);
+  // The images travel as one binary parameter with offsets: an array of bytea would be sent as
+  // hex text, twice the bytes and a string per image to build and collect.
+  const pngs = items.map((q) => q.image.png);
+  const at: number[] = [];
+  let offset = 1;
+  for (const png of pngs) {
+    at.push(offset);
+    offset += png.length;
+  }
   // Within a batch, the last image of a session is its newest; the others are superseded.
   const lastOf = new Map<string, number>();
   items.forEach((q, i) => lastOf.set(q.sessionId, i));
   const { rows } = await sql.query<Row>({
-    name: "qrfleet-store-qr-v1",
+    name: "qrfleet-store-qr-v2",
     text: STORE_SQL,
     values: [
       items.map((q) => q.sessionId),
       items.map((q) => q.runId),
       items.map((q) => q.attempt),
       k,
-      items.map((q) => q.image.png),
+      Buffer.concat(pngs),
       items.map((q) => q.image.sha256),
       items.map((q) => q.image.receivedAt),
       items.map((q) => q.image.receivedAt.toISOString()),
       items.map((q, i) => lastOf.get(q.sessionId) !== i),
       opts.escalateAfter,
       opts.leaseMs,
+      at,
+      pngs.map((png) => png.length),
     ],
   });
   const results: StoredQr[] = items.map(() => ({ kind: "stale" }));

@@ -1,3 +1,4 @@
+import { request, type Dispatcher } from "undici";
 import { z } from "zod";
 import { maskSecrets } from "../log.js";
 import { decodePng, MAX_FRAME_BYTES } from "./frames.js";
@@ -27,8 +28,8 @@ export interface GreenApiClient {
 export interface GreenApiClientOptions {
   /** Bound on each call, body included, in ms. */
   timeoutMs: number;
-  /** Injected for tests; defaults to the global fetch. */
-  fetch?: typeof fetch;
+  /** Keep-alive connections to the provider. Default: undici's global agent */
+  dispatcher?: Dispatcher;
 }
 
 const stateSchema = z.object({ stateInstance: z.string().min(1).max(100) });
@@ -47,7 +48,6 @@ const PHONE = /^\d{5,15}$/;
 
 export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClientOptions): GreenApiClient {
   const address = parseAddress(addr);
-  const doFetch = opts.fetch ?? fetch;
 
   async function call<T>(method: string, schema: z.ZodType<T>, signal?: AbortSignal, body?: unknown): Promise<T> {
     const url = methodUrl(address, method);
@@ -57,14 +57,16 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
     let text: string;
     let status: number;
     try {
-      const res = await doFetch(url, {
+      // undici's request rather than fetch: a sweep makes thousands of these a minute, at a
+      // third of the CPU each; it follows no redirect (a 3xx is refused below).
+      const res = await request(url, {
         method: body === undefined ? "GET" : "POST",
         headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: combined,
-        redirect: "error",
+        dispatcher: opts.dispatcher,
       });
-      status = res.status;
+      status = res.statusCode;
       text = await readBounded(res, what);
     } catch (err) {
       throw translateFetchError(err, what, opts.timeoutMs, signal);
@@ -116,21 +118,21 @@ function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
 }
 
 /** Reads the body, refusing answers far larger than any the protocol has. */
-async function readBounded(res: Response, what: string): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "0");
+async function readBounded(res: Dispatcher.ResponseData, what: string): Promise<string> {
+  const declared = Number(res.headers["content-length"] ?? "0");
   if (declared > MAX_FRAME_BYTES) {
-    await res.body?.cancel();
-    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${MAX_FRAME_BYTES}`, res.status);
+    res.body.destroy();
+    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${MAX_FRAME_BYTES}`, res.statusCode);
   }
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).byteLength;
     if (size > MAX_FRAME_BYTES) {
-      throw new ProviderProtocolError(`${what} answered a body over ${MAX_FRAME_BYTES} bytes`, res.status);
+      res.body.destroy();
+      throw new ProviderProtocolError(`${what} answered a body over ${MAX_FRAME_BYTES} bytes`, res.statusCode);
     }
-    chunks.push(chunk);
+    chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
 }

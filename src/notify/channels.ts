@@ -1,7 +1,6 @@
-import type { Webhook } from "standardwebhooks";
 import type { ChannelKind, Db } from "../db.js";
 import type { SecretBox } from "../secrets.js";
-import { webhookSigner } from "./webhook.js";
+import { webhookSigner, type WebhookSigner } from "./webhook.js";
 
 /** A channel as a sender needs it: its webhook secret opened once, not once per QR. */
 export interface ChannelInfo {
@@ -11,7 +10,7 @@ export interface ChannelInfo {
   address: string;
   enabled: boolean;
   /** Webhooks: signs with the channel's secret; null when it cannot (see `problem`). */
-  signer: Webhook | null;
+  signer: WebhookSigner | null;
   /** Why this channel cannot be sent to, or null. */
   problem: string | null;
 }

@@ -34,9 +34,8 @@ export function enlargeQr(png: Buffer, minWidth = 320): QrPicture {
   const { width, height } = source;
   const factor = Math.ceil(minWidth / width);
   if (width * factor * height * factor > MAX_PIXELS) return { png, width, height };
-  const grey = scaledGrey(source, factor);
-  const out = new PNG({ width: width * factor, height: height * factor, colorType: 0, inputColorType: 0, inputHasAlpha: false });
-  out.data = grey;
+  // Sized after construction: a PNG made with a size first allocates (and zeroes) RGBA pixels we would throw away.
+  const out = Object.assign(new PNG(), { width: width * factor, height: height * factor, data: scaledGrey(source, factor) });
   // Grey with one fixed filter: a QR has two colours, and trying every filter per row (pngjs's
   // default) made this 20 times slower for no smaller a file. Sent once per attempt per inbox.
   const encoded = PNG.sync.write(out, { colorType: 0, inputColorType: 0, inputHasAlpha: false, filterType: 2 });
@@ -53,11 +52,12 @@ function scaledGrey(source: PNG, factor: number): Buffer {
   const out = Buffer.alloc(outWidth * height * factor);
   const row = Buffer.alloc(outWidth);
   for (let y = 0; y < height; y += 1) {
+    let o = 0;
     for (let x = 0; x < width; x += 1) {
       const i = (y * width + x) * 4;
       const alpha = data[i + 3]! / 255;
-      const luma = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
-      row.fill(Math.round(luma * alpha + 255 * (1 - alpha)), x * factor, (x + 1) * factor);
+      const grey = Math.round((0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!) * alpha + 255 * (1 - alpha));
+      for (let k = 0; k < factor; k += 1) row[o++] = grey;
     }
     for (let k = 0; k < factor; k += 1) row.copy(out, (y * factor + k) * outWidth);
   }

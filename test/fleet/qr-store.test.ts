@@ -54,6 +54,17 @@ describe("the per-QR statement", () => {
     expect(session.attempts[0]!.qrCount).toBe(2);
   });
 
+  it("stores many sessions' images in one statement, each byte for byte and in order", async () => {
+    const [a, b] = await Promise.all([scene(), scene()]);
+    const qrs = store();
+    const images = [image(), image(), image(), image()];
+    const results = await Promise.all([qrs.store(a.qr(images[0])), qrs.store(b.qr(images[1])), qrs.store(a.qr(images[2])), qrs.store(b.qr(images[3]))]);
+    expect(results.map((r) => (r.kind === "stored" ? r.sequence : r.kind))).toEqual([1, 1, 2, 2]);
+    const stored = await db.qrCode.findMany({ where: { sessionId: { in: [a.session.id, b.session.id] } } });
+    const bytes = (sessionId: string, sequence: number) => Buffer.from(stored.find((c) => c.sessionId === sessionId && c.sequence === sequence)!.png);
+    expect([bytes(a.session.id, 1), bytes(b.session.id, 1), bytes(a.session.id, 2), bytes(b.session.id, 2)]).toEqual(images.map((i) => i.png));
+  });
+
   it("refuses a run that no longer holds its session, and an image stored before", async () => {
     const s = await scene();
     const img = image();
