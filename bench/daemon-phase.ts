@@ -79,6 +79,7 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
     window.meter.add(d.pid);
     stops.push(teardown.add(`stop daemon ${k + 1}`, () => stopDaemon(d, STOP_BOUND_MS)));
     void d.exited.then(async ({ code, signal }) => {
+      window.meter.retire(d.pid);
       if (d.stopping) return;
       unexpected(new Error(`daemon ${k + 1} exited during the run (${signal ?? `code ${code}`}); its log ends:\n${await logTail(d.logPath)}`));
     });
@@ -90,6 +91,7 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
     first.stopping = true;
     window.meter.read(); // its CPU until now; /proc forgets it once it is reaped
     first.child.kill("SIGKILL");
+    window.markKill(Date.now());
     killedAfter = (Date.now() - t0) / 1000;
     process.stderr.write(`[daemon] SIGKILL sent to daemon 1 (pid ${first.pid}) at t=${killedAfter.toFixed(1)}s\n`);
   }, t0 + args.killAfter * 1000 - Date.now());

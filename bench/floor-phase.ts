@@ -30,6 +30,7 @@ export async function floorPhase(run: Run): Promise<PhaseReport> {
   const child = forkChild("floor.js", run.runDir, "floor.log");
   const floor = new ChildLink<FloorApi>(child, "the bare client");
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  void exited.then(() => window.meter.retire(child.pid!));
   const stop = teardown.add("stop the bare client", async () => {
     await Promise.race([floor.call("stop", null, 10_000).catch(() => undefined).then(() => exited), new Promise((r) => setTimeout(r, 12_000))]);
     child.kill("SIGKILL");

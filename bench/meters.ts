@@ -18,9 +18,18 @@ interface Reading {
  */
 export class ProcessMeter {
   private readonly last = new Map<number, Reading>();
+  /** Exited: their pid may be reused by another process, so they are no longer read. */
+  private readonly retired = new Set<number>();
 
   add(pid: number): void {
     this.last.set(pid, { cpuMs: 0, rssMb: 0, peakMb: 0 });
+  }
+
+  /** Keeps the last reading of an exited process and never reads its pid again. */
+  retire(pid: number): void {
+    this.retired.add(pid);
+    const last = this.last.get(pid);
+    if (last) this.last.set(pid, { ...last, rssMb: 0 });
   }
 
   /** Reads every live process now; returns the sums (RSS counts only the live ones). */
@@ -29,6 +38,11 @@ export class ProcessMeter {
     let rssMb = 0;
     let peakMb = 0;
     for (const [pid, previous] of this.last) {
+      if (this.retired.has(pid)) {
+        cpuMs += previous.cpuMs;
+        peakMb += previous.peakMb;
+        continue;
+      }
       const cpu = cpuMsOf(pid);
       const mem = memoryOf(pid);
       const now = cpu === null || mem === null ? { ...previous, rssMb: 0 } : { cpuMs: cpu, rssMb: mem.rssMb, peakMb: mem.peakMb };

@@ -41,6 +41,8 @@ export interface PhaseReport {
     /** ms from t0 until the measured processes were ready, and their CPU ms by then (start-up cost). */
     readyMs: number | null;
     startupCpuMs: number | null;
+    /** --kill-after: ms from the kill until every session had a socket again (1 s resolution); null: not within the run. */
+    takeoverMs?: number | null;
     peersCpuMs: number;
     peersLoopDelayP99Ms: number;
     logs: string[];
@@ -94,6 +96,7 @@ export function phaseReport(input: {
       drainMs: m.drainMs,
       readyMs: m.ready?.ms ?? null,
       startupCpuMs: m.ready?.cpuMs ?? null,
+      ...(input.killedAfter !== undefined && { takeoverMs: m.takeoverMs }),
       peersCpuMs: round(m.peersCpuMs, 0)!,
       peersLoopDelayP99Ms: p.peersLoopDelayP99Ms,
       logs: input.logPaths,

@@ -21,6 +21,8 @@ export interface Measured {
   drainMs: number;
   /** When the measured processes were ready (daemons: /readyz 200), and the CPU they had used by then. */
   ready: { ms: number; cpuMs: number } | null;
+  /** --kill-after: ms from the kill until every session had a socket open again (1 s resolution); null if never. */
+  takeoverMs: number | null;
 }
 
 export class MeasuredWindow {
@@ -32,6 +34,7 @@ export class MeasuredWindow {
   private readonly stopTicker: () => Promise<void>;
   private previous: { stats: PeerStats; cpuMs: number; at: number } | undefined;
   private ready: Measured["ready"] = null;
+  private kill: { at: number; dropped: boolean; backAt: number | null } | null = null;
 
   constructor(
     private readonly run: Run,
@@ -54,6 +57,11 @@ export class MeasuredWindow {
     this.ready ??= { ms: Date.now() - this.t0, cpuMs: Math.round(this.meter.read().cpuMs) };
   }
 
+  /** A daemon was just killed: watch for its sessions' sockets to close and to be opened again elsewhere. */
+  markKill(at: number): void {
+    this.kill = { at, dropped: false, backAt: null };
+  }
+
   /** Waits for the deadline (or for `failure`, a promise that rejects when a measured process dies), then freezes and drains. */
   async until(deadline: number, failure: Promise<never>): Promise<Measured> {
     try {
@@ -73,10 +81,18 @@ export class MeasuredWindow {
         peersCpuMs: this.peersMeter.read().cpuMs - this.peersCpu0,
         drainMs: waitedMs,
         ready: this.ready,
+        takeoverMs: this.kill?.backAt ? this.kill.backAt - this.kill.at : null,
       };
     } finally {
       await this.stopTicker();
     }
+  }
+
+  private watchTakeover(stats: PeerStats): void {
+    const kill = this.kill;
+    if (!kill || kill.backAt !== null || stats.at < kill.at) return;
+    if (stats.openSockets < this.run.args.sessions) kill.dropped = true;
+    else if (kill.dropped) kill.backAt = stats.at;
   }
 
   /** t, open sockets, QR sent/s, webhooks/s, emails/s, CPU % and RSS of the measured processes. */
@@ -85,6 +101,7 @@ export class MeasuredWindow {
     const now = Date.now();
     const { cpuMs, rssMb } = this.meter.read();
     if (!stats) return;
+    this.watchTakeover(stats);
     const prev = this.previous;
     this.previous = { stats, cpuMs, at: now };
     if (!prev || stats.at <= prev.stats.at) return;
