@@ -36,6 +36,23 @@ function settings(args: BenchArgs) {
 const args = argsOrExit();
 const teardown = new Teardown();
 const interrupt = new AbortController();
+
+let finishing: Promise<never> | undefined;
+/** Cleans up, prints the one JSON line, exits: once, whether the run ended, failed or was interrupted. */
+function finish(line: Record<string, unknown>, code: number): Promise<never> {
+  return (finishing ??= (async () => {
+    await teardown.run();
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+    return process.exit(code);
+  })());
+}
+
+function failed(err: unknown): Record<string, unknown> {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`bench: ${message}\n`);
+  return { ...settings(args), error: message };
+}
+
 let signals = 0;
 for (const name of ["SIGINT", "SIGTERM"] as const) {
   process.on(name, () => {
@@ -45,21 +62,14 @@ for (const name of ["SIGINT", "SIGTERM"] as const) {
     interrupt.abort(new Error(`interrupted by ${name}`));
   });
 }
+// A bug in a callback must still stop the daemons and drop the databases.
+process.on("uncaughtException", (err) => void finish(failed(err), 1));
 
-let line: Record<string, unknown>;
-let code = 0;
 try {
   const run = await openRun(args, teardown, interrupt.signal);
   const floor: PhaseReport | undefined = args.floor ? await floorPhase(run) : undefined;
   const { profile, ...daemon } = await daemonPhase(run);
-  line = { ...settings(args), daemon, ...(floor && { floor, ratios: ratios(daemon, floor) }), ...(profile && { profile }) };
+  await finish({ ...settings(args), daemon, ...(floor && { floor, ratios: ratios(daemon, floor) }), ...(profile && { profile }) }, 0);
 } catch (err) {
-  code = interrupt.signal.aborted ? 130 : 1;
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`bench: ${message}\n`);
-  line = { ...settings(args), error: message };
-} finally {
-  await teardown.run();
+  await finish(failed(err), interrupt.signal.aborted ? 130 : 1);
 }
-process.stdout.write(`${JSON.stringify(line!)}\n`);
-process.exit(code);

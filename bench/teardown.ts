@@ -5,6 +5,7 @@
  */
 export class Teardown {
   private readonly steps: Array<{ name: string; undo: () => Promise<unknown> }> = [];
+  private unwinding: Promise<void> | undefined;
 
   /** Registers `undo`; the returned function runs it now (once) and takes it off the stack. */
   add(name: string, undo: () => Promise<unknown>): () => Promise<void> {
@@ -18,8 +19,16 @@ export class Teardown {
     };
   }
 
-  /** Unwinds what is left; a failing step is reported on stderr and the next one still runs. */
-  async run(boundMs = 45_000): Promise<void> {
+  /**
+   * Unwinds what is left; a failing step is reported on stderr and the next one still runs.
+   * A second caller (an uncaught error during the first) waits for the same unwinding, so the
+   * order newest-first holds whoever asks.
+   */
+  run(boundMs = 45_000): Promise<void> {
+    return (this.unwinding ??= this.unwind(boundMs));
+  }
+
+  private async unwind(boundMs: number): Promise<void> {
     while (this.steps.length > 0) {
       const step = this.steps.pop()!;
       let timer: NodeJS.Timeout | undefined;
