@@ -41,13 +41,16 @@ export class SimConnection {
     ws.on("close", () => {
       provider.sockets.delete(this);
       this.end();
+      provider.observe("socketClosed", { idInstance: instance.idInstance, connection: number, at: Date.now() });
     });
     ws.on("error", () => this.end());
     provider.sockets.add(this);
     instance.open.add(this);
+    provider.observe("socketOpened", { idInstance: instance.idInstance, connection: number, at: Date.now() });
   }
 
   start(): void {
+    if (this.provider.frozen) return; // opened after freeze(): it stays open and silent
     if (this.instance.state === "authorized") {
       return this.finish({ type: "alreadyLogged", message: "instance account already authorized" });
     }
@@ -73,6 +76,12 @@ export class SimConnection {
     this.finish({ type: "accountData", message: accountData });
   }
 
+  /** See SimulatedProvider.freeze(). */
+  freeze(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
   /** Destroys the TCP connection without a closing frame: the `drop` fate, and close(). */
   cut(): void {
     this.ws.terminate();
@@ -82,7 +91,7 @@ export class SimConnection {
 
   private tick(): void {
     this.timer = null;
-    if (this.ended) return;
+    if (this.ended || this.provider.frozen) return;
     const now = Date.now();
     if (now >= this.dropAt) {
       this.provider.counters.drops += 1;
@@ -109,10 +118,12 @@ export class SimConnection {
     const request = { idInstance: this.instance.idInstance, connection: this.number, rotation: this.rotation };
     this.provider.images.next(request).then(
       (image) => {
-        if (this.ended) return;
+        if (this.ended || this.provider.frozen) return;
+        const at = Date.now();
         this.sendRaw(image.frame);
         this.provider.counters.qrFramesSent += 1;
         this.provider.show(this.instance, image, this);
+        this.provider.observe("qrFrame", { ...request, sha256: image.sha256, at });
       },
       (err: unknown) => this.provider.log.error({ err }, "simulator could not render a QR image"),
     );

@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { PNG } from "pngjs";
 import QRCode from "qrcode";
+import { withTextChunk } from "./png-text.js";
 
 /** One QR image as the simulator shows it. */
 export interface QrImage {
@@ -10,6 +11,8 @@ export interface QrImage {
   base64: string;
   /** The serialized `qrCode` frame, built once and shared by every socket showing this image. */
   frame: Buffer;
+  /** Hex sha256 of the PNG bytes: how a receiver downstream recognises this exact image. */
+  sha256: string;
 }
 
 /** Who asks for an image: a socket's rotation, or a REST snapshot (`connection: 0`). */
@@ -19,9 +22,11 @@ export interface ImageRequest {
   rotation: number;
 }
 
+export type ImageMode = "unique" | "pool" | "tagged";
+
 export interface ImageSource {
   next(request: ImageRequest): Promise<QrImage>;
-  stats(): { mode: "unique" | "pool"; rendered: number; renderMsAvg: number; queued: number };
+  stats(): { mode: ImageMode; rendered: number; renderMsAvg: number; queued: number };
 }
 
 // Scale 3 keeps a ~1 KB PNG that jsQR decodes reliably while costing about a millisecond.
@@ -33,7 +38,7 @@ export function qrFrame(message: string): Buffer {
 
 function image(content: string, png: Buffer): QrImage {
   const base64 = png.toString("base64");
-  return { content, base64, frame: qrFrame(base64) };
+  return { content, base64, frame: qrFrame(base64), sha256: createHash("sha256").update(png).digest("hex") };
 }
 
 /**
@@ -102,15 +107,47 @@ export function uniqueImages(): ImageSource {
  */
 export async function pooledImages(size: number): Promise<ImageSource> {
   const renderer = new Renderer();
-  const pool: QrImage[] = [];
-  for (let k = 0; k < size; k += 1) pool.push(await renderer.render(`qrfleet-sim:pool:${k}:${nonce()}`));
+  const pool = await renderPool(renderer, size);
   return {
-    next: ({ idInstance, connection, rotation }) => {
-      const offset = hashOf(`${idInstance}:${connection}`);
-      return Promise.resolve(pool[(offset + rotation) % pool.length]!);
-    },
+    next: (request) => Promise.resolve(pickFrom(pool, request)),
     stats: () => ({ mode: "pool", ...renderer.stats() }),
   };
+}
+
+/** The keyword of the text chunk a tagged frame carries; its text is `<idInstance>:<connection>:<rotation>`. */
+export const FRAME_TAG_KEYWORD = "qrfleet-sim";
+
+/**
+ * The pool's pictures, but every frame's bytes unique: a `tEXt` chunk naming the instance,
+ * connection and rotation is inserted into the pooled PNG. The benchmark matches a delivered
+ * QR to the frame that carried it by sha256, at up to thousands of frames a second, where
+ * rendering each (~1.5 ms) would cost more CPU than the daemon under test. The decoded QR text
+ * is the pooled image's, so `content` repeats; the bytes never do.
+ */
+export async function taggedImages(size: number): Promise<ImageSource> {
+  const renderer = new Renderer();
+  const pool = await renderPool(renderer, size);
+  const pngs = new Map(pool.map((img) => [img, Buffer.from(img.base64, "base64")]));
+  return {
+    next: (request) => {
+      const pooled = pickFrom(pool, request);
+      const tag = `${request.idInstance}:${request.connection}:${request.rotation}`;
+      return Promise.resolve(image(pooled.content, withTextChunk(pngs.get(pooled)!, FRAME_TAG_KEYWORD, tag)));
+    },
+    stats: () => ({ mode: "tagged", ...renderer.stats() }),
+  };
+}
+
+async function renderPool(renderer: Renderer, size: number): Promise<QrImage[]> {
+  const pool: QrImage[] = [];
+  for (let k = 0; k < size; k += 1) pool.push(await renderer.render(`qrfleet-sim:pool:${k}:${nonce()}`));
+  return pool;
+}
+
+/** Consecutive rotations of one socket walk the pool, so they always show different pictures. */
+function pickFrom(pool: QrImage[], { idInstance, connection, rotation }: ImageRequest): QrImage {
+  const offset = hashOf(`${idInstance}:${connection}`);
+  return pool[(offset + rotation) % pool.length]!;
 }
 
 function hashOf(text: string): number {

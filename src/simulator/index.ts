@@ -5,5 +5,10 @@
 export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorStats } from "./server.js";
 export { generateInstances, type GenerateOptions } from "./instances.js";
 export { FATES, DEFAULT_SCRIPT, type Fate, type Script } from "./script.js";
-export { SIM_STATES, type SimState, type InstanceDefinition } from "./provider.js";
+export {
+  SIM_STATES, type SimState, type InstanceDefinition, type SimulatorHooks, type SentQrFrame, type SocketEvent,
+} from "./provider.js";
+export { FRAME_TAG_KEYWORD, type ImageMode } from "./images.js";
+export { withTextChunk } from "./png-text.js";
+export { crc32 } from "./crc32.js";
 export { simulatorCommand, runSimulatorCli, type SimulatorCommandOptions, type SimulatorCommandIo } from "./cli.js";

@@ -44,6 +44,37 @@ export interface SimCounters {
   restRequests: number;
 }
 
+/** A `qrCode` frame the simulator handed to a socket. */
+export interface SentQrFrame {
+  idInstance: string;
+  /** 1-based connection number of the instance. */
+  connection: number;
+  /** 1-based rotation of that connection. */
+  rotation: number;
+  /** Hex sha256 of the PNG bytes in the frame. */
+  sha256: string;
+  /** Date.now() when the frame was handed to the socket. */
+  at: number;
+}
+
+export interface SocketEvent {
+  idInstance: string;
+  connection: number;
+  at: number;
+}
+
+/**
+ * Observers of what the simulator sends, called synchronously as it happens: the benchmark
+ * records when each frame left, to measure when the same image reaches an operator.
+ */
+export interface SimulatorHooks {
+  qrFrame?(frame: SentQrFrame): void;
+  /** A QR socket was accepted, before its first frame. */
+  socketOpened?(socket: SocketEvent): void;
+  /** A QR socket's connection has closed, whoever closed it. */
+  socketClosed?(socket: SocketEvent): void;
+}
+
 export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; status: 401 | 404 };
 
 /** The simulated provider's instances and their state; sockets and REST both act through it. */
@@ -60,13 +91,38 @@ export class SimulatedProvider {
     drops: 0,
     restRequests: 0,
   };
+  /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
+  frozen = false;
 
   constructor(
     readonly defaults: Script,
     readonly images: ImageSource,
     readonly log: Logger,
     private readonly webhooks: WebhookSender | null,
+    readonly hooks: SimulatorHooks = {},
   ) {}
+
+  /** Calls an observer; one that throws is logged, never allowed to break a socket. */
+  observe<K extends keyof SimulatorHooks>(name: K, payload: Parameters<NonNullable<SimulatorHooks[K]>>[0]): void {
+    const hook = this.hooks[name] as ((p: typeof payload) => void) | undefined;
+    if (!hook) return;
+    try {
+      hook(payload);
+    } catch (err) {
+      this.log.error({ err, hook: name }, "simulator hook failed");
+    }
+  }
+
+  /**
+   * Stops the clock of every socket, open now or opened later: no rotation, timeout, drop or
+   * scan happens any more, and sockets stay open. The benchmark freezes the provider before it
+   * drains, so what arrives afterwards is only what was already sent.
+   */
+  freeze(): void {
+    this.frozen = true;
+    for (const connection of this.sockets) connection.freeze();
+    for (const instance of this.instances.values()) this.cancelLink(instance);
+  }
 
   /** Adds an instance, or replaces one (its open sockets are cut). */
   define(def: InstanceDefinition): SimInstance {
@@ -139,6 +195,7 @@ export class SimulatedProvider {
 
   scheduleLink(instance: SimInstance, afterMs: number, phone: string): void {
     this.cancelLink(instance);
+    if (this.frozen) return;
     instance.linkTimer = setTimeout(() => {
       instance.linkTimer = null;
       this.link(instance, phone);

@@ -5,8 +5,10 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
 import { logger as rootLogger, type Logger } from "../log.js";
 import { SimConnection } from "./connection.js";
-import { pooledImages, uniqueImages, type ImageSource } from "./images.js";
-import { SIM_STATES, SimulatedProvider, type InstanceDefinition, type SimCounters, type SimState } from "./provider.js";
+import { pooledImages, taggedImages, uniqueImages, type ImageMode, type ImageSource } from "./images.js";
+import {
+  SIM_STATES, SimulatedProvider, type InstanceDefinition, type SimCounters, type SimState, type SimulatorHooks,
+} from "./provider.js";
 import { handleRest, parseInstancePath } from "./rest.js";
 import { DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, type Script } from "./script.js";
 import { WebhookSender } from "./webhook.js";
@@ -25,9 +27,15 @@ const optionsSchema = z.strictObject({
   webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Bound of one webhook POST, ms. @defaultValue 5000 */
   webhookTimeoutMs: z.number().int().min(1).max(60_000).default(5_000),
-  /** A fresh PNG per rotation (tests, demo), or a pre-rendered pool (the benchmark). @defaultValue true */
+  /** A fresh PNG per rotation (tests, demo), or a pre-rendered pool: the same as imageMode "unique" or "pool". @defaultValue true */
   uniqueImages: z.boolean().default(true),
-  /** Images in the pool when uniqueImages is false. @defaultValue 32 */
+  /**
+   * Where QR images come from; overrides uniqueImages when given. "unique" renders each one;
+   * "pool" reuses pre-rendered ones; "tagged" reuses the pool's pictures with unique bytes per
+   * frame (a text chunk), for the benchmark, which matches deliveries to frames by sha256.
+   */
+  imageMode: z.enum(["unique", "pool", "tagged"]).optional(),
+  /** Images in the pool of modes "pool" and "tagged". @defaultValue 32 */
   imagePoolSize: z.number().int().min(2).max(10_000).default(32),
 });
 
@@ -36,6 +44,8 @@ export type SimulatorOptions = z.input<typeof optionsSchema> & {
   instances?: InstanceDefinition[];
   /** Defaults to the process logger. */
   logger?: Logger;
+  /** Observers of every frame sent and every socket opened or closed. */
+  hooks?: SimulatorHooks;
 };
 
 export interface SimulatorStats extends SimCounters {
@@ -70,18 +80,20 @@ export interface Simulator {
   /** Every instance as an address a client can use. */
   addresses(): Array<{ apiUrl: string; idInstance: string; token: string }>;
   stats(): SimulatorStats;
+  /** No socket rotates, times out, drops or is scanned any more; sockets stay open (see SimulatedProvider.freeze). */
+  freeze(): void;
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const { logger, ...rest } = options;
+  const { logger, hooks, ...rest } = options;
   const parsed = optionsSchema.safeParse(rest);
   if (!parsed.success) throw new Error(`invalid simulator options: ${describeIssues(parsed.error)}`);
   const opts = parsed.data;
   const log = (logger ?? rootLogger()).child({ component: "simulator" });
   const defaults = resolveScript(DEFAULT_SCRIPT, opts.defaults);
-  const images = opts.uniqueImages ? uniqueImages() : await pooledImages(opts.imagePoolSize);
+  const images = await imageSource(opts.imageMode ?? (opts.uniqueImages ? "unique" : "pool"), opts.imagePoolSize);
   const webhooks = opts.webhookUrl ? new WebhookSender(opts.webhookUrl, log, opts.webhookTimeoutMs) : null;
-  const provider = new SimulatedProvider(defaults, images, log, webhooks);
+  const provider = new SimulatedProvider(defaults, images, log, webhooks, hooks);
   for (const instance of opts.instances) provider.define(instance);
 
   const server = createServer((req, res) => void handleRest(provider, req, res));
@@ -139,7 +151,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       webhooksFailed: webhooks?.failed ?? 0,
       images: images.stats(),
     }),
+    freeze: () => provider.freeze(),
   };
+}
+
+function imageSource(mode: ImageMode, poolSize: number): Promise<ImageSource> {
+  if (mode === "unique") return Promise.resolve(uniqueImages());
+  return mode === "pool" ? pooledImages(poolSize) : taggedImages(poolSize);
 }
 
 /** 101 to accept, or the HTTP status the provider refuses the upgrade with. */

@@ -1,0 +1,124 @@
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { generateInstances } from "../src/simulator/index.js";
+import type { BenchArgs } from "./args.js";
+import { countLogLines, logTail, spawnDaemon, stopDaemon, waitReady, type DaemonProcess, type LogCounts } from "./daemons.js";
+import { qrfleetJson } from "./fleet-cli.js";
+import { MeasuredWindow } from "./phase.js";
+import { phaseReport, type PhaseReport } from "./phase-report.js";
+import { summarizeProfileDir } from "./profile.js";
+import type { Run } from "./run-context.js";
+import { REDIS_URL, createScratchDatabase, deleteRedisPrefix, dropScratchDatabase, throughProxy } from "./stores.js";
+
+const DAEMON_ID_PREFIX = "7302";
+/** The daemon's own shutdown is bounded by its grace period plus a few seconds; this bounds it again. */
+const STOP_BOUND_MS = 30_000;
+const READY_BOUND_MS = 60_000;
+/** The import seals every token; 10,000 rows take a while on a busy machine. */
+const IMPORT_BOUND_MS = 600_000;
+
+/** Keys the fleet reads; inherited values are dropped so only what the bench sets (and --env) is measured. */
+const FLEET_KEYS = /^(QRFLEET_|SMTP_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$)/;
+
+export function fleetEnv(args: BenchArgs, run: { databaseUrl: string; prefix: string; smtpUrl: string }): Record<string, string> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !FLEET_KEYS.test(k))) as Record<string, string>;
+  return {
+    ...inherited,
+    DATABASE_URL: run.databaseUrl,
+    REDIS_URL,
+    QRFLEET_REDIS_PREFIX: run.prefix,
+    QRFLEET_SECRET_KEY: randomBytes(32).toString("base64"),
+    QRFLEET_ADMIN_TOKEN: randomBytes(24).toString("hex"),
+    SMTP_URL: run.smtpUrl,
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+    QRFLEET_SCAN_WINDOW_MS: String(args.windowMs),
+    // Frames come every rotate-ms: silence is only a fault after three of them go missing.
+    QRFLEET_SILENCE_MS: String(Math.max(45_000, 3 * args.rotateMs)),
+    QRFLEET_ATTEMPT_MAX_MS: String(args.windowMs + 30_000),
+    ...args.env,
+  };
+}
+
+/** The daemon as a user runs it: a fresh database, the CLI to fill it, K daemon processes, the sweep (or enqueue) to start. */
+export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: string }> {
+  const { args, teardown } = run;
+  const tag = randomBytes(4).toString("hex");
+  const name = `qrfleet_bench_${tag}`;
+  const databaseUrl = throughProxy(await createScratchDatabase(name), run.ready.pgProxyPort);
+  const dropDatabase = teardown.add(`drop database ${name}`, () => dropScratchDatabase(name));
+  const deleteKeys = teardown.add(`delete Redis keys ${name}:*`, () => deleteRedisPrefix(name));
+  const env = fleetEnv(args, { databaseUrl, prefix: name, smtpUrl: run.ready.smtpUrl });
+  const cli = <T>(argv: string[], timeoutMs?: number) => qrfleetJson<T>(argv, env, { cwd: run.runDir, timeoutMs, signal: run.signal });
+
+  await cli(["migrate"]);
+  const instances = generateInstances(args.sessions, { idPrefix: DAEMON_ID_PREFIX, seed: tag });
+  const { simUrl } = await run.peers.call("phase", { path: "/daemon", instances, rotateMs: args.rotateMs, windowMs: args.windowMs });
+  const endPhase = teardown.add("end the daemon phase", () => run.peers.call("endPhase", null));
+  const csv = path.join(run.runDir, "instances.csv");
+  await writeFile(csv, ["apiUrl,idInstance,token", ...instances.map((i) => `${simUrl},${i.idInstance},${i.token}`)].join("\n") + "\n");
+  await cli(["instance", "import", csv], IMPORT_BOUND_MS);
+  const hooks = await cli<{ webhookSecret: string | null }>(["operator", "add", "--name", "bench-webhooks", "--webhook", `${run.ready.receiverUrl}/daemon`]);
+  if (!hooks.webhookSecret) throw new Error("qrfleet operator add --webhook printed no webhookSecret");
+  await run.peers.call("trust", { path: "/daemon", secret: hooks.webhookSecret });
+  await cli(["operator", "add", "--name", "bench-email", "--email", "ops@bench.invalid"]);
+
+  // V8 writes the profile when the process exits: a daemon that --kill-after kills never does, so profile the next one.
+  const profiled = args.profile ? { index: args.killAfter === null ? 0 : 1, dir: path.join(run.runDir, "profile") } : null;
+  const t0 = Date.now();
+  const window = new MeasuredWindow(run, "daemon", t0);
+  const daemons: DaemonProcess[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  let unexpected: (err: Error) => void = () => undefined;
+  const died = new Promise<never>((_, reject) => (unexpected = reject));
+  died.catch(() => undefined);
+  for (let k = 0; k < args.daemons; k += 1) {
+    const d = await spawnDaemon(k, { env, runDir: run.runDir, profile: profiled });
+    daemons.push(d);
+    window.meter.add(d.pid);
+    stops.push(teardown.add(`stop daemon ${k + 1}`, () => stopDaemon(d, STOP_BOUND_MS)));
+    void d.exited.then(async ({ code, signal }) => {
+      window.meter.retire(d.pid);
+      if (d.stopping) return;
+      unexpected(new Error(`daemon ${k + 1} exited during the run (${signal ?? `code ${code}`}); its log ends:\n${await logTail(d.logPath)}`));
+    });
+  }
+
+  let killedAfter: number | undefined;
+  const killTimer = args.killAfter === null ? undefined : setTimeout(() => {
+    const first = daemons[0]!;
+    first.stopping = true;
+    window.meter.read(); // its CPU until now; /proc forgets it once it is reaped
+    first.child.kill("SIGKILL");
+    window.markKill(Date.now());
+    killedAfter = (Date.now() - t0) / 1000;
+    process.stderr.write(`[daemon] SIGKILL sent to daemon 1 (pid ${first.pid}) at t=${killedAfter.toFixed(1)}s\n`);
+  }, t0 + args.killAfter * 1000 - Date.now());
+
+  const ready = waitReady(daemons, READY_BOUND_MS, run.signal).then(() => window.markReady());
+  if (args.start === "enqueue") {
+    await Promise.race([ready, died]);
+    await Promise.race([cli(["enqueue", "--all-unlinked"]), died]).catch((err: Error) => {
+      throw new Error(`--start enqueue: ${err.message}`);
+    });
+  }
+  // In sweep mode readiness is only observed; a daemon that never gets ready shows as nothing delivered.
+  ready.catch(() => undefined);
+  const measured = await window.until(t0 + args.seconds * 1000, died).finally(() => clearTimeout(killTimer));
+
+  await Promise.all(stops.map((stop) => stop()));
+  const logs = await sumLogs(daemons);
+  const profile = profiled ? await summarizeProfileDir(profiled.dir).catch((err: Error) => void process.stderr.write(`bench: no profile: ${err.message}\n`)) : undefined;
+  if (profile) process.stderr.write(`\nCPU profile of daemon ${profiled!.index + 1} by package (${profile.path}):\n${profile.groups}\n\n`);
+  await endPhase();
+  await dropDatabase();
+  await deleteKeys();
+  const report = phaseReport({ args, t0, measured, logs, logPaths: daemons.map((d) => d.logPath), killedAfter });
+  return profile ? { ...report, profile: profile.path } : report;
+}
+
+async function sumLogs(daemons: DaemonProcess[]): Promise<LogCounts> {
+  const all = await Promise.all(daemons.map((d) => countLogLines(d.logPath)));
+  return all.reduce((a, b) => ({ jobsFailed: a.jobsFailed + b.jobsFailed, errorLines: a.errorLines + b.errorLines }), { jobsFailed: 0, errorLines: 0 });
+}

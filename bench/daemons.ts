@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createReadStream, openSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { PROJECT_ROOT } from "../src/paths.js";
+
+/** The daemons under test: `node dist/workers/main.js`, as `npm start` runs it, one OS process each. */
+
+export const DAEMON_ENTRY = path.join(PROJECT_ROOT, "dist", "workers", "main.js");
+
+export interface DaemonProcess {
+  index: number;
+  pid: number;
+  port: number;
+  logPath: string;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Set when the bench itself ended it, so its exit is no surprise. */
+  stopping: boolean;
+}
+
+/** A port free on 127.0.0.1 now; the daemon binds it a moment later. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SpawnOptions {
+  env: Record<string, string>;
+  runDir: string;
+  /** CPU-profile this daemon (by index) into profileDir. */
+  profile: { index: number; dir: string } | null;
+}
+
+export async function spawnDaemon(index: number, opts: SpawnOptions): Promise<DaemonProcess> {
+  const port = await freePort();
+  const logPath = path.join(opts.runDir, `daemon-${index + 1}.log`);
+  const fd = openSync(logPath, "a");
+  const flags = opts.profile?.index === index ? ["--cpu-prof", "--cpu-prof-dir", opts.profile.dir] : [];
+  // Its own process group: Ctrl-C on the bench must not reach it before the bench decides to stop it.
+  // The working directory is the run's, so no .env of the checkout changes what is measured.
+  const child = spawn(process.execPath, [...flags, DAEMON_ENTRY], {
+    cwd: opts.runDir,
+    env: { ...opts.env, PORT: String(port) },
+    stdio: ["ignore", fd, fd],
+    detached: true,
+  });
+  closeSync(fd);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  if (child.pid === undefined) throw new Error(`daemon ${index + 1} could not be started (see ${logPath})`);
+  return { index, pid: child.pid, port, logPath, child, exited, stopping: false };
+}
+
+/** Resolves once every daemon answers GET /readyz with 200 (PostgreSQL and Redis reachable). */
+export async function waitReady(daemons: DaemonProcess[], boundMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  for (const d of daemons) {
+    for (;;) {
+      signal.throwIfAborted();
+      if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`daemon ${d.index + 1} exited before it was ready (see ${d.logPath})`);
+      const status = await fetch(`http://127.0.0.1:${d.port}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) throw new Error(`daemon ${d.index + 1} was not ready within ${boundMs / 1000} s (see ${d.logPath})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** SIGTERM, then SIGKILL after `boundMs`: the daemon's own shutdown is bounded, this bounds it again. */
+export async function stopDaemon(d: DaemonProcess, boundMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  d.stopping = true;
+  if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      d.child.kill("SIGKILL");
+      resolve();
+    }, boundMs);
+  });
+  await Promise.race([d.exited, killed]);
+  clearTimeout(timer);
+  return d.exited;
+}
+
+export interface LogCounts {
+  /** Lines of BullMQ jobs that failed (`"msg":"job failed"`). */
+  jobsFailed: number;
+  /** Lines at level error or fatal (pino 50, 60). */
+  errorLines: number;
+}
+
+/** Counted after the process exited, so the log is complete. */
+export async function countLogLines(logPath: string): Promise<LogCounts> {
+  const counts: LogCounts = { jobsFailed: 0, errorLines: 0 };
+  const lines = createInterface({ input: createReadStream(logPath), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.includes('"msg":"job failed"')) counts.jobsFailed += 1;
+    if (/"level":(50|60)\b/.test(line)) counts.errorLines += 1;
+  }
+  return counts;
+}
+
+/** The last lines of a log, for an error message about a daemon that died. */
+export async function logTail(logPath: string, lines = 5): Promise<string> {
+  const all: string[] = [];
+  for await (const line of createInterface({ input: createReadStream(logPath), crlfDelay: Infinity })) {
+    all.push(line);
+    if (all.length > lines) all.shift();
+  }
+  return all.join("\n");
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { BenchUsageError, parseBenchArgs, type BenchArgs } from "../../bench/args.js";
+import { runBench } from "./built.js";
+
+const refused = (argv: string[]) => {
+  try {
+    parseBenchArgs(argv);
+  } catch (err) {
+    expect(err).toBeInstanceOf(BenchUsageError);
+    return (err as Error).message;
+  }
+  throw new Error(`${argv.join(" ")} was accepted`);
+};
+
+describe("bench arguments", () => {
+  it("has the documented defaults", () => {
+    expect(parseBenchArgs([])).toEqual({
+      sessions: 2000, rotateMs: 20_000, seconds: 90, daemons: 1, floor: false, windowMs: 100_000,
+      start: "sweep", killAfter: null, pgLatencyMs: 0, profile: false, env: {},
+    });
+  });
+
+  it("reads every option; --env repeats or takes several pairs", () => {
+    const args = parseBenchArgs([
+      "--sessions", "10000", "--rotate-ms", "1000", "--seconds", "60", "--daemons", "2", "--floor", "--window-ms", "600000",
+      "--start", "enqueue", "--kill-after", "20", "--pg-latency-ms", "20", "--profile",
+      "--env", "QRFLEET_CONCURRENCY=4000", "--env", "QRFLEET_DB_POOL=40", "LOG_LEVEL=info",
+    ]);
+    expect(args).toEqual({
+      sessions: 10_000, rotateMs: 1000, seconds: 60, daemons: 2, floor: true, windowMs: 600_000, start: "enqueue",
+      killAfter: 20, pgLatencyMs: 20, profile: true,
+      env: { QRFLEET_CONCURRENCY: "4000", QRFLEET_DB_POOL: "40", LOG_LEVEL: "info" },
+    });
+    expect((parseBenchArgs(["--env", "A=x=y", "--env", "B="]) as BenchArgs).env).toEqual({ A: "x=y", B: "" });
+  });
+
+  it("refuses garbage with a sentence that names the option and what it takes", () => {
+    expect(refused(["--sessions", "abc"])).toMatch(/--sessions.*'abc'.*whole number from 1 to 50000/);
+    expect(refused(["--sessions", "0"])).toMatch(/--sessions/);
+    expect(refused(["--rotate-ms", "1.5"])).toMatch(/--rotate-ms.*whole number/);
+    expect(refused(["--start", "later"])).toMatch(/--start.*sweep, enqueue/);
+    expect(refused(["--kill-after", "-3", "--daemons", "2"])).toMatch(/--kill-after/);
+    expect(refused(["--env", "no-equals-sign"])).toMatch(/KEY=VALUE/);
+    expect(refused(["--env", "DATABASE_URL=postgresql://elsewhere/db"])).toMatch(/DATABASE_URL is set by the bench itself/);
+    expect(refused(["--bogus"])).toMatch(/unknown option '--bogus'/);
+    expect(refused(["10000"])).toMatch(/too many arguments/);
+    expect(refused(["--seconds"])).toMatch(/--seconds.*argument missing/);
+  });
+
+  it("refuses combinations that cannot mean anything", () => {
+    expect(refused(["--kill-after", "20"])).toMatch(/--kill-after needs --daemons 2 or more/);
+    expect(refused(["--kill-after", "90", "--daemons", "2"])).toMatch(/less than --seconds 90/);
+  });
+
+  it("the command prints the sentence on stderr, nothing on stdout, and exits 2", async () => {
+    const bad = await runBench(["--sessions", "lots"], 20_000);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toMatch(/^qrfleet bench: option '--sessions <n>' argument 'lots' is invalid\. It must be a whole number from 1 to 50000\.\n/);
+    const help = await runBench(["--help"], 20_000);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--pg-latency-ms <ms>/);
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import type { PhaseReport } from "../../bench/phase-report.js";
+import { runBench } from "./built.js";
+
+/**
+ * The whole bench, end to end, with tiny numbers: both phases must deliver every QR exactly once
+ * with valid signatures, and report their CPU and memory. Figures of speed are the bench's
+ * output, never a test's assertion.
+ */
+describe("npm run bench", () => {
+  it(
+    "runs the bare client and the daemon, and prints one JSON line with both",
+    async () => {
+      const { code, stdout, stderr } = await runBench(
+        ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "4", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500"],
+        90_000,
+      );
+      const lines = stdout.trim().split("\n");
+      expect(lines, stderr).toHaveLength(1);
+      const result = JSON.parse(lines[0]!) as { error?: string; daemon: PhaseReport; floor: PhaseReport; ratios: Record<string, number | null> };
+      expect(result.error, stderr).toBeUndefined();
+      expect(code, stderr).toBe(0);
+      expect(result).toMatchObject({ sessions: 8, rotateMs: 400, windowMs: 60_000, seconds: 4, daemons: 1, start: "sweep" });
+      for (const [name, phase] of [["floor", result.floor], ["daemon", result.daemon]] as const) {
+        expect({ name, delivered: phase.delivered > 0 }).toEqual({ name, delivered: true });
+        expect({ name, lost: phase.lost, duplicated: phase.duplicated, invalidSignatures: phase.invalidSignatures }).toEqual({
+          name, lost: 0, duplicated: 0, invalidSignatures: 0,
+        });
+        expect(phase.sent).toBe(phase.delivered + phase.superseded);
+        expect(phase.cpuMs.daemon).toEqual(expect.any(Number));
+        expect(phase.cpuMsPerQr.daemon).toEqual(expect.any(Number));
+        expect(phase.peakRssMb).toBeGreaterThan(0);
+        expect(phase.emails).toBeGreaterThan(0);
+        expect(phase.socketsOpenMax).toBe(8);
+      }
+      expect(result.ratios.cpuPerQr).toEqual(expect.any(Number));
+      expect(result.ratios.peakRss).toEqual(expect.any(Number));
+      expect(stderr).toMatch(/\[daemon\] t=\s*\d+s sockets=\s*\d+ qr\/s=/);
+    },
+    120_000,
+  );
+});
