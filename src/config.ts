@@ -35,6 +35,11 @@ const schema = z.object({
   SMTP_URL: url(["smtp:", "smtps:"]).default("smtp://127.0.0.1:2525"),
   /** From: header of operator email. Default: qrfleet <qrfleet@localhost> */
   SMTP_FROM: z.string().min(3).default("qrfleet <qrfleet@localhost>"),
+  /**
+   * SMTP connections one process keeps open. Each message takes a few round trips, so five
+   * connections carried only ~250 emails a second: too few for a fleet whose sessions start together. Default: 16
+   */
+  SMTP_CONNECTIONS: int(1, 200).default(16),
   /** 32 random bytes in base64: encrypts instance tokens and webhook secrets, signs live links. No default. */
   QRFLEET_SECRET_KEY: z
     .string()
@@ -56,6 +61,12 @@ const schema = z.object({
   QRFLEET_STALLED_INTERVAL_MS: int(500).default(30_000),
   /** QR sessions one process runs at once (they mostly wait on sockets); one process on two cores holds 10,000. Default: 10000 */
   QRFLEET_CONCURRENCY: int(1, 20000).default(10_000),
+  /**
+   * QR sockets opened per second at most, over all daemons: starting 10,000 sessions at once would
+   * put 10,000 QR codes and first-QR emails into the same few seconds, and every one of them after
+   * into the same seconds of each rotation. Default: 400 (10,000 sessions in 25 s)
+   */
+  QRFLEET_SESSION_STARTS_PER_S: int(1, 100_000).default(400),
   /** Attempts of one session before it ends timed_out. Default: 5 */
   QRFLEET_SESSION_ATTEMPTS: int(1, 100).default(5),
   /** Backoff before attempt 2, in ms; doubles each attempt, with jitter. Default: 60000 (1 min) */

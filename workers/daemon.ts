@@ -62,6 +62,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // its duration by one batched call per worker, so the default 60 s survives a slow event loop.
     lockDuration: config.QRFLEET_LOCK_DURATION_MS,
     maxStalledCount: 5,
+    // In tenths of a second, so a burst of starts is spread over the second too.
+    limiter: { max: Math.max(1, Math.round(config.QRFLEET_SESSION_STARTS_PER_S / 10)), duration: 100 },
   });
   const notifyWorker = new Worker(QUEUE.notify, createNotifyProcessor(ctx, pipeline.retries), {
     ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,

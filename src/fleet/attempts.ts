@@ -235,11 +235,23 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: Se
   return { stale: false, status: d.status, ...(d.next && { next: { attempt: d.next.attempt, delayMs: d.next.delayMs } }), event };
 }
 
-/** Gives a running attempt back to the queue (shutdown, lost lock): the next run resumes it. */
-export async function handBack(ctx: FleetContext, claim: Claim): Promise<boolean> {
-  const { count } = await ctx.db.qrSession.updateMany({
-    where: { id: claim.session.id, runId: claim.runId, status: "running" },
-    data: { status: "queued", runId: null, dueAt: new Date() },
+const HAND_BACK_SQL = `
+  UPDATE "QrSession" q SET status = 'queued', "runId" = NULL, "dueAt" = now(), "updatedAt" = now()
+  FROM unnest($1::uuid[], $2::uuid[]) AS v(id, run_id)
+  WHERE q.id = v.id AND q."runId" = v.run_id AND q.status = 'running'
+  RETURNING q.id`;
+
+/**
+ * Gives running attempts back to the queue (shutdown, lost lock): the next run resumes each. A
+ * daemon stopping with 10,000 sessions hands them all back at once, so this takes many per
+ * statement; true for each attempt this run still held.
+ */
+export async function handBack(ctx: FleetContext, claims: readonly Claim[]): Promise<boolean[]> {
+  const { rows } = await ctx.sql.query<{ id: string }>({
+    name: "qrfleet-hand-back-v1",
+    text: HAND_BACK_SQL,
+    values: [claims.map((c) => c.session.id), claims.map((c) => c.runId)],
   });
-  return count > 0;
+  const handed = new Set(rows.map((r) => r.id));
+  return claims.map((c) => handed.has(c.session.id));
 }

@@ -1,9 +1,11 @@
 import { Agent } from "undici";
+import { Batcher } from "../batcher.js";
 import { ChannelCache } from "../notify/channels.js";
 import type { DeliverDeps } from "../notify/deliver.js";
 import { Dispatcher } from "../notify/dispatcher.js";
-import { createMailer } from "../notify/email.js";
+import { createThreadMailer } from "../notify/mail-thread.js";
 import { DeliveryRecorder } from "../notify/recorder.js";
+import { handBack, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
 import type { SessionPipeline } from "./qr-intake.js";
 import { QrStore } from "./qr-store.js";
@@ -24,7 +26,7 @@ export function openPipeline(ctx: FleetContext): NotifyPipeline {
   const { config, log } = ctx;
   const onError = (what: string) => (err: unknown, items: number, willRetry: boolean) =>
     log[willRetry ? "warn" : "error"]({ err, items, willRetry }, `${what} failed`);
-  const mailer = createMailer(config.SMTP_URL, config.SMTP_FROM);
+  const mailer = createThreadMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM, maxConnections: config.SMTP_CONNECTIONS });
   // Keep-alive connections to webhook endpoints, shared by first tries and retries.
   const http = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const leaseMs = Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000);
@@ -39,15 +41,15 @@ export function openPipeline(ctx: FleetContext): NotifyPipeline {
     channels: new ChannelCache(ctx.db, ctx.box),
     onResult: (r) => ctx.events.emit("delivery:result", r),
   });
+  const handBacks = new Batcher({ run: (claims: Claim[]) => handBack(ctx, claims), onError: onError("handing attempts back") });
   const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
   return {
-    session: { store, dispatcher, leaseMs },
+    session: { store, dispatcher, leaseMs, handBacks },
     retries: { ...send, db: ctx.db, logger: log, leaseMs, retry },
     async close() {
-      await store.drain();
+      await Promise.all([store.drain(), handBacks.drain()]);
       await dispatcher.close();
-      mailer.close();
-      await http.close();
+      await Promise.all([mailer.close(), http.close()]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Batcher } from "../batcher.js";
 import type { ChannelKind } from "../db.js";
 import type { QrImage } from "../greenapi/types.js";
 import type { Dispatcher, Freshness, Outbound } from "../notify/dispatcher.js";
@@ -12,6 +13,8 @@ export interface SessionPipeline {
   dispatcher: Dispatcher;
   /** How long this process holds the deliveries it sends itself, in ms. */
   leaseMs: number;
+  /** Attempts given back to the queue, many per statement (see handBack). */
+  handBacks: Batcher<Claim, boolean>;
 }
 
 export const STALE_RUN = "the session was ended or taken over elsewhere";

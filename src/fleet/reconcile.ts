@@ -30,11 +30,10 @@ async function restoreSessions(ctx: FleetContext): Promise<number> {
   let cursor: string | undefined;
   for (;;) {
     const page = await ctx.db.qrSession.findMany({
-      where: { status: { in: ["queued", "running"] } },
+      where: { status: { in: ["queued", "running"] }, ...(cursor && { id: { gt: cursor } }) },
       select: { id: true, attempt: true, dueAt: true },
       orderBy: { id: "asc" },
       take: BATCH,
-      ...(cursor && { cursor: { id: cursor }, skip: 1 }),
     });
     if (page.length === 0) return restored;
     cursor = page[page.length - 1]!.id;
@@ -56,11 +55,10 @@ async function restoreDeliveries(ctx: FleetContext): Promise<number> {
     const page = await ctx.db.delivery.findMany({
       // A delivery leased to a process (sending it itself) gets a job due when the lease runs out:
       // if that process is alive it has sent it by then, and the job finds nothing to do.
-      where: { status: "pending" },
+      where: { status: "pending", ...(cursor && { id: { gt: cursor } }) },
       select: { id: true, nextAttemptAt: true },
       orderBy: { id: "asc" },
       take: BATCH,
-      ...(cursor && { cursor: { id: cursor }, skip: 1 }),
     });
     if (page.length === 0) return restored;
     cursor = page[page.length - 1]!.id;

@@ -7,7 +7,7 @@ import type { InstanceAddress, SessionOutcome } from "../greenapi/types.js";
 import type { Outbound } from "../notify/dispatcher.js";
 import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
-import { claimAttempt, finishAttempt, handBack, type AttemptEnd, type Claim } from "./attempts.js";
+import { claimAttempt, finishAttempt, type AttemptEnd, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
 import { instanceAddress, providerClient, UNREADABLE_TOKEN as UNREADABLE } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
@@ -63,11 +63,11 @@ export async function runAttempt(
   const failure = await intake.settle();
   if (failure) {
     // Storing failed (PostgreSQL away?): give the attempt back and let the queue retry the job.
-    await handBack(ctx, claim).catch(() => false);
+    await pipeline.handBacks.push(claim).catch(() => false);
     throw failure;
   }
   if (outcome.kind === "cancelled" && (outcome.reason === ABORT.shutdown || outcome.reason === ABORT.lockLost)) {
-    await handBack(ctx, claim);
+    await pipeline.handBacks.push(claim);
     ctx.events.emit("session:transition", {
       sessionId: claim.session.id, instanceId: claim.instance.id, from: "running", to: "queued", attempt: claim.session.attempt, reason: outcome.reason,
     });

@@ -22,16 +22,16 @@ export interface SweepResult {
 
 type Polled = { inst: Instance; state: InstanceState; at: Date } | { inst: Instance; error: string };
 
-export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal): Promise<SweepResult> {
+export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, pageSize = PAGE): Promise<SweepResult> {
   const result: SweepResult = { checked: 0, notAuthorized: 0, enqueued: 0, errors: 0 };
   let cursor: string | undefined;
   for (;;) {
     if (signal?.aborted) break;
     const page = await ctx.db.instance.findMany({
-      where: { enabled: true, attention: null },
+      // An instance with a session open is not polled: its socket says more, and sooner.
+      where: { enabled: true, attention: null, sessions: { none: { status: { in: ["queued", "running"] } } }, ...(cursor && { id: { gt: cursor } }) },
       orderBy: { id: "asc" },
-      take: PAGE,
-      ...(cursor && { cursor: { id: cursor }, skip: 1 }),
+      take: pageSize,
     });
     if (page.length === 0) break;
     cursor = page[page.length - 1]!.id;

@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
 import type { ChannelKind } from "../db.js";
 import type { Logger } from "../log.js";
 import { addNotifyJobs, notifyJobId, type Queues } from "../queues.js";
@@ -45,10 +44,10 @@ export interface DispatcherDeps {
 }
 
 /**
- * Webhooks to one endpoint in flight at once: a receiver answering in 50 ms still takes 600 QR
- * updates a second. Email goes through nodemailer's pool of SMTP connections.
+ * Sends to one channel in flight at once: a receiver answering in 50 ms still takes 600 QR updates
+ * a second; emails wait in nodemailer's pool for one of its SMTP connections.
  */
-const IN_FLIGHT = { webhook: 32, email: 8 } as const;
+const IN_FLIGHT = { webhook: 32, email: 64 } as const;
 export const SUPERSEDED = "expired: a newer QR superseded it before it was sent";
 
 type Item = Outbound & LaneItem & { channel: ChannelInfo };
@@ -105,11 +104,8 @@ export class Dispatcher {
       const result = await sendWebhook(this.deps.send, item.channel, item.deliveryId, item.view, fresh.qr, now);
       return this.finish(item, result, fresh.qr?.validUntil ?? null);
     }
-    // Composing an email takes about a millisecond of CPU: one per turn, so QR webhooks interleave.
-    await nextTurn();
-    const message = emailFor(this.deps.send, item.channel, item.view, fresh.qr, now);
     if (!(await this.deps.recorder.handOff(item.deliveryId))) return;
-    const result = await this.deps.send.mailer.send(message);
+    const result = await this.deps.send.mailer.send(emailFor(this.deps.send, item.channel, item.view, fresh.qr, now));
     return this.finish(item, result, null);
   }
 

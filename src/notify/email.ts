@@ -1,18 +1,24 @@
 import nodemailer from "nodemailer";
 import { maskSecrets } from "../log.js";
-import { truncateBody, type AttemptResult } from "./types.js";
+import { composeEmail, type EmailContext } from "./email-content.js";
+import { truncateBody, type AttemptResult, type EventView } from "./types.js";
 
 export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext } from "./email-content.js";
-import type { ComposedEmail } from "./email-content.js";
 
-export interface OutgoingEmail extends ComposedEmail {
+/** One email to write and send: the event it tells of, to one address. */
+export interface EmailRequest extends EmailContext {
+  view: EventView;
   to: string;
 }
 
-/** Sends one composed email; never throws for a delivery problem, it says what it came to. */
+/**
+ * Composes and sends one email; never throws for a delivery problem, it says what it came to.
+ * Composing is part of sending (the QR is enlarged, about a millisecond), so a mailer that runs
+ * on another thread takes both off the thread that reads the QR sockets.
+ */
 export interface Mailer {
-  send(message: OutgoingEmail): Promise<AttemptResult>;
-  close(): void;
+  send(request: EmailRequest): Promise<AttemptResult>;
+  close(): Promise<void>;
 }
 
 export interface MailerOptions {
@@ -42,10 +48,11 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
     { from },
   );
   return {
-    async send(message) {
+    async send({ view, to, ...context }) {
       try {
+        const message = composeEmail(view, context);
         const info = await transport.sendMail({
-          to: message.to,
+          to,
           headers: message.headers,
           subject: message.subject,
           text: message.text,
@@ -58,7 +65,7 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
         return classifySmtpError(err);
       }
     },
-    close() {
+    async close() {
       transport.close();
     },
   };

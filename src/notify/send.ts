@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { SecretBox } from "../secrets.js";
 import type { ChannelInfo } from "./channels.js";
-import { composeEmail, type Mailer, type OutgoingEmail } from "./email.js";
+import type { EmailRequest, Mailer } from "./email.js";
 import { liveUrl, signLiveToken } from "./live-link.js";
 import type { AttemptResult, EventView, QrView } from "./types.js";
 import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
@@ -51,14 +51,15 @@ export async function sendWebhook(
   });
 }
 
-/** The message an email channel gets; composing costs about a millisecond (the QR is enlarged). */
-export function emailFor(deps: SendDeps, channel: ChannelInfo, view: EventView, qr: QrView | null, now: Date): OutgoingEmail {
+/** What an email channel gets, for the mailer to compose and send. */
+export function emailFor(deps: SendDeps, channel: ChannelInfo, view: EventView, qr: QrView | null, now: Date): EmailRequest {
   const expiresAt = new Date(now.getTime() + deps.liveLinkTtlS * 1000);
   const withLink = LINKED_TYPES.has(view.type);
-  const message = composeEmail(view, {
+  return {
+    view,
+    qr,
     liveUrl: withLink ? link(deps, view.instance.id, expiresAt) : null,
     liveExpiresAt: withLink ? expiresAt : null,
-    qr,
-  });
-  return { ...message, to: channel.address };
+    to: channel.address,
+  };
 }

@@ -10,5 +10,5 @@ export {
 } from "./provider.js";
 export { FRAME_TAG_KEYWORD, type ImageMode } from "./images.js";
 export { withTextChunk } from "./png-text.js";
-export { crc32 } from "./crc32.js";
+export { crc32 } from "../png.js";
 export { simulatorCommand, runSimulatorCli, type SimulatorCommandOptions, type SimulatorCommandIo } from "./cli.js";

@@ -30,7 +30,7 @@ describe("the fleet sweep", () => {
     const first = await sweepFleet(fleet);
     expect(first).toMatchObject({ checked: 5, notAuthorized: 3, enqueued: 3, errors: 1 });
     const again = await sweepFleet(fleet);
-    expect(again).toMatchObject({ notAuthorized: 3, enqueued: 0 }); // the open sessions are reused
+    expect(again).toMatchObject({ checked: 1, notAuthorized: 0, enqueued: 0 }); // only the linked one: the others have a session open, or need attention
 
     const rows = await fleet.db.instance.findMany({ include: { sessions: true } });
     const byId = new Map(rows.map((r) => [r.id, r]));
@@ -44,8 +44,17 @@ describe("the fleet sweep", () => {
     expect(byId.get(refused.id)).toMatchObject({ attention: "invalid_token", sessions: [] });
     expect(byId.get(disabled.id)).toMatchObject({ lastState: null, sessions: [] });
 
+    await fleet.db.qrSession.updateMany({ where: { instanceId: { in: loggedOut.map((i) => i.id) } }, data: { status: "timed_out" } });
     const third = await sweepFleet(fleet);
-    expect(third.checked).toBe(4); // an instance that needs attention is left alone until fixed
+    expect(third).toMatchObject({ checked: 4, notAuthorized: 3, enqueued: 3 }); // an instance that needs attention is left alone until fixed
+  });
+
+  it("reaches every instance page after page, though each page's sessions leave it out of the next query", async () => {
+    await fleet.db.qrSession.updateMany({ where: { status: { in: ["queued", "running"] } }, data: { status: "cancelled" } });
+    const many = await Promise.all(Array.from({ length: 7 }, () => instanceWith({ fate: "never" })));
+    await sweepFleet(fleet, undefined, 2);
+    const open = await fleet.db.qrSession.findMany({ where: { instanceId: { in: many.map((i) => i.id) }, status: "queued" } });
+    expect(open.map((s) => s.instanceId).sort()).toEqual(many.map((i) => i.id).sort());
   });
 
   it("never overwrites a state the instance learnt after the poll (a provider webhook meanwhile)", async () => {

@@ -103,5 +103,5 @@ export function deps(db: Db, mailer: Mailer, overrides: Partial<DeliverDeps> = {
 /** A mailer that must not be used: webhook tests hand it over to prove no email goes out. */
 export const noMailer: Mailer = {
   send: () => Promise.reject(new Error("no email expected in this test")),
-  close: () => undefined,
+  close: async () => undefined,
 };

@@ -31,6 +31,11 @@ describe("enlarging the QR for email", () => {
     expect(enlargeQr(junk)).toEqual({ png: junk, width: 0, height: 0 });
     const truncated = large.subarray(0, 60);
     expect(enlargeQr(truncated, 10_000).png).toBe(truncated);
+    // A header that declares 12000 x 12000 pixels is refused before anything is inflated.
+    const bomb = Buffer.from(large);
+    bomb.writeUInt32BE(12_000, 16);
+    bomb.writeUInt32BE(12_000, 20);
+    expect(enlargeQr(bomb)).toEqual({ png: bomb, width: 12_000, height: 12_000 });
   });
 });
 

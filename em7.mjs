@@ -1,0 +1,20 @@
+import { pooledImages } from "/work/main/dist/src/simulator/images.js";
+import { createMailer } from "/work/main/dist/src/notify/email.js";
+import { emailFor } from "/work/main/dist/src/notify/send.js";
+import { SecretBox } from "/work/main/dist/src/secrets.js";
+import { randomBytes } from "node:crypto";
+const src = await pooledImages(4);
+const img = await src.next({ idInstance: "1", connection: 1, rotation: 1 });
+const png = Buffer.from(img.base64, "base64");
+const mailer = createMailer("smtp://127.0.0.1:2599", "qrfleet <q@x.y>", { maxConnections: 16 });
+const deps = { box: new SecretBox(randomBytes(32).toString("base64")), mailer, publicUrl: "http://x", liveLinkTtlS: 3600, webhookTimeoutMs: 1000 };
+const view = { id: "e", type: "qr.updated", createdAt: new Date(), attempt: 1, qrSequence: 1, validUntil: null, data: { sequence: 1, firstOfAttempt: true }, instance: { id: "i", idInstance: "7103000001", label: "Front desk", expectedPhone: null }, session: { id: "s", trigger: "sweep", status: "running", attempt: 1, maxAttempts: 5, phone: null, errorCode: null, error: null } };
+const qr = { png, sequence: 1, receivedAt: new Date(), validUntil: new Date(Date.now() + 20000) };
+const channel = { id: "c", kind: "email", address: "ops@x.invalid", enabled: true, signer: null, problem: null };
+const N = 3000; const c0 = process.cpuUsage(); const t0 = performance.now();
+let inflight = [];
+for (let i = 0; i < N; i++) { inflight.push(mailer.send(emailFor(deps, channel, view, qr, new Date()))); if (inflight.length >= 32) { await Promise.all(inflight); inflight = []; } }
+await Promise.all(inflight);
+const c = process.cpuUsage(c0); const ms = performance.now() - t0;
+console.log(`N=${N}: ${(N / ms * 1000).toFixed(0)}/s, cpu/email ${((c.user + c.system) / 1000 / N).toFixed(2)} ms`);
+mailer.close();
