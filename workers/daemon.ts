@@ -54,8 +54,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     prefix: config.QRFLEET_REDIS_PREFIX,
     stalledInterval: config.QRFLEET_STALLED_INTERVAL_MS,
   };
-  const pipeline = openPipeline(ctx);
-  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, pipeline: pipeline.session, workerName }), {
+  const pipeline = openPipeline(ctx, workerName);
+  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, pipeline: pipeline.session }), {
     ...base,
     concurrency: config.QRFLEET_CONCURRENCY,
     // A session holds its job for up to ~130 s blocked on a socket; the lock is renewed at half

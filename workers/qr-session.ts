@@ -9,13 +9,12 @@ export { ABORT };
 export interface SessionWorkerDeps {
   ctx: FleetContext;
   pipeline: SessionPipeline;
-  workerName: string;
 }
 
 /** The BullMQ processor for the qr-session queue: one job = one attempt of one session. */
-export function createSessionProcessor({ ctx, pipeline, workerName }: SessionWorkerDeps) {
+export function createSessionProcessor({ ctx, pipeline }: SessionWorkerDeps) {
   return async (job: Job<SessionJob>, token?: string, signal?: AbortSignal): Promise<string> => {
-    const run = await runAttempt(ctx, pipeline, job.data, workerName, signal);
+    const run = await runAttempt(ctx, pipeline, job.data, signal);
     if (run.kind === "done") return run.status;
     if (run.kind === "stale") return "stale";
     // A lost lock is re-queued by the stalled-job check; at shutdown the job goes back at once,

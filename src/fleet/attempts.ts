@@ -41,48 +41,74 @@ const RETRYABLE: ReadonlySet<FailureReason> = new Set([
   "provider_error", "protocol_error", "connection_lost", "silent", "too_long",
 ]);
 
+/**
+ * Many claims per statement: a fleet's sessions start hundreds a second. The claimed sessions
+ * (with their instance) and the attempts' resume counts come back as two lists, not a join of
+ * two CTEs (the planner cannot size those and loops over them).
+ */
 const CLAIM_SQL = `
-  WITH s AS (
-    UPDATE "QrSession" SET status = 'running', "runId" = $3::uuid, "startedAt" = COALESCE("startedAt", now()), "updatedAt" = now()
-    WHERE id = $1::uuid AND attempt = $2::int AND status IN ('queued', 'running')
-    RETURNING id, "instanceId", trigger::text, attempt, "maxAttempts", "backoffBaseMs", "backoffMaxMs"
+  WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS t(session_id, attempt, run_id)
+  ), s AS (
+    UPDATE "QrSession" q SET status = 'running', "runId" = i.run_id, "startedAt" = COALESCE(q."startedAt", now()), "updatedAt" = now()
+    FROM input i WHERE q.id = i.session_id AND q.attempt = i.attempt AND q.status IN ('queued', 'running')
+    RETURNING q.id, q."instanceId", q.trigger::text, q.attempt, q."maxAttempts", q."backoffBaseMs", q."backoffMaxMs", q."runId"
   ), a AS (
     INSERT INTO "QrAttempt" (id, "sessionId", number, worker, "startedAt")
     SELECT gen_random_uuid(), s.id, s.attempt, $4, now() FROM s
     ON CONFLICT ("sessionId", number) DO UPDATE SET resumes = "QrAttempt".resumes + 1, worker = EXCLUDED.worker
-    RETURNING resumes
+    RETURNING "sessionId", resumes
   )
-  SELECT s.*, a.resumes, i."apiUrl", i."idInstance", i."tokenCiphertext", i.label, i."expectedPhone", i."qrTransport"::text
-  FROM s CROSS JOIN a JOIN "Instance" i ON i.id = s."instanceId"`;
+  SELECT 's' AS row, s.*, NULL::int AS resumes, i."apiUrl", i."idInstance", i."tokenCiphertext", i.label, i."expectedPhone", i."qrTransport"::text
+  FROM s JOIN "Instance" i ON i.id = s."instanceId"
+  UNION ALL
+  SELECT 'a', "sessionId", NULL, NULL, NULL, NULL, NULL, NULL, NULL, resumes, NULL, NULL, NULL, NULL, NULL, NULL FROM a`;
 
 interface ClaimRow {
+  row: "s" | "a";
   id: string; instanceId: string; trigger: SessionTrigger; attempt: number; maxAttempts: number; backoffBaseMs: number;
-  backoffMaxMs: number; resumes: number; apiUrl: string; idInstance: string; tokenCiphertext: Buffer; label: string | null;
-  expectedPhone: string | null; qrTransport: QrTransport;
+  backoffMaxMs: number; runId: string; resumes: number | null; apiUrl: string; idInstance: string; tokenCiphertext: Buffer;
+  label: string | null; expectedPhone: string | null; qrTransport: QrTransport;
 }
 
-/** Takes the attempt for this run, or null when the session ended or moved on to another attempt. */
-export async function claimAttempt(
-  ctx: FleetContext,
-  job: { sessionId: string; attempt: number },
-  runId: string,
-  worker: string,
-): Promise<Claim | null> {
-  const { rows } = await ctx.sql.query<ClaimRow>({ name: "qrfleet-claim-v1", text: CLAIM_SQL, values: [job.sessionId, job.attempt, runId, worker] });
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    runId,
-    resumed: r.resumes > 0,
-    session: {
-      id: r.id, instanceId: r.instanceId, trigger: r.trigger, attempt: r.attempt, maxAttempts: r.maxAttempts,
-      backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs,
-    },
-    instance: {
-      id: r.instanceId, apiUrl: r.apiUrl, idInstance: r.idInstance, tokenCiphertext: r.tokenCiphertext, label: r.label,
-      expectedPhone: r.expectedPhone, qrTransport: r.qrTransport,
-    },
-  };
+export interface ClaimRequest {
+  sessionId: string;
+  attempt: number;
+  runId: string;
+}
+
+/**
+ * Takes each attempt for its run, or null where the session ended or moved on to another attempt.
+ * Two runs asking for one session in the same batch: the later one gets it, as it would one
+ * statement later, and the earlier is told it is stale.
+ */
+export async function claimAttempts(ctx: FleetContext, requests: readonly ClaimRequest[], worker: string): Promise<Array<Claim | null>> {
+  const last = new Map<string, ClaimRequest>();
+  for (const r of requests) last.set(r.sessionId, r);
+  const unique = [...last.values()];
+  const { rows } = await ctx.sql.query<ClaimRow>({
+    name: "qrfleet-claim-v2",
+    text: CLAIM_SQL,
+    values: [unique.map((r) => r.sessionId), unique.map((r) => r.attempt), unique.map((r) => r.runId), worker],
+  });
+  const resumes = new Map(rows.filter((r) => r.row === "a").map((r) => [r.id, r.resumes ?? 0]));
+  const claims = new Map<string, Claim>();
+  for (const r of rows) {
+    if (r.row !== "s") continue;
+    claims.set(r.runId, {
+      runId: r.runId,
+      resumed: (resumes.get(r.id) ?? 0) > 0,
+      session: {
+        id: r.id, instanceId: r.instanceId, trigger: r.trigger, attempt: r.attempt, maxAttempts: r.maxAttempts,
+        backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs,
+      },
+      instance: {
+        id: r.instanceId, apiUrl: r.apiUrl, idInstance: r.idInstance, tokenCiphertext: r.tokenCiphertext, label: r.label,
+        expectedPhone: r.expectedPhone, qrTransport: r.qrTransport,
+      },
+    });
+  }
+  return requests.map((r) => claims.get(r.runId) ?? null);
 }
 
 function phoneMismatch(expected: string | null, actual: string | null): boolean {

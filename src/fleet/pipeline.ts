@@ -5,7 +5,7 @@ import type { DeliverDeps } from "../notify/deliver.js";
 import { Dispatcher } from "../notify/dispatcher.js";
 import { createThreadMailer } from "../notify/mail-thread.js";
 import { DeliveryRecorder } from "../notify/recorder.js";
-import { handBack, type Claim } from "./attempts.js";
+import { claimAttempts, handBack, type Claim, type ClaimRequest } from "./attempts.js";
 import type { FleetContext } from "./context.js";
 import type { SessionPipeline } from "./qr-intake.js";
 import { QrStore } from "./qr-store.js";
@@ -22,7 +22,8 @@ export interface NotifyPipeline {
   close(): Promise<void>;
 }
 
-export function openPipeline(ctx: FleetContext): NotifyPipeline {
+/** `worker` names this process in each attempt it runs (QrAttempt.worker). */
+export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline {
   const { config, log } = ctx;
   const onError = (what: string) => (err: unknown, items: number, willRetry: boolean) =>
     log[willRetry ? "warn" : "error"]({ err, items, willRetry }, `${what} failed`);
@@ -41,13 +42,14 @@ export function openPipeline(ctx: FleetContext): NotifyPipeline {
     channels: new ChannelCache(ctx.db, ctx.box),
     onResult: (r) => ctx.events.emit("delivery:result", r),
   });
+  const claims = new Batcher({ run: (requests: ClaimRequest[]) => claimAttempts(ctx, requests, worker), onError: onError("claiming attempts") });
   const handBacks = new Batcher({ run: (claims: Claim[]) => handBack(ctx, claims), onError: onError("handing attempts back") });
   const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
   return {
-    session: { store, dispatcher, leaseMs, handBacks },
+    session: { store, dispatcher, leaseMs, claims, handBacks },
     retries: { ...send, db: ctx.db, logger: log, leaseMs, retry },
     async close() {
-      await Promise.all([store.drain(), handBacks.drain()]);
+      await Promise.all([claims.drain(), store.drain(), handBacks.drain()]);
       await dispatcher.close();
       await Promise.all([mailer.close(), http.close()]);
     },

@@ -3,7 +3,7 @@ import type { ChannelKind } from "../db.js";
 import type { QrImage } from "../greenapi/types.js";
 import type { Dispatcher, Freshness, Outbound } from "../notify/dispatcher.js";
 import { QR_VALIDITY_MS, type EventView, type QrView } from "../notify/types.js";
-import type { Claim } from "./attempts.js";
+import type { Claim, ClaimRequest } from "./attempts.js";
 import type { FleetContext } from "./context.js";
 import type { QrStore, StoredQr } from "./qr-store.js";
 
@@ -13,6 +13,8 @@ export interface SessionPipeline {
   dispatcher: Dispatcher;
   /** How long this process holds the deliveries it sends itself, in ms. */
   leaseMs: number;
+  /** Attempts taken by runs, many per statement (see claimAttempts). */
+  claims: Batcher<ClaimRequest, Claim | null>;
   /** Attempts given back to the queue, many per statement (see handBack). */
   handBacks: Batcher<Claim, boolean>;
 }

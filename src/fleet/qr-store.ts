@@ -116,7 +116,7 @@ export class QrStore {
   constructor(sql: Sql, opts: QrStoreOptions) {
     const highWater = opts.highWater ?? 20_000;
     this.batcher = new Batcher({
-      maxBatch: opts.maxBatch ?? 500,
+      maxBatch: opts.maxBatch ?? 2000,
       highWater,
       onError: opts.onError,
       run: (items) => storeBatch(sql, items, opts),

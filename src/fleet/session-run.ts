@@ -7,7 +7,7 @@ import type { InstanceAddress, SessionOutcome } from "../greenapi/types.js";
 import type { Outbound } from "../notify/dispatcher.js";
 import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
-import { claimAttempt, finishAttempt, type AttemptEnd, type Claim } from "./attempts.js";
+import { finishAttempt, type AttemptEnd, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
 import { instanceAddress, providerClient, UNREADABLE_TOKEN as UNREADABLE } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
@@ -35,10 +35,9 @@ export async function runAttempt(
   ctx: FleetContext,
   pipeline: SessionPipeline,
   job: SessionJob,
-  worker: string,
   signal?: AbortSignal,
 ): Promise<AttemptRun> {
-  const claim = await claimAttempt(ctx, job, randomUUID(), worker);
+  const claim = await pipeline.claims.push({ sessionId: job.sessionId, attempt: job.attempt, runId: randomUUID() });
   if (!claim) return { kind: "stale" };
   ctx.events.emit("session:transition", {
     sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
