@@ -19,7 +19,9 @@ export interface CpuProfile {
 }
 
 export interface ProfileSummary {
+  /** Sampled time the thread was busy (idle left out); percentages are of this. */
   totalMs: number;
+  idleMs: number;
   top: Array<{ function: string; location: string; ms: number; pct: number }>;
   groups: Array<{ group: string; ms: number; pct: number }>;
 }
@@ -57,9 +59,14 @@ export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary
   const byFunction = new Map<string, { function: string; location: string; us: number }>();
   const byGroup = new Map<string, number>();
   let totalUs = 0;
+  let idleUs = 0;
   for (const [id, us] of selfUs) {
     const frame = frames.get(id);
     if (!frame) continue;
+    if (frame.functionName === "(idle)") {
+      idleUs += us;
+      continue;
+    }
     totalUs += us;
     const name = frame.functionName || "(anonymous)";
     const location = frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : "";
@@ -74,6 +81,7 @@ export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary
   const ms = (us: number) => Math.round(us / 100) / 10;
   return {
     totalMs: ms(totalUs),
+    idleMs: ms(idleUs),
     top: [...byFunction.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, topN)
@@ -101,10 +109,10 @@ export function groupTable(s: ProfileSummary, minPct = 0): string {
   return table(["group", "self ms", "%"], rows);
 }
 
-export function describeProfile(s: ProfileSummary, source: string): string {
+export function describeProfile(s: ProfileSummary, source: string, thread = "a daemon"): string {
   return [
-    `CPU profile of a daemon: ${source}`,
-    `total sampled: ${s.totalMs.toFixed(1)} ms`,
+    `CPU profile of ${thread}: ${source}`,
+    `busy: ${s.totalMs.toFixed(1)} ms sampled (idle ${s.idleMs.toFixed(1)} ms, left out of the percentages)`,
     "",
     `top ${s.top.length} functions by self time`,
     table(["function", "location", "self ms", "%"], s.top.map((f) => [f.function, f.location, f.ms.toFixed(1), f.pct.toFixed(1)]), 2),
@@ -115,13 +123,28 @@ export function describeProfile(s: ProfileSummary, source: string): string {
   ].join("\n");
 }
 
-/** Summarises the .cpuprofile the daemon wrote into `dir` on exit; returns the summary's path and the grouped table. */
+/** node --cpu-prof names files CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one. */
+function threadOf(file: string): string {
+  const thread = /\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1];
+  return thread === undefined || thread === "0" ? "the daemon's main thread" : `the daemon's thread ${thread} (the mail thread)`;
+}
+
+/**
+ * Summarises every .cpuprofile the daemon wrote into `dir` on exit (one per thread: the main one
+ * and the mail thread) into one file; returns its path and the main thread's grouped table.
+ */
 export async function summarizeProfileDir(dir: string): Promise<{ path: string; groups: string }> {
-  const file = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".cpuprofile")).sort().at(-1);
-  if (!file) throw new Error(`the daemon wrote no .cpuprofile into ${dir} (it writes one only when it exits by itself, e.g. on SIGTERM)`);
-  const source = path.join(dir, file);
-  const summary = summarizeProfile(JSON.parse(await readFile(source, "utf8")) as CpuProfile);
-  const out = source.replace(/\.cpuprofile$/, ".summary.txt");
-  await writeFile(out, describeProfile(summary, source));
-  return { path: out, groups: groupTable(summary, 0.5) };
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".cpuprofile")).sort();
+  if (files.length === 0) throw new Error(`the daemon wrote no .cpuprofile into ${dir} (it writes one only when it exits by itself, e.g. on SIGTERM)`);
+  const sections: string[] = [];
+  let groups = "";
+  for (const file of files) {
+    const source = path.join(dir, file);
+    const summary = summarizeProfile(JSON.parse(await readFile(source, "utf8")) as CpuProfile);
+    sections.push(describeProfile(summary, source, threadOf(file)));
+    groups += `${threadOf(file)}:\n${groupTable(summary, 0.5)}\n\n`;
+  }
+  const out = path.join(dir, "summary.txt");
+  await writeFile(out, sections.join("\n"));
+  return { path: out, groups: groups.trimEnd() };
 }
