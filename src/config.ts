@@ -64,9 +64,9 @@ const schema = z.object({
   /**
    * QR sockets opened per second at most, over all daemons: starting 10,000 sessions at once would
    * put 10,000 QR codes and first-QR emails into the same few seconds, and every one of them after
-   * into the same seconds of each rotation. Default: 450 (10,000 sessions in 22 s)
+   * into the same seconds of each rotation. Default: 400 (10,000 sessions in 25 s)
    */
-  QRFLEET_SESSION_STARTS_PER_S: int(1, 100_000).default(450),
+  QRFLEET_SESSION_STARTS_PER_S: int(1, 100_000).default(400),
   /** Attempts of one session before it ends timed_out. Default: 5 */
   QRFLEET_SESSION_ATTEMPTS: int(1, 100).default(5),
   /** Backoff before attempt 2, in ms; doubles each attempt, with jitter. Default: 60000 (1 min) */

@@ -25,6 +25,8 @@ export interface Claim {
     backoffBaseMs: number;
     backoffMaxMs: number;
   };
+  /** QR codes stored for this attempt before this run (a resumed attempt): its first was emailed then. */
+  attemptHasQr: boolean;
   instance: {
     id: string;
     apiUrl: string;
@@ -52,7 +54,8 @@ const CLAIM_SQL = `
   ), s AS (
     UPDATE "QrSession" q SET status = 'running', "runId" = i.run_id, "startedAt" = COALESCE(q."startedAt", now()), "updatedAt" = now()
     FROM input i WHERE q.id = i.session_id AND q.attempt = i.attempt AND q.status IN ('queued', 'running')
-    RETURNING q.id, q."instanceId", q.trigger::text, q.attempt, q."maxAttempts", q."backoffBaseMs", q."backoffMaxMs", q."runId"
+    RETURNING q.id, q."instanceId", q.trigger::text, q.attempt, q."maxAttempts", q."backoffBaseMs", q."backoffMaxMs", q."runId",
+      EXISTS (SELECT 1 FROM "QrCode" c WHERE c."sessionId" = q.id AND c.attempt = q.attempt) AS "attemptHasQr"
   ), a AS (
     INSERT INTO "QrAttempt" (id, "sessionId", number, worker, "startedAt")
     SELECT gen_random_uuid(), s.id, s.attempt, $4, now() FROM s
@@ -62,12 +65,12 @@ const CLAIM_SQL = `
   SELECT 's' AS row, s.*, NULL::int AS resumes, i."apiUrl", i."idInstance", i."tokenCiphertext", i.label, i."expectedPhone", i."qrTransport"::text
   FROM s JOIN "Instance" i ON i.id = s."instanceId"
   UNION ALL
-  SELECT 'a', "sessionId", NULL, NULL, NULL, NULL, NULL, NULL, NULL, resumes, NULL, NULL, NULL, NULL, NULL, NULL FROM a`;
+  SELECT 'a', "sessionId", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, resumes, NULL, NULL, NULL, NULL, NULL, NULL FROM a`;
 
 interface ClaimRow {
   row: "s" | "a";
   id: string; instanceId: string; trigger: SessionTrigger; attempt: number; maxAttempts: number; backoffBaseMs: number;
-  backoffMaxMs: number; runId: string; resumes: number | null; apiUrl: string; idInstance: string; tokenCiphertext: Buffer;
+  backoffMaxMs: number; runId: string; attemptHasQr: boolean; resumes: number | null; apiUrl: string; idInstance: string; tokenCiphertext: Buffer;
   label: string | null; expectedPhone: string | null; qrTransport: QrTransport;
 }
 
@@ -98,6 +101,7 @@ export async function claimAttempts(ctx: FleetContext, requests: readonly ClaimR
     claims.set(r.runId, {
       runId: r.runId,
       resumed: (resumes.get(r.id) ?? 0) > 0,
+      attemptHasQr: r.attemptHasQr,
       session: {
         id: r.id, instanceId: r.instanceId, trigger: r.trigger, attempt: r.attempt, maxAttempts: r.maxAttempts,
         backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs,
@@ -179,11 +183,14 @@ function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: Ses
   return { type, payload: storedPayload(input), emailWanted: wants("email", input) };
 }
 
+/** An attempt's QR codes, counted when it ends (not per image: that row would be written hundreds of times a second). */
+export const ATTEMPT_QR_COUNT = `(SELECT count(*)::int FROM "QrCode" c WHERE c."sessionId" = a."sessionId" AND c.attempt = a.number)`;
+
 const FINISH_SQL = `
   WITH s AS (
     SELECT id FROM "QrSession" WHERE id = $1::uuid AND status = 'running' AND "runId" = $2::uuid FOR UPDATE
   ), att AS (
-    UPDATE "QrAttempt" a SET "endedAt" = now(), outcome = $4, "errorCode" = $5, error = $6
+    UPDATE "QrAttempt" a SET "endedAt" = now(), outcome = $4, "errorCode" = $5, error = $6, "qrCount" = ${ATTEMPT_QR_COUNT}
     FROM s WHERE a."sessionId" = s.id AND a.number = $3::int
   ), upd AS (
     UPDATE "QrSession" q SET status = $7::"SessionStatus", attempt = COALESCE($8::int, q.attempt),
@@ -262,10 +269,15 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: Se
 }
 
 const HAND_BACK_SQL = `
-  UPDATE "QrSession" q SET status = 'queued', "runId" = NULL, "dueAt" = now(), "updatedAt" = now()
-  FROM unnest($1::uuid[], $2::uuid[]) AS v(id, run_id)
-  WHERE q.id = v.id AND q."runId" = v.run_id AND q.status = 'running'
-  RETURNING q.id`;
+  WITH q AS (
+    UPDATE "QrSession" q SET status = 'queued', "runId" = NULL, "dueAt" = now(), "updatedAt" = now()
+    FROM unnest($1::uuid[], $2::uuid[]) AS v(id, run_id)
+    WHERE q.id = v.id AND q."runId" = v.run_id AND q.status = 'running'
+    RETURNING q.id, q.attempt
+  ), counted AS (
+    UPDATE "QrAttempt" a SET "qrCount" = ${ATTEMPT_QR_COUNT} FROM q WHERE a."sessionId" = q.id AND a.number = q.attempt
+  )
+  SELECT id FROM q`;
 
 /**
  * Gives running attempts back to the queue (shutdown, lost lock): the next run resumes each. A

@@ -42,6 +42,8 @@ export function eventParties(claim: Claim, status: string): Pick<EventView, "ins
 export class QrIntake {
   private latest: QrView | null = null;
   private open = true;
+  /** Whether the next image handed over is the attempt's first (then it is emailed). */
+  private firstPending: boolean;
   private readonly pending = new Set<Promise<void>>();
   private failure: unknown = undefined;
 
@@ -50,12 +52,16 @@ export class QrIntake {
     private readonly pipeline: SessionPipeline,
     private readonly claim: Claim,
     private readonly stop: (reason: string) => void,
-  ) {}
+  ) {
+    this.firstPending = !claim.attemptHasQr;
+  }
 
   /** The session's `onQr`: returns nothing, or a promise while the store has no room. */
   readonly onQr = (image: QrImage): Promise<void> | undefined => {
     const { session, runId } = this.claim;
-    const written = this.pipeline.store.store({ sessionId: session.id, runId, attempt: session.attempt, image }).then(
+    const first = this.firstPending;
+    this.firstPending = false;
+    const written = this.pipeline.store.store({ sessionId: session.id, runId, attempt: session.attempt, first, image }).then(
       (stored) => this.stored(image, stored),
       (err: unknown) => {
         this.failure ??= err;

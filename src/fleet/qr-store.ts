@@ -16,6 +16,8 @@ export interface QrToStore {
   sessionId: string;
   runId: string;
   attempt: number;
+  /** The attempt's first QR code (only it is emailed); the run knows, so no counter is read or written per image. */
+  first: boolean;
   image: QrImage;
 }
 
@@ -51,30 +53,26 @@ export interface QrStoreOptions {
 const STORE_SQL = `
   WITH input AS (
     SELECT t.*, substring($5::bytea FROM t.png_at FOR t.png_len) AS png
-    FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $12::int[], $13::int[], $6::text[], $7::timestamptz[], $8::text[], $9::boolean[])
-      AS t(session_id, run_id, attempt, k, png_at, png_len, sha256, received_at, received_iso, superseded)
+    FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $12::int[], $13::int[], $6::text[], $7::timestamptz[], $8::text[], $9::boolean[], $14::boolean[])
+      AS t(session_id, run_id, attempt, k, png_at, png_len, sha256, received_at, received_iso, superseded, first)
   ), s AS (
-    SELECT q.id, q."qrCount", q."instanceId", a."qrCount" AS attempt_count FROM "QrSession" q
-    JOIN "QrAttempt" a ON a."sessionId" = q.id AND a.number = q.attempt
+    SELECT q.id, q."qrCount", q."instanceId" FROM "QrSession" q
     WHERE q.status = 'running' AND (q.id, q."runId") IN (SELECT DISTINCT session_id, run_id FROM input)
-    ORDER BY q.id FOR UPDATE OF q
+    ORDER BY q.id FOR UPDATE
   ), numbered AS (
-    SELECT i.*, s."instanceId" AS instance_id, s."qrCount" AS base, s.attempt_count,
+    SELECT i.*, s."instanceId" AS instance_id, s."qrCount" AS base,
       row_number() OVER (PARTITION BY i.session_id ORDER BY i.k)::int AS n
     FROM input i JOIN s ON s.id = i.session_id
     WHERE NOT EXISTS (SELECT 1 FROM "QrCode" c WHERE c."sessionId" = i.session_id AND c.sha256 = i.sha256)
   ), fresh AS (
-    SELECT numbered.*, base + n AS sequence, attempt_count + n = 1 AS first, gen_random_uuid() AS event_id FROM numbered
+    SELECT numbered.*, base + n AS sequence, gen_random_uuid() AS event_id FROM numbered
   ), ins AS (
     INSERT INTO "QrCode" (id, "sessionId", attempt, sequence, png, sha256, "receivedAt")
     SELECT gen_random_uuid(), session_id, attempt, sequence, png, sha256, received_at FROM fresh
   ), counted AS (
+    -- The session's count is what the live page follows; an attempt's is written when it ends.
     UPDATE "QrSession" q SET "qrCount" = c.last, "updatedAt" = now()
     FROM (SELECT session_id, max(sequence) AS last FROM fresh GROUP BY 1) c WHERE q.id = c.session_id
-  ), att AS (
-    UPDATE "QrAttempt" a SET "qrCount" = a."qrCount" + c.stored
-    FROM (SELECT session_id, attempt, count(*)::int AS stored FROM fresh GROUP BY 1, 2) c
-    WHERE a."sessionId" = c.session_id AND a.number = c.attempt
   ), ev AS (
     INSERT INTO "Event" (id, type, "instanceId", "sessionId", attempt, "qrSequence", payload, "createdAt")
     SELECT event_id, 'qr.updated', instance_id, session_id, attempt, sequence,
@@ -157,7 +155,7 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
   const lastOf = new Map<string, number>();
   items.forEach((q, i) => lastOf.set(q.sessionId, i));
   const { rows } = await sql.query<Row>({
-    name: "qrfleet-store-qr-v3",
+    name: "qrfleet-store-qr-v4",
     text: STORE_SQL,
     values: [
       items.map((q) => q.sessionId),
@@ -173,6 +171,7 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
       opts.leaseMs,
       at,
       pngs.map((png) => png.length),
+      items.map((q) => q.first),
     ],
   });
   const held = new Set<string>();

@@ -6,6 +6,7 @@ import { recordEvent } from "../notify/outbox.js";
 import type { FleetContext } from "./context.js";
 import { NotFoundError, ValidationError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
+import { ATTEMPT_QR_COUNT } from "./attempts.js";
 import { publishCancel } from "./cancel-bus.js";
 
 export const OPEN_STATUSES: readonly SessionStatus[] = ["queued", "running"];
@@ -181,8 +182,12 @@ export async function showSession(ctx: FleetContext, id: string): Promise<Sessio
     .findUnique({ where: { id }, include: { ...instanceSummary, attempts: { orderBy: { number: "asc" } } } })
     .catch(() => null);
   if (!s) throw new NotFoundError(`no session ${JSON.stringify(id)}`);
+  // A running attempt's QR codes are counted when it ends; until then, here.
+  const live = s.attempts.some((a) => a.endedAt === null)
+    ? await ctx.db.qrCode.count({ where: { sessionId: s.id, attempt: s.attempt } })
+    : 0;
   return toView(s, s.attempts.map(({ number, startedAt, endedAt, outcome, errorCode, error, qrCount, resumes }) => ({
-    number, startedAt, endedAt, outcome, errorCode, error, qrCount, resumes,
+    number, startedAt, endedAt, outcome, errorCode, error, qrCount: endedAt === null && number === s.attempt ? live : qrCount, resumes,
   })));
 }
 
@@ -229,6 +234,10 @@ async function endOpenSession(
       data: { status, endedAt: new Date(), runId: null, errorCode: opts.errorCode, error: opts.error },
     });
     if (count === 0) return null;
+    await tx.$executeRawUnsafe(
+      `UPDATE "QrAttempt" a SET "qrCount" = ${ATTEMPT_QR_COUNT} WHERE a."sessionId" = $1::uuid AND a."endedAt" IS NULL`,
+      s.id,
+    );
     await tx.qrAttempt.updateMany({
       where: { sessionId: s.id, endedAt: null },
       data: { endedAt: new Date(), outcome: status, errorCode: opts.errorCode, error: opts.error },

@@ -97,7 +97,9 @@ describe("qrfleet enqueue, sessions, session show, cancel, status", { timeout: 1
           outcome: "timed_out", errorCode: "timed_out", error: "the scan window passed with no scan", qrCount: 5,
         },
       });
-      await db.qrAttempt.create({ data: { sessionId: session.id, number: 2, startedAt: new Date("2026-01-02T03:07:00Z"), qrCount: 1, resumes: 1 } });
+      await db.qrAttempt.create({ data: { sessionId: session.id, number: 2, startedAt: new Date("2026-01-02T03:07:00Z"), resumes: 1 } });
+      // A running attempt's QR codes are counted as they are stored (its qrCount is written when it ends).
+      await db.qrCode.create({ data: { sessionId: session.id, attempt: 2, sequence: 6, png: new Uint8Array([1]), sha256: "f".repeat(64) } });
       await db.qrSession.update({ where: { id: session.id }, data: { attempt: 2, qrCount: 6, status: "running", startedAt: new Date("2026-01-02T03:04:05Z") } });
     } finally {
       await db.$disconnect();
