@@ -107,3 +107,34 @@ export function serviceCpuMs(services: Services): { postgres: number | null; red
     redis: services.redisPid === null ? null : cpuMsOf(services.redisPid),
   };
 }
+
+/** Work the services did, counted by themselves: a phase's figure is the difference of two readings. */
+export interface ServiceCounters {
+  /** Committed and rolled-back transactions of every database (each statement outside a transaction is one). */
+  postgresTransactions: number;
+  /** Commands Redis processed, every client. */
+  redisCommands: number;
+}
+
+/**
+ * PostgreSQL flushes a backend's counts at most once a second while it works and within 10 s once
+ * it idles, so a reading right after a phase can miss its last second or so: the figure is close, not exact.
+ */
+export async function readServiceCounters(adminUrl: string, redisUrl: string): Promise<ServiceCounters | null> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  try {
+    await Promise.all([client.connect(), redis.connect()]);
+    const [{ rows }, info] = await Promise.all([
+      client.query<{ n: string }>("SELECT sum(xact_commit + xact_rollback)::text AS n FROM pg_stat_database"),
+      redis.info("stats"),
+    ]);
+    const commands = Number(/^total_commands_processed:(\d+)/m.exec(info)?.[1]);
+    return { postgresTransactions: Number(rows[0]!.n), redisCommands: commands };
+  } catch {
+    return null;
+  } finally {
+    await client.end().catch(() => undefined);
+    redis.disconnect();
+  }
+}

@@ -25,6 +25,8 @@ export interface PhaseReport {
   socketsOpenMs: number | null;
   cpuMsPerQr: CpuFigures;
   cpuMs: CpuFigures;
+  /** PostgreSQL transactions and Redis commands per delivered QR, start-up included. */
+  servicePerQr: { postgresTransactions: number | null; redisCommands: number | null };
   /** Sum of the measured processes' peaks (VmHWM). */
   peakRssMb: number;
   jobsFailed: number;
@@ -84,6 +86,10 @@ export function phaseReport(input: {
     socketsOpenMs: p.allOpenAt === null ? null : p.allOpenAt - t0,
     cpuMsPerQr: { daemon: perQr(m.cpuMs), postgres: perQr(m.postgresCpuMs), redis: perQr(m.redisCpuMs) },
     cpuMs: { daemon: round(m.cpuMs, 0), postgres: round(m.postgresCpuMs, 0), redis: round(m.redisCpuMs, 0) },
+    servicePerQr: {
+      postgresTransactions: perQr(m.serviceWork?.postgresTransactions ?? null),
+      redisCommands: perQr(m.serviceWork?.redisCommands ?? null),
+    },
     peakRssMb: round(m.peakRssMb, 1)!,
     jobsFailed: logs.jobsFailed,
     errorLines: logs.errorLines,

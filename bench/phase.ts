@@ -1,6 +1,7 @@
-import { ProcessMeter, serviceCpuMs } from "./meters.js";
+import { ProcessMeter, readServiceCounters, serviceCpuMs, type ServiceCounters } from "./meters.js";
 import type { PeerStats, PeersResult } from "./peers.js";
 import { sleepUntil, type Run } from "./run-context.js";
+import { ADMIN_DATABASE_URL, REDIS_URL } from "./stores.js";
 
 /**
  * The measured part of a phase, from t0 to the end of the drain: a progress line on stderr once
@@ -18,6 +19,8 @@ export interface Measured {
   postgresCpuMs: number | null;
   redisCpuMs: number | null;
   peersCpuMs: number;
+  /** PostgreSQL transactions and Redis commands during the window; null if a service could not be asked. */
+  serviceWork: ServiceCounters | null;
   drainMs: number;
   /** When the measured processes were ready (daemons: /readyz 200), and the CPU they had used by then. */
   ready: { ms: number; cpuMs: number } | null;
@@ -29,6 +32,7 @@ export class MeasuredWindow {
   readonly meter = new ProcessMeter();
   private readonly peersMeter = new ProcessMeter();
   private readonly services0;
+  private readonly counters0: Promise<ServiceCounters | null>;
   private readonly peersCpu0: number;
   private readonly ticker: NodeJS.Timeout;
   private readonly stopTicker: () => Promise<void>;
@@ -42,6 +46,7 @@ export class MeasuredWindow {
     readonly t0: number,
   ) {
     this.services0 = serviceCpuMs(run.services);
+    this.counters0 = readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL);
     this.peersMeter.add(run.peersPid);
     this.peersCpu0 = this.peersMeter.read().cpuMs;
     this.ticker = setInterval(() => this.progress(), 1000);
@@ -71,6 +76,7 @@ export class MeasuredWindow {
       const peers = await this.run.peers.call("results", null);
       const own = this.meter.read();
       const services = serviceCpuMs(this.run.services);
+      const [counters0, counters] = await Promise.all([this.counters0, readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL)]);
       const delta = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
       return {
         peers,
@@ -79,6 +85,13 @@ export class MeasuredWindow {
         postgresCpuMs: delta(services.postgres, this.services0.postgres),
         redisCpuMs: delta(services.redis, this.services0.redis),
         peersCpuMs: this.peersMeter.read().cpuMs - this.peersCpu0,
+        serviceWork:
+          counters0 && counters
+            ? {
+                postgresTransactions: counters.postgresTransactions - counters0.postgresTransactions,
+                redisCommands: counters.redisCommands - counters0.redisCommands,
+              }
+            : null,
         drainMs: waitedMs,
         ready: this.ready,
         takeoverMs: this.kill?.backAt ? this.kill.backAt - this.kill.at : null,

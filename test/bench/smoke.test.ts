@@ -29,6 +29,8 @@ describe("npm run bench", () => {
         expect(phase.sent).toBe(phase.delivered + phase.superseded);
         expect(phase.cpuMs.daemon).toEqual(expect.any(Number));
         expect(phase.cpuMsPerQr.daemon).toEqual(expect.any(Number));
+        expect(phase.servicePerQr.postgresTransactions).toEqual(expect.any(Number));
+        expect(phase.servicePerQr.redisCommands).toEqual(expect.any(Number));
         expect(phase.peakRssMb).toBeGreaterThan(0);
         expect(phase.emails).toBeGreaterThan(0);
         expect(phase.socketsOpenMax).toBe(8);
