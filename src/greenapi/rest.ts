@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from "undici";
 import { z } from "zod";
+import { deadline } from "../deadline.js";
 import { maskSecrets } from "../log.js";
 import { decodePng, MAX_FRAME_BYTES } from "./frames.js";
 import {
@@ -52,8 +53,7 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
   async function call<T>(method: string, schema: z.ZodType<T>, signal?: AbortSignal, body?: unknown): Promise<T> {
     const url = methodUrl(address, method);
     const what = `${body === undefined ? "GET" : "POST"} ${maskSecrets(url)}`;
-    const timeout = AbortSignal.timeout(opts.timeoutMs);
-    const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    const timeout = deadline(opts.timeoutMs, signal);
     let text: string;
     let status: number;
     try {
@@ -63,13 +63,15 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
         method: body === undefined ? "GET" : "POST",
         headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: combined,
+        signal: timeout.signal,
         dispatcher: opts.dispatcher,
       });
       status = res.statusCode;
       text = await readBounded(res, what);
     } catch (err) {
       throw translateFetchError(err, what, opts.timeoutMs, signal);
+    } finally {
+      timeout.clear();
     }
     if (status < 200 || status > 299) throw errorForStatus(status, what);
     return validate(text, schema, what, status);

@@ -149,7 +149,7 @@ class QrSession extends SingleOutcome implements QrSocketListener {
     this.opts.signal?.removeEventListener("abort", this.onAbort);
     this.queue = undefined;
     if (this.socket) closeQuietly(this.socket);
-    else this.connectAbort.abort();
+    else this.connectAbort.abort("the attempt is over");
   }
 
   private opened(socket: QrSocket): void {

@@ -1,6 +1,8 @@
 import nodemailer from "nodemailer";
+import addressparser from "nodemailer/lib/addressparser/index.js";
 import { maskSecrets } from "../log.js";
 import { composeEmail, type EmailContext } from "./email-content.js";
+import { buildMime } from "./mime.js";
 import { truncateBody, type AttemptResult, type EventView } from "./types.js";
 
 export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext } from "./email-content.js";
@@ -33,6 +35,7 @@ export interface MailerOptions {
 }
 
 export function createMailer(smtpUrl: string, from: string, opts: MailerOptions = {}): Mailer {
+  const fromAddress = addressOf(from);
   const transport = nodemailer.createTransport(
     {
       url: smtpUrl,
@@ -45,20 +48,12 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
       disableFileAccess: true,
       disableUrlAccess: true,
     },
-    { from },
   );
   return {
     async send({ view, to, ...context }) {
       try {
-        const message = composeEmail(view, context);
-        const info = await transport.sendMail({
-          to,
-          headers: message.headers,
-          subject: message.subject,
-          text: message.text,
-          html: message.html,
-          attachments: message.attachments.map((a) => ({ ...a })),
-        });
+        const raw = buildMime({ from, to }, composeEmail(view, context));
+        const info = await transport.sendMail({ envelope: { from: fromAddress, to: [to] }, raw });
         const response = String(info.response ?? "");
         return { kind: "sent", status: smtpCode(response), body: truncateBody(response) };
       } catch (err) {
@@ -69,6 +64,12 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
       transport.close();
     },
   };
+}
+
+/** The bare address of `Name <address>`, for the SMTP envelope. */
+function addressOf(from: string): string {
+  const [first] = addressparser(from);
+  return first && "address" in first && first.address ? first.address : from;
 }
 
 function smtpCode(response: string): number | null {

@@ -19,8 +19,14 @@ const MAX_ID_BYTES = 200;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The master key also encrypts secrets at rest; links are signed with a key derived for this one use. */
+const linkKeys = new WeakMap<Buffer, Buffer>();
 function linkKey(key: Buffer): Buffer {
-  return createHmac("sha256", key).update("qrfleet live-link v1").digest();
+  let derived = linkKeys.get(key);
+  if (!derived) {
+    derived = createHmac("sha256", key).update("qrfleet live-link v1").digest();
+    linkKeys.set(key, derived);
+  }
+  return derived;
 }
 
 function mac(key: Buffer, payload: Buffer): Buffer {

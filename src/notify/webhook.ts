@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { request, type Dispatcher } from "undici";
+import { deadline } from "../deadline.js";
 import { maskSecrets } from "../log.js";
 import { RESPONSE_BODY_MAX, truncateBody, type AttemptResult, type EventView, type QrView } from "./types.js";
 
@@ -114,13 +115,13 @@ export function webhookSigner(secret: string): WebhookSigner | string {
 
 export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
   const signature = req.signer.sign(req.msgId, req.now, req.body);
-  const signal = AbortSignal.timeout(req.timeoutMs);
+  const timeout = deadline(req.timeoutMs);
   try {
     // undici's request, not fetch: a third of the CPU per call, and it never follows a redirect.
     const res = await request(req.url, {
       method: "POST",
       dispatcher: req.dispatcher,
-      signal,
+      signal: timeout.signal,
       headers: {
         "content-type": "application/json",
         "user-agent": "qrfleet-webhooks",
@@ -133,8 +134,10 @@ export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
     const body = truncateBody(maskSecrets(await readCapped(res.body)));
     return classifyResponse(res.statusCode, body);
   } catch (err) {
-    const error = signal.aborted ? `webhook timed out after ${req.timeoutMs} ms` : networkError(err);
+    const error = timeout.expired ? `webhook timed out after ${req.timeoutMs} ms` : networkError(err);
     return { kind: "retryable", status: null, body: null, error: maskSecrets(error) };
+  } finally {
+    timeout.clear();
   }
 }
 

@@ -1,0 +1,36 @@
+/**
+ * An AbortSignal that fires after `ms` unless cleared first, optionally also when `also` aborts.
+ * AbortSignal.timeout cannot be cleared: its timer fires after every call, however quick, and
+ * builds a DOMException each time — at thousands of webhooks and state checks a second, that was
+ * a visible share of the daemon's CPU.
+ */
+export interface Deadline {
+  signal: AbortSignal;
+  /** True when it was the deadline (not `also`) that aborted. */
+  readonly expired: boolean;
+  /** Stops the timer and the link to `also`; call it when the work is over, however it ended. */
+  clear(): void;
+}
+
+export function deadline(ms: number, also?: AbortSignal): Deadline {
+  const controller = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError"));
+  }, ms);
+  timer.unref();
+  const forward = () => controller.abort(also?.reason);
+  if (also?.aborted) forward();
+  else also?.addEventListener("abort", forward, { once: true });
+  return {
+    signal: controller.signal,
+    get expired() {
+      return expired;
+    },
+    clear() {
+      clearTimeout(timer);
+      also?.removeEventListener("abort", forward);
+    },
+  };
+}
