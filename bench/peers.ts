@@ -72,7 +72,7 @@ const handlers: PeersApi = {
     if (current) throw new Error("a phase is still running");
     const ledger = new DeliveryLedger(instances.map((i) => i.idInstance));
     const sim = await startSimulator({
-      logger: log,
+      log,
       imageMode: "tagged",
       imagePoolSize: IMAGE_POOL,
       defaults: { fate: "never", rotationMs: rotateMs, scanWindowMs: windowMs },

@@ -2,7 +2,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { ConfigError, loadConfig, type Config } from "../src/config.js";
 import { openFleet } from "../src/fleet/runtime.js";
-import { createLogger, maskSecrets, setLogger, type Logger } from "../src/log.js";
+import { createLogger, maskSecrets, type Logger } from "../src/log.js";
 import { liveUrl, signLiveToken } from "../src/notify/live-link.js";
 import { PROJECT_ROOT } from "../src/paths.js";
 import { startSimulator } from "../src/simulator/index.js";
@@ -83,9 +83,8 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   const logFile = path.join(DEMO_DIR, "daemon.log");
   log = createLogger({ level: config.LOG_LEVEL, name: "qrfleet-demo", destination: pino.destination({ dest: logFile, sync: false, mkdir: true, append: false }) });
-  setLogger(log);
 
-  const sim = await startSimulator({ ...simulatorOptions(), logger: log });
+  const sim = await startSimulator({ ...simulatorOptions(), log });
   closers.push({ name: "simulator", close: () => sim.close() });
 
   // Seeded and enqueued before the daemon starts: its first fleet sweep runs at once, and would

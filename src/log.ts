@@ -60,14 +60,3 @@ export function createLogger(opts: { level?: string; name?: string; destination?
   );
 }
 
-let root: Logger | undefined;
-
-/** The process-wide logger; entry points call setLogger once after reading config. */
-export function logger(): Logger {
-  root ??= createLogger({ level: "info" });
-  return root;
-}
-
-export function setLogger(next: Logger): void {
-  root = next;
-}

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** AES-256-GCM at rest: a sealed value is 12-byte IV ‖ 16-byte tag ‖ ciphertext. */
 const IV_BYTES = 12;
@@ -32,4 +32,10 @@ export class SecretBox {
   hmacKey(): Buffer {
     return this.#key;
   }
+}
+
+/** Constant-time equality of two secrets of any length (hashing first equalises the lengths). */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
+  return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from "../src/config.js";
-import { createLogger, setLogger } from "../src/log.js";
+import { createLogger } from "../src/log.js";
 import { startDaemon } from "./daemon.js";
 
 /** The daemon's process entry: start, then stop cleanly on SIGTERM/SIGINT and exit 0. */
@@ -15,7 +15,6 @@ export async function runDaemon(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.LOG_LEVEL });
-  setLogger(log);
   const daemon = await startDaemon(config, log);
   let signals = 0;
   const stop = (signal: string) => {

@@ -1,7 +1,7 @@
 import type { Job } from "bullmq";
 import type { FleetContext } from "../src/fleet/context.js";
 import { deleteOldQrImages } from "../src/fleet/retention.js";
-import { checkInstances, sweepFleet } from "../src/fleet/sweep.js";
+import { reauthInstance, sweepFleet } from "../src/fleet/sweep.js";
 import type { SweepJob } from "../src/queues.js";
 
 /** The sweep queue's processor: the fleet sweep, per-instance cron re-auth, QR image retention. */
@@ -9,10 +9,7 @@ export function createSweepProcessor(ctx: FleetContext) {
   return async (job: Job<SweepJob>, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     const data = job.data;
     if (data.kind === "sweep") return sweepFleet(ctx, signal);
-    if (data.kind === "reauth") {
-      const inst = await ctx.db.instance.findUnique({ where: { id: data.instanceId } });
-      return inst && inst.enabled ? checkInstances(ctx, [inst], "schedule", signal) : "gone";
-    }
+    if (data.kind === "reauth") return reauthInstance(ctx, data.instanceId, signal);
     return deleteOldQrImages(ctx);
   };
 }

@@ -2,7 +2,7 @@ import { pino } from "pino";
 import { loadConfig, type Config, type RequiredKey } from "../config.js";
 import type { FleetContext } from "../fleet/context.js";
 import { openFleet } from "../fleet/runtime.js";
-import { createLogger, setLogger, type Logger } from "../log.js";
+import { createLogger, type Logger } from "../log.js";
 
 /**
  * A one-shot command logs to stderr so stdout holds only its result (and stays parseable with
@@ -10,9 +10,7 @@ import { createLogger, setLogger, type Logger } from "../log.js";
  */
 export function cliLogger(config: Config): Logger {
   const level = config.LOG_LEVEL === "info" ? "warn" : config.LOG_LEVEL;
-  const log = createLogger({ level, name: "qrfleet-cli", destination: pino.destination({ dest: 2, sync: true }) });
-  setLogger(log);
-  return log;
+  return createLogger({ level, name: "qrfleet-cli", destination: pino.destination({ dest: 2, sync: true }) });
 }
 
 /** The configuration a command needs; the fleet seals tokens, so it needs the secret key. */

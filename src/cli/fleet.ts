@@ -27,9 +27,9 @@ export function describeStatus(s: FleetStatus): string {
 
 function deliveryTable(list: DeliveryView[]): string {
   const rows = list.map((d) => [
-    when(d.createdAt), d.eventType, `${d.channelKind} ${d.address}`, d.status, String(d.attempts),
+    when(d.createdAt), d.eventType, `${d.channelKind} ${d.address}`, d.status, String(d.tries),
     d.responseStatus === null ? "-" : String(d.responseStatus),
-    d.status === "sent" ? when(d.sentAt) : d.status === "pending" ? `next ${when(d.nextAttemptAt)}` : "-",
+    d.status === "sent" ? when(d.sentAt) : d.status === "pending" ? `next ${when(d.nextTryAt)}` : "-",
     dash(d.lastError),
   ]);
   return table(["created", "event", "to", "status", "tries", "HTTP", "sent / next", "last error"], rows, "no deliveries");

@@ -1,8 +1,8 @@
 import { Command } from "commander";
 import { parseAddress, parseApiUrl, parseIdInstance } from "../greenapi/urls.js";
-import { runQrSession } from "../greenapi/session.js";
+import { runSocketAttempt } from "../greenapi/socket-attempt.js";
 import { connectorFor } from "../greenapi/socket.js";
-import type { InstanceAddress, QrImage, SessionNotice, SessionOutcome } from "../greenapi/types.js";
+import type { InstanceAddress, QrImage, AttemptNotice, AttemptOutcome } from "../greenapi/types.js";
 import { maskSecrets, registerSecret } from "../log.js";
 import { cliConfig, cliLogger } from "./context.js";
 import { EXIT, intArg, print, printJson, secretArg, type Out } from "./output.js";
@@ -20,8 +20,8 @@ interface ScanOpts extends Out {
 interface ScanView {
   opened(): void;
   qr(qr: QrImage): Promise<void>;
-  notice(notice: SessionNotice): void;
-  outcome(outcome: SessionOutcome): void;
+  notice(notice: AttemptNotice): void;
+  outcome(outcome: AttemptOutcome): void;
 }
 
 /** The provider rotates its QR about every 20 s; later QRs use the rotation actually seen. */
@@ -31,7 +31,7 @@ const HOW_TO_SCAN = "On the phone: WhatsApp → Settings → Linked devices → 
 
 const clock = (d: Date) => d.toTimeString().slice(0, 8);
 
-export function describeOutcome(o: SessionOutcome): string {
+export function describeOutcome(o: AttemptOutcome): string {
   switch (o.kind) {
     case "authorized":
       return `authorized: the instance is linked to phone ${o.phone ? `+${o.phone}` : "(number not reported)"}`;
@@ -46,7 +46,7 @@ export function describeOutcome(o: SessionOutcome): string {
   }
 }
 
-const succeeded = (o: SessionOutcome) => o.kind === "authorized" || o.kind === "already_logged";
+const succeeded = (o: AttemptOutcome) => o.kind === "authorized" || o.kind === "already_logged";
 
 function terminalView(redraw: boolean): ScanView {
   let previous: Date | undefined;
@@ -57,7 +57,7 @@ function terminalView(redraw: boolean): ScanView {
       previous = qr.receivedAt;
       const text = qrTextOf(qr.png);
       const art = text === null ? `(this image is not a readable QR code; sha256 ${qr.sha256})` : await terminalQr(text);
-      const title = `QR ${qr.index} — received ${clock(qr.receivedAt)}, valid ~${validS} s`;
+      const title = `QR ${qr.number} — received ${clock(qr.receivedAt)}, valid ~${validS} s`;
       print(redraw ? `${CLEAR_SCREEN}${title}\n${art}${HOW_TO_SCAN}` : `${title}\n${art}`);
     },
     notice: () => undefined,
@@ -68,7 +68,7 @@ function terminalView(redraw: boolean): ScanView {
   };
 }
 
-function outcomeEvent(o: SessionOutcome): Record<string, unknown> {
+function outcomeEvent(o: AttemptOutcome): Record<string, unknown> {
   switch (o.kind) {
     case "authorized":
       return { outcome: o.kind, phone: o.phone };
@@ -85,7 +85,7 @@ function jsonView(): ScanView {
   const line = (event: string, data: Record<string, unknown> = {}) => printJson({ event, at: new Date(), ...data });
   return {
     opened: () => line("opened"),
-    qr: async (qr) => line("qr", { index: qr.index, receivedAt: qr.receivedAt, sha256: qr.sha256, text: qrTextOf(qr.png) }),
+    qr: async (qr) => line("qr", { number: qr.number, receivedAt: qr.receivedAt, sha256: qr.sha256, text: qrTextOf(qr.png) }),
     notice: (n) => line("notice", { ...n }),
     outcome: (o) => line("outcome", outcomeEvent(o)),
   };
@@ -108,7 +108,7 @@ export async function runScan(o: ScanOpts): Promise<number> {
   const onSigint = () => abort.abort("stopped with Ctrl-C");
   process.once("SIGINT", onSigint);
   try {
-    const outcome = await runQrSession({
+    const outcome = await runSocketAttempt({
       connect: connectorFor(addr, { timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS }),
       onQr: (qr) => view.qr(qr),
       onNotice: (n) => (n.kind === "opened" ? view.opened() : view.notice(n)),

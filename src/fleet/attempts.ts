@@ -1,11 +1,12 @@
 import type { QrTransport, SessionStatus, SessionTrigger } from "../db.js";
-import type { FailureReason, SessionOutcome } from "../greenapi/types.js";
+import type { FailureReason, AttemptOutcome } from "../greenapi/types.js";
 import { maskSecrets } from "../log.js";
 import { storedPayload, wants } from "../notify/outbox.js";
 import { recipientsSql } from "../notify/routing.js";
 import type { EventType } from "../notify/types.js";
 import { backoffDelayMs } from "./backoff.js";
 import type { FleetContext } from "./context.js";
+import { unlinkedSinceSql } from "./instance-state.js";
 
 /**
  * One worker run of one session attempt. Every write is fenced by `runId`: if another run has
@@ -122,7 +123,7 @@ function phoneMismatch(expected: string | null, actual: string | null): boolean 
 type Decision = { status: SessionStatus; next?: { attempt: number; delayMs: number; dueAt: Date } };
 
 /** What an attempt's outcome means for the session: its next status and, maybe, a next attempt. */
-function decide(claim: Claim, outcome: SessionOutcome, now: Date): Decision {
+function decide(claim: Claim, outcome: AttemptOutcome, now: Date): Decision {
   const { session, instance } = claim;
   const retryable = outcome.kind === "timed_out" || (outcome.kind === "failed" && RETRYABLE.has(outcome.reason));
   if (retryable && session.attempt < session.maxAttempts) {
@@ -140,7 +141,7 @@ function decide(claim: Claim, outcome: SessionOutcome, now: Date): Decision {
   }
 }
 
-function outcomeError(outcome: SessionOutcome): { errorCode: string | null; error: string | null } {
+function outcomeError(outcome: AttemptOutcome): { errorCode: string | null; error: string | null } {
   if (outcome.kind === "failed") return { errorCode: outcome.reason, error: maskSecrets(outcome.message).slice(0, 2000) };
   if (outcome.kind === "cancelled") return { errorCode: "cancelled", error: maskSecrets(outcome.reason).slice(0, 2000) };
   if (outcome.kind === "timed_out") return { errorCode: "timed_out", error: "the scan window passed with no scan" };
@@ -148,7 +149,7 @@ function outcomeError(outcome: SessionOutcome): { errorCode: string | null; erro
 }
 
 /** How the instance changes: linked again, or flagged for a human (null: neither). */
-function instanceChange(status: SessionStatus, outcome: SessionOutcome): { linked: boolean; attention: string | null } {
+function instanceChange(status: SessionStatus, outcome: AttemptOutcome): { linked: boolean; attention: string | null } {
   if (status === "authorized" || status === "already_logged") return { linked: true, attention: null };
   if (status === "wrong_number") return { linked: false, attention: "wrong_number" };
   if (outcome.kind === "failed" && (outcome.reason === "invalid_token" || outcome.reason === "unknown_instance")) {
@@ -166,7 +167,7 @@ const EVENT_OF: Partial<Record<SessionStatus, EventType>> = {
 };
 
 /** The event an outcome announces; an attempt that will be retried is announced too (webhooks only). */
-function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: SessionOutcome, err: ReturnType<typeof outcomeError>) {
+function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: AttemptOutcome, err: ReturnType<typeof outcomeError>) {
   const { next } = d;
   const type = next ? (outcome.kind === "timed_out" ? "session.timed_out" : "session.failed") : EVENT_OF[d.status];
   if (!type) return null;
@@ -202,7 +203,7 @@ const FINISH_SQL = `
     UPDATE "Instance" i SET
       "lastState" = CASE WHEN $13::boolean THEN 'authorized' ELSE i."lastState" END,
       "lastStateAt" = CASE WHEN $13::boolean THEN now() ELSE i."lastStateAt" END,
-      "unlinkedSince" = CASE WHEN $13::boolean THEN NULL ELSE i."unlinkedSince" END,
+      "unlinkedSince" = CASE WHEN $13::boolean THEN ${unlinkedSinceSql("'authorized'", "now()")} ELSE i."unlinkedSince" END,
       attention = CASE WHEN $13::boolean THEN NULL ELSE COALESCE($14, i.attention) END,
       "updatedAt" = now()
     FROM s WHERE i.id = $12::uuid AND ($13::boolean OR $14::text IS NOT NULL)
@@ -211,7 +212,7 @@ const FINISH_SQL = `
     SELECT gen_random_uuid(), $15, $12::uuid, s.id, $3::int, $16::jsonb, now() FROM s WHERE $15::text IS NOT NULL
     RETURNING id, (extract(epoch FROM "createdAt") * 1000)::float8 AS created_ms
   ), del AS (
-    INSERT INTO "Delivery" (id, "eventId", "channelId", "nextAttemptAt", "createdAt", "updatedAt")
+    INSERT INTO "Delivery" (id, "eventId", "channelId", "nextTryAt", "createdAt", "updatedAt")
     SELECT gen_random_uuid(), ev.id, r.id, now() + $19::int * interval '1 millisecond', now(), now()
     FROM ev CROSS JOIN LATERAL ${recipientsSql("$12::uuid", "$3::int", "$18::int")} r
     WHERE r.kind = 'webhook' OR $17::boolean
@@ -241,7 +242,7 @@ export interface AttemptEnd {
  * event's deliveries are leased to this process for `leaseMs`, which sends them itself; after
  * that the reconciler hands whatever is still pending to the notify queue.
  */
-export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: SessionOutcome, leaseMs: number): Promise<AttemptEnd> {
+export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: AttemptOutcome, leaseMs: number): Promise<AttemptEnd> {
   const { session, instance } = claim;
   const d = decide(claim, outcome, new Date());
   const err = outcomeError(outcome);

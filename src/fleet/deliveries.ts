@@ -2,7 +2,8 @@ import { z } from "zod";
 import type { ChannelKind, DeliveryStatus } from "../db.js";
 import { maskSecrets } from "../log.js";
 import type { FleetContext } from "./context.js";
-import { ValidationError, describeIssues } from "./errors.js";
+import { parseInput } from "./validate.js";
+
 
 /** What the CLI and the API show of the outbox: where a delivery went, never the webhook secret. */
 export interface DeliveryView {
@@ -14,12 +15,12 @@ export interface DeliveryView {
   /** The email address or webhook URL, with any credential in it masked. */
   address: string;
   status: DeliveryStatus;
-  attempts: number;
+  tries: number;
   lastError: string | null;
   responseStatus: number | null;
   sentAt: Date | null;
   createdAt: Date;
-  nextAttemptAt: Date;
+  nextTryAt: Date;
 }
 
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "sent", "failed", "expired"];
@@ -42,9 +43,7 @@ export interface DeliveryFilter {
 }
 
 export async function listDeliveries(ctx: FleetContext, filter: DeliveryFilter = {}): Promise<DeliveryView[]> {
-  const parsed = filterSchema.safeParse(filter);
-  if (!parsed.success) throw new ValidationError(describeIssues(parsed.error.issues));
-  const f = parsed.data;
+  const f = parseInput(filterSchema, filter);
   const rows = await ctx.db.delivery.findMany({
     where: { ...(f.status && { status: f.status }), ...(f.session && { event: { sessionId: f.session } }) },
     include: {
@@ -62,11 +61,11 @@ export async function listDeliveries(ctx: FleetContext, filter: DeliveryFilter =
     channelKind: d.channel.kind,
     address: maskSecrets(d.channel.address),
     status: d.status,
-    attempts: d.attempts,
+    tries: d.tries,
     lastError: d.lastError === null ? null : maskSecrets(d.lastError),
     responseStatus: d.responseStatus,
     sentAt: d.sentAt,
     createdAt: d.createdAt,
-    nextAttemptAt: d.nextAttemptAt,
+    nextTryAt: d.nextTryAt,
   }));
 }

@@ -2,8 +2,10 @@ import type { Db, Instance, Prisma } from "../db.js";
 import { isUniqueViolation } from "../db.js";
 import { reauthSchedulerId } from "../queues.js";
 import type { FleetContext } from "./context.js";
-import { ConflictError, NotFoundError, ValidationError, describeIssues } from "./errors.js";
+import { ConflictError, NotFoundError } from "./errors.js";
 import { instanceUpdateSchema, newInstanceSchema, type NewInstance } from "./instance-input.js";
+import { isUuid } from "../uuid.js";
+import { parseInput } from "./validate.js";
 
 /** What the CLI and the API show of an instance: never its token. */
 export interface InstanceView {
@@ -28,7 +30,6 @@ export interface InstanceView {
   createdAt: Date;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const withLastSession = {
   sessions: { orderBy: { createdAt: "desc" }, take: 1, select: { id: true, status: true, attempt: true, endedAt: true } },
 } satisfies Prisma.InstanceInclude;
@@ -61,7 +62,7 @@ export function toView(i: InstanceWithLast): InstanceView {
 /** An instance is named by our id or by its idInstance (unique unless two apiUrls share it). */
 export async function resolveInstance(db: Db, ref: string): Promise<Instance> {
   const key = ref.trim();
-  if (UUID.test(key)) {
+  if (isUuid(key)) {
     const found = await db.instance.findUnique({ where: { id: key } });
     if (found) return found;
   } else if (/^\d+$/.test(key)) {
@@ -73,9 +74,7 @@ export async function resolveInstance(db: Db, ref: string): Promise<Instance> {
 }
 
 export function parseNewInstance(input: unknown): NewInstance {
-  const parsed = newInstanceSchema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(describeIssues(parsed.error.issues));
-  return parsed.data;
+  return parseInput(newInstanceSchema, input);
 }
 
 export function instanceData(ctx: FleetContext, v: NewInstance): Prisma.InstanceCreateManyInput {
@@ -132,9 +131,7 @@ export async function showInstance(ctx: FleetContext, ref: string): Promise<Inst
 
 export async function updateInstance(ctx: FleetContext, ref: string, input: unknown): Promise<InstanceView> {
   const inst = await resolveInstance(ctx.db, ref);
-  const parsed = instanceUpdateSchema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(describeIssues(parsed.error.issues));
-  const u = parsed.data;
+  const u = parseInput(instanceUpdateSchema, input);
   const data: Prisma.InstanceUpdateInput = {
     ...(u.apiUrl !== undefined && { apiUrl: u.apiUrl }),
     ...(u.token !== undefined && { tokenCiphertext: ctx.box.seal(u.token), attention: null }),

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { isUniqueViolation, type ChannelKind, type Db } from "../db.js";
 import type { SecretBox } from "../secrets.js";
-import { ConflictError, NotFoundError, ValidationError, describeIssues } from "./errors.js";
+import { ConflictError, NotFoundError } from "./errors.js";
+import { parseInput } from "./validate.js";
+import { isUuid } from "../uuid.js";
 
 /** Operators receive the QR of the instances assigned to them through their channels. */
 
@@ -52,7 +54,6 @@ export interface Assignment {
 /** Highest escalation tier; tiers beyond a handful only delay who hears about a dead instance. */
 export const MAX_TIER = 10;
 const SECRET_BYTES = 32;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const nameSchema = z
   .string()
@@ -96,13 +97,6 @@ export function generateWebhookSecret(): string {
   return `whsec_${randomBytes(SECRET_BYTES).toString("base64")}`;
 }
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
-  throw new ValidationError(describeIssues(result.error.issues), { issues });
-}
-
 const viewInclude = {
   channels: { orderBy: { createdAt: "asc" as const } },
   assignments: { orderBy: { createdAt: "asc" as const } },
@@ -127,7 +121,7 @@ function toView(row: OperatorRow): OperatorView {
 }
 
 export async function addOperator(db: Db, box: SecretBox, input: OperatorInput): Promise<AddedOperator> {
-  const v = parse(operatorSchema, input);
+  const v = parseInput(operatorSchema, input);
   const webhookSecret = v.webhook === undefined ? null : (v.webhookSecret ?? generateWebhookSecret());
   const channels = [
     ...(v.email === undefined ? [] : [{ kind: "email" as const, address: v.email }]),
@@ -146,7 +140,7 @@ export async function addOperator(db: Db, box: SecretBox, input: OperatorInput):
 
 /** Adds another email address or webhook endpoint to an existing operator. */
 export async function addChannel(db: Db, box: SecretBox, operatorRef: string, input: ChannelInput): Promise<AddedChannel> {
-  const v = parse(channelSchema, input);
+  const v = parseInput(channelSchema, input);
   const operator = await getOperator(db, operatorRef);
   const webhookSecret = v.kind === "webhook" ? (v.secret ?? generateWebhookSecret()) : null;
   try {
@@ -179,7 +173,7 @@ export async function getOperator(db: Db, ref: string): Promise<OperatorView> {
 
 async function findOperator(db: Db, ref: string) {
   const trimmed = ref.trim();
-  if (UUID.test(trimmed)) {
+  if (isUuid(trimmed)) {
     const byId = await db.operator.findUnique({ where: { id: trimmed }, include: viewInclude });
     if (byId) return byId;
   }
@@ -195,13 +189,13 @@ export async function removeOperator(db: Db, ref: string): Promise<OperatorView>
 }
 
 async function requireInstance(db: Db, instanceId: string): Promise<void> {
-  const found = UUID.test(instanceId) ? await db.instance.findUnique({ where: { id: instanceId }, select: { id: true } }) : null;
+  const found = isUuid(instanceId) ? await db.instance.findUnique({ where: { id: instanceId }, select: { id: true } }) : null;
   if (!found) throw new NotFoundError(`no instance "${instanceId}"`);
 }
 
 /** Assigns an instance to an operator at an escalation tier; assigning again changes the tier. */
 export async function assign(db: Db, instanceId: string, operatorRef: string, tier = 1): Promise<Assignment> {
-  const { tier: t } = parse(tierSchema, { tier });
+  const { tier: t } = parseInput(tierSchema, { tier });
   await requireInstance(db, instanceId);
   const operator = await getOperator(db, operatorRef);
   const key = { instanceId, operatorId: operator.id };
@@ -216,7 +210,7 @@ export async function assign(db: Db, instanceId: string, operatorRef: string, ti
 export async function unassign(db: Db, instanceId: string, operatorRef: string): Promise<Assignment> {
   const operator = await getOperator(db, operatorRef);
   const key = { instanceId, operatorId: operator.id };
-  const row = UUID.test(instanceId) ? await db.assignment.findUnique({ where: { instanceId_operatorId: key } }) : null;
+  const row = isUuid(instanceId) ? await db.assignment.findUnique({ where: { instanceId_operatorId: key } }) : null;
   if (!row) throw new NotFoundError(`instance "${instanceId}" is not assigned to operator "${operator.name}"`);
   await db.assignment.deleteMany({ where: key });
   return { instanceId: row.instanceId, operatorId: row.operatorId, tier: row.tier };

@@ -47,7 +47,7 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
   const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
   return {
     session: { store, dispatcher, leaseMs, claims, handBacks },
-    retries: { ...send, db: ctx.db, logger: log, leaseMs, retry },
+    retries: { ...send, db: ctx.db, log, leaseMs, retry },
     async close() {
       await Promise.all([claims.drain(), store.drain(), handBacks.drain()]);
       await dispatcher.close();

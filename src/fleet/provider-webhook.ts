@@ -1,9 +1,11 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Instance } from "../db.js";
-import { INSTANCE_STATES } from "../greenapi/types.js";
+import { toInstanceState } from "../greenapi/types.js";
+import { sameSecret } from "../secrets.js";
 import type { FleetContext } from "./context.js";
-import { FleetError, NotFoundError, ValidationError, describeIssues } from "./errors.js";
+import { policyFor, recordInstanceState } from "./instance-state.js";
+import { FleetError, NotFoundError } from "./errors.js";
+import { parseInput } from "./validate.js";
 import { endSessionAuthorizedByProvider, enqueueSession } from "./sessions.js";
 
 /**
@@ -40,18 +42,17 @@ const stateChangedSchema = z.object({
 });
 type StateChanged = z.infer<typeof stateChangedSchema>;
 
-const KNOWN_STATES: ReadonlySet<string> = new Set(INSTANCE_STATES);
 /** Provider timestamps have whole seconds: an event in the same second as our last record is not stale. */
-const SAME_SECOND_MS = 1_000;
+const PROVIDER_CLOCK_MS = 1_000;
 
 export async function handleProviderWebhook(
   ctx: FleetContext,
   body: unknown,
   authorization: string | undefined,
 ): Promise<WebhookResult> {
-  const typeWebhook = parse(envelopeSchema, body).typeWebhook;
+  const typeWebhook = parseInput(envelopeSchema, body, "not a provider webhook").typeWebhook;
   if (typeWebhook !== "stateInstanceChanged") return { handled: false, typeWebhook, instances: [] };
-  const event = parse(stateChangedSchema, body);
+  const event = parseInput(stateChangedSchema, body, "not a provider webhook");
   const idInstance = event.instanceData.idInstance;
   const candidates = await ctx.db.instance.findMany({ where: { idInstance } });
   if (candidates.length === 0) throw new NotFoundError(`no instance with idInstance ${idInstance}`);
@@ -59,12 +60,6 @@ export async function handleProviderWebhook(
   const instances = [];
   for (const inst of authorized) instances.push({ instanceId: inst.id, ...(await applyState(ctx, inst, event)) });
   return { handled: true, typeWebhook, instances };
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new ValidationError(`not a provider webhook: ${describeIssues(parsed.error.issues)}`);
-  return parsed.data;
 }
 
 /**
@@ -93,40 +88,23 @@ function presentedToken(header: string | undefined): string | null {
   return bearer ? bearer[1]!.trim() : value;
 }
 
-/** Constant-time equality of two secrets of any length (hashing first equalises the lengths). */
-export function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
-
 async function applyState(
   ctx: FleetContext,
   inst: Instance,
   event: StateChanged,
 ): Promise<{ action: WebhookAction; sessionId?: string }> {
-  const state = KNOWN_STATES.has(event.stateInstance) ? event.stateInstance : "unknown";
+  const state = toInstanceState(event.stateInstance);
   // A late retry of an old event must not overwrite newer knowledge (e.g. end a session as
   // authorized after the phone was unlinked again); a clock ahead of ours is capped at now.
   const at = new Date(Math.min(event.timestamp * 1000, Date.now()));
-  const { count } = await ctx.db.instance.updateMany({
-    where: { id: inst.id, OR: [{ lastStateAt: null }, { lastStateAt: { lt: new Date(at.getTime() + SAME_SECOND_MS) } }] },
-    data: {
-      lastState: state,
-      lastStateAt: at,
-      unlinkedSince: state === "notAuthorized" ? (inst.unlinkedSince ?? at) : state === "authorized" ? null : inst.unlinkedSince,
-    },
-  });
-  if (count === 0) {
-    ctx.log.info({ instanceId: inst.id, state, eventAt: at }, "provider webhook older than the recorded state: ignored");
-    return { action: "stale" };
-  }
-  if (state !== inst.lastState) ctx.events.emit("instance:state", { instanceId: inst.id, state });
-  if (state === "notAuthorized") {
+  if (!(await recordInstanceState(ctx, { instance: inst, state, at, precisionMs: PROVIDER_CLOCK_MS }))) return { action: "stale" };
+  const policy = policyFor(state);
+  if (policy === "start_session") {
     if (!inst.enabled) return { action: "disabled" };
     const { session, created } = await enqueueSession(ctx, inst, "provider");
     return { action: created ? "enqueued" : "already_open", sessionId: session.id };
   }
-  if (state === "authorized") {
+  if (policy === "end_session") {
     const ended = await endSessionAuthorizedByProvider(ctx, inst.id);
     return ended ? { action: "ended_authorized", sessionId: ended.id } : { action: "recorded" };
   }

@@ -7,20 +7,34 @@ import type { FleetContext } from "./context.js";
 export const UNREADABLE_TOKEN =
   "the stored token cannot be decrypted (was QRFLEET_SECRET_KEY changed?): set it again with qrfleet instance update --token";
 
-/** The instance's provider address with its token opened, or null (and a log line) when it cannot be. */
-export function instanceAddress(
+/** How the fleet reaches one instance at the provider: its address (token opened) and its REST client. */
+export interface Provider {
+  address: InstanceAddress;
+  client: GreenApiClient;
+}
+
+/**
+ * The one way to reach an instance at the provider. A token that cannot be decrypted gives null
+ * and a warning naming the instance; every caller treats null as "cannot act until an admin sets the token".
+ */
+export function providerFor(
   ctx: FleetContext,
   inst: Pick<Instance, "id" | "apiUrl" | "idInstance"> & { tokenCiphertext: Uint8Array },
-): InstanceAddress | null {
+): Provider | null {
+  let token: string;
   try {
-    return { apiUrl: inst.apiUrl, idInstance: inst.idInstance, token: ctx.box.open(inst.tokenCiphertext) };
+    token = ctx.box.open(inst.tokenCiphertext);
   } catch {
     ctx.log.warn({ instanceId: inst.id }, UNREADABLE_TOKEN);
     return null;
   }
-}
-
-/** The provider's REST client for one instance, with the configured timeout. */
-export function providerClient(ctx: FleetContext, addr: InstanceAddress): GreenApiClient {
-  return createGreenApiClient(addr, { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS });
+  const address = { apiUrl: inst.apiUrl, idInstance: inst.idInstance, token };
+  let client: GreenApiClient | undefined;
+  return {
+    address,
+    // Most attempts only open the websocket: the REST client is made when first asked for.
+    get client() {
+      return (client ??= createGreenApiClient(address, { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS }));
+    },
+  };
 }

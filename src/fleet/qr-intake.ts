@@ -92,7 +92,7 @@ export class QrIntake {
     this.ctx.events.emit("session:qr", { sessionId: session.id, instanceId: instance.id, attempt: session.attempt, sequence: stored.sequence });
     const view: EventView = {
       id: stored.event.id, type: "qr.updated", createdAt: stored.event.createdAt, attempt: session.attempt,
-      qrSequence: stored.sequence, validUntil: null,
+      qrSequence: stored.sequence,
       data: { sequence: stored.sequence, receivedAt: image.receivedAt.toISOString(), firstOfAttempt: stored.firstOfAttempt },
       ...eventParties(this.claim, "running"),
     };

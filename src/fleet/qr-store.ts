@@ -79,7 +79,7 @@ const STORE_SQL = `
       jsonb_build_object('sequence', sequence, 'receivedAt', received_iso, 'firstOfAttempt', first), now()
     FROM fresh
   ), del AS (
-    INSERT INTO "Delivery" (id, "eventId", "channelId", status, "lastError", "nextAttemptAt", "createdAt", "updatedAt")
+    INSERT INTO "Delivery" (id, "eventId", "channelId", status, "lastError", "nextTryAt", "createdAt", "updatedAt")
     SELECT gen_random_uuid(), f.event_id, r.id,
       CASE WHEN f.superseded AND r.kind = 'webhook' THEN 'expired' ELSE 'pending' END::"DeliveryStatus",
       CASE WHEN f.superseded AND r.kind = 'webhook' THEN '${SUPERSEDED}' END,

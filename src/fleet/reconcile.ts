@@ -56,14 +56,14 @@ async function restoreDeliveries(ctx: FleetContext): Promise<number> {
       // A delivery leased to a process (sending it itself) gets a job due when the lease runs out:
       // if that process is alive it has sent it by then, and the job finds nothing to do.
       where: { status: "pending", ...(cursor && { id: { gt: cursor } }) },
-      select: { id: true, nextAttemptAt: true },
+      select: { id: true, nextTryAt: true },
       orderBy: { id: "asc" },
       take: BATCH,
     });
     if (page.length === 0) return restored;
     cursor = page[page.length - 1]!.id;
     const states = await Promise.all(page.map((d) => ctx.queues.notify.getJobState(notifyJobId(d.id))));
-    const missing = page.filter((_, i) => DEAD_STATES.has(states[i]!)).map((d) => ({ id: d.id, dueAt: d.nextAttemptAt }));
+    const missing = page.filter((_, i) => DEAD_STATES.has(states[i]!)).map((d) => ({ id: d.id, dueAt: d.nextTryAt }));
     for (const { id } of missing) await ctx.queues.notify.remove(notifyJobId(id)).catch(() => 0);
     await addNotifyJobs(ctx.queues, missing);
     const now = Date.now();

@@ -1,15 +1,17 @@
 import { randomUUID } from "node:crypto";
 import type { SessionStatus } from "../db.js";
-import { runRestQrSession } from "../greenapi/rest-session.js";
-import { runQrSession, type QrSessionOptions } from "../greenapi/session.js";
+import { runRestAttempt } from "../greenapi/rest-attempt.js";
+import { runSocketAttempt, type SocketAttemptOptions } from "../greenapi/socket-attempt.js";
 import { connectorFor } from "../greenapi/socket.js";
-import type { InstanceAddress, SessionOutcome } from "../greenapi/types.js";
+import type { GreenApiClient } from "../greenapi/rest.js";
+import type { AttemptOutcome } from "../greenapi/types.js";
 import type { Outbound } from "../notify/dispatcher.js";
 import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
 import { finishAttempt, type AttemptEnd, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
-import { instanceAddress, providerClient, UNREADABLE_TOKEN as UNREADABLE } from "./provider.js";
+import { recordInstanceState } from "./instance-state.js";
+import { providerFor, UNREADABLE_TOKEN as UNREADABLE, type Provider } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
 
 /**
@@ -29,7 +31,7 @@ export type AttemptRun =
   | { kind: "handed_back"; reason: string };
 
 /** Retrying will not help: a human must set the token again. */
-const UNREADABLE_TOKEN: SessionOutcome = { kind: "failed", reason: "invalid_token", message: UNREADABLE };
+const UNREADABLE_TOKEN: AttemptOutcome = { kind: "failed", reason: "invalid_token", message: UNREADABLE };
 
 export async function runAttempt(
   ctx: FleetContext,
@@ -43,15 +45,15 @@ export async function runAttempt(
     sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
     attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
   });
-  const addr = instanceAddress(ctx, claim.instance);
-  if (!addr) return finish(ctx, pipeline, claim, null, UNREADABLE_TOKEN);
+  const provider = providerFor(ctx, claim.instance);
+  if (!provider) return finish(ctx, pipeline, claim, null, UNREADABLE_TOKEN);
   const run = new AbortController();
   const forward = () => run.abort(signal?.reason);
   signal?.addEventListener("abort", forward, { once: true });
   const intake = new QrIntake(ctx, pipeline, claim, (reason) => run.abort(reason));
-  let outcome: SessionOutcome;
+  let outcome: AttemptOutcome;
   try {
-    outcome = await runSession(ctx, claim, addr, {
+    outcome = await runOverTransport(ctx, claim, provider, {
       onQr: intake.onQr,
       onNotice: (n) => ctx.events.emit("session:notice", { sessionId: claim.session.id, kind: n.kind, detail: "type" in n ? n.type : "reason" in n ? n.reason : undefined }),
       signal: run.signal,
@@ -72,28 +74,28 @@ export async function runAttempt(
     });
     return { kind: "handed_back", reason: outcome.reason };
   }
-  return finish(ctx, pipeline, claim, addr, outcome);
+  return finish(ctx, pipeline, claim, provider, outcome);
 }
 
-type SessionHooks = Pick<QrSessionOptions, "onQr" | "onNotice" | "signal">;
+type AttemptHooks = Pick<SocketAttemptOptions, "onQr" | "onNotice" | "signal">;
 
 /** One attempt over the instance's QR transport: the websocket, or REST polling when it was chosen. */
-function runSession(ctx: FleetContext, claim: Claim, addr: InstanceAddress, hooks: SessionHooks): Promise<SessionOutcome> {
+function runOverTransport(ctx: FleetContext, claim: Claim, provider: Provider, hooks: AttemptHooks): Promise<AttemptOutcome> {
   const timeoutMs = ctx.config.QRFLEET_HTTP_TIMEOUT_MS;
   const bounds = { silenceMs: ctx.config.QRFLEET_SILENCE_MS, maxMs: ctx.config.QRFLEET_ATTEMPT_MAX_MS };
   if (claim.instance.qrTransport === "rest") {
     // REST answers carry no scan window: the configured one bounds a run as the provider's bounds a socket.
-    return runRestQrSession({ client: providerClient(ctx, addr), windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
+    return runRestAttempt({ client: provider.client, windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
   }
-  return runQrSession({ connect: connectorFor(addr, { timeoutMs }), ...bounds, ...hooks });
+  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs }), ...bounds, ...hooks });
 }
 
 async function finish(
   ctx: FleetContext,
   pipeline: SessionPipeline,
   claim: Claim,
-  addr: InstanceAddress | null,
-  outcome: SessionOutcome,
+  provider: Provider | null,
+  outcome: AttemptOutcome,
 ): Promise<AttemptRun> {
   const end = await finishAttempt(ctx, claim, outcome, pipeline.leaseMs);
   if (end.stale) return { kind: "stale" };
@@ -104,16 +106,16 @@ async function finish(
   });
   if (end.next) await addSessionJob(ctx.queues, { sessionId: session.id, attempt: end.next.attempt }, end.next.delayMs);
   pipeline.dispatcher.dispatch(outcomeDeliveries(claim, end, outcome, pipeline.leaseMs));
-  if (addr && (end.status === "authorized" || end.status === "wrong_number")) await confirmScan(ctx, claim, addr, end.status);
+  if (provider && (end.status === "authorized" || end.status === "wrong_number")) await confirmScan(ctx, claim, provider.client, end.status);
   return { kind: "done", status: end.status };
 }
 
-function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: SessionOutcome, leaseMs: number): Outbound[] {
+function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: AttemptOutcome, leaseMs: number): Outbound[] {
   const event = end.event;
   if (!event) return [];
   const parties = eventParties(claim, end.status);
   const view: EventView = {
-    id: event.id, type: event.type, createdAt: event.createdAt, attempt: claim.session.attempt, qrSequence: null, validUntil: null,
+    id: event.id, type: event.type, createdAt: event.createdAt, attempt: claim.session.attempt, qrSequence: null,
     data: event.data,
     ...parties,
     session: { ...parties.session!, phone: outcome.kind === "authorized" ? outcome.phone : null },
@@ -126,19 +128,17 @@ function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: SessionOutcom
 }
 
 /** Confirms a scan with getStateInstance, and logs a wrong number out when configured to. */
-async function confirmScan(ctx: FleetContext, claim: Claim, addr: InstanceAddress, status: SessionStatus): Promise<void> {
-  const client = providerClient(ctx, addr);
+async function confirmScan(ctx: FleetContext, claim: Claim, client: GreenApiClient, status: SessionStatus): Promise<void> {
   try {
     if (status === "wrong_number" && ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER) {
       await client.logout();
       ctx.log.warn({ instanceId: claim.instance.id }, "wrong number scanned: instance logged out");
     }
     const { state } = await client.getStateInstance();
-    await ctx.db.instance.update({
-      where: { id: claim.instance.id },
-      data: { lastState: state, lastStateAt: new Date(), ...(state === "authorized" && { unlinkedSince: null }) },
+    await recordInstanceState(ctx, {
+      // The attempt's end recorded an authorized scan as the instance's state; a wrong number recorded none.
+      instance: { id: claim.instance.id, lastState: status === "authorized" ? "authorized" : null }, state, at: new Date(),
     });
-    ctx.events.emit("instance:state", { instanceId: claim.instance.id, state });
   } catch (err) {
     ctx.log.warn({ err, instanceId: claim.instance.id }, "could not confirm the instance state after the scan");
   }

@@ -2,7 +2,8 @@ import type { Instance, SessionTrigger } from "../db.js";
 import { GreenApiError } from "../greenapi/errors.js";
 import type { InstanceState } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
-import { instanceAddress, providerClient } from "./provider.js";
+import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
+import { providerFor } from "./provider.js";
 import { enqueueSessions } from "./sessions.js";
 
 /**
@@ -41,6 +42,12 @@ export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, pageSi
   return result;
 }
 
+/** An instance's own re-auth schedule: the sweep's check for that one instance, if it still exists and is enabled. */
+export async function reauthInstance(ctx: FleetContext, instanceId: string, signal?: AbortSignal): Promise<SweepResult | "gone"> {
+  const inst = await ctx.db.instance.findUnique({ where: { id: instanceId } });
+  return inst && inst.enabled ? checkInstances(ctx, [inst], "schedule", signal) : "gone";
+}
+
 /** Polls, records and (where logged out) starts sessions for these instances. */
 export async function checkInstances(
   ctx: FleetContext,
@@ -51,52 +58,26 @@ export async function checkInstances(
   const polled: Polled[] = [];
   await forEachLimited(instances, ctx.config.QRFLEET_SWEEP_CONCURRENCY, async (inst) => void polled.push(await poll(ctx, inst, signal)));
   const states = polled.filter((p): p is Extract<Polled, { state: InstanceState }> => "state" in p);
-  const written = await recordStates(ctx, states);
-  const loggedOut = states.filter((p) => p.state === "notAuthorized" && written.has(p.inst.id)).map((p) => p.inst.id);
+  const written = await recordInstanceStates(ctx, states.map(({ inst, state, at }) => ({ instance: inst, state, at })));
+  const loggedOut = states.filter((p) => policyFor(p.state) === "start_session" && written.has(p.inst.id)).map((p) => p.inst.id);
   const { created } = await enqueueSessions(ctx, { ids: loggedOut }, trigger);
   return { checked: polled.length, notAuthorized: loggedOut.length, enqueued: created, errors: polled.length - states.length };
 }
 
 async function poll(ctx: FleetContext, inst: Instance, signal?: AbortSignal): Promise<Polled> {
-  const addr = instanceAddress(ctx, inst);
-  if (!addr) return { inst, error: "unreadable_token" };
+  const provider = providerFor(ctx, inst);
+  if (!provider) return { inst, error: "unreadable_token" };
   try {
-    const { state } = await providerClient(ctx, addr).getStateInstance(signal);
+    const { state } = await provider.client.getStateInstance(signal);
     return { inst, state, at: new Date() };
   } catch (err) {
     const code = err instanceof GreenApiError ? err.code : "error";
     if (err instanceof GreenApiError && !err.transient) {
-      await ctx.db.instance.update({ where: { id: inst.id }, data: { attention: code } });
+      await flagForAttention(ctx, inst.id, code);
     }
     ctx.log.warn({ instanceId: inst.id, code, err: (err as Error).message }, "state check failed");
     return { inst, error: code };
   }
-}
-
-/**
- * One statement for a page of states. A state older than what the instance already records (a
- * provider webhook that came in while we polled) does not overwrite it.
- */
-const RECORD_STATES_SQL = `
-  UPDATE "Instance" i SET "lastState" = v.state, "lastStateAt" = v.at,
-    "unlinkedSince" = CASE WHEN v.state = 'notAuthorized' THEN COALESCE(i."unlinkedSince", v.at)
-                           WHEN v.state = 'authorized' THEN NULL ELSE i."unlinkedSince" END,
-    "updatedAt" = now()
-  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, state, at)
-  WHERE i.id = v.id AND (i."lastStateAt" IS NULL OR i."lastStateAt" <= v.at)
-  RETURNING i.id`;
-
-/** Returns the instances whose state was written (the others knew something newer). */
-async function recordStates(ctx: FleetContext, states: ReadonlyArray<{ inst: Instance; state: InstanceState; at: Date }>): Promise<Set<string>> {
-  if (states.length === 0) return new Set();
-  const { rows } = await ctx.sql.query<{ id: string }>(RECORD_STATES_SQL, [
-    states.map((s) => s.inst.id), states.map((s) => s.state), states.map((s) => s.at),
-  ]);
-  const written = new Set(rows.map((r) => r.id));
-  for (const { inst, state } of states) {
-    if (written.has(inst.id) && state !== inst.lastState) ctx.events.emit("instance:state", { instanceId: inst.id, state });
-  }
-  return written;
 }
 
 function add(total: SweepResult, part: SweepResult): void {

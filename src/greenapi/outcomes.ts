@@ -1,9 +1,9 @@
 import { maskSecrets } from "../log.js";
-import type { FailureReason, SessionNotice, SessionOutcome } from "./types.js";
+import type { FailureReason, AttemptNotice, AttemptOutcome } from "./types.js";
 
 /** Pieces both QR transports (websocket and REST polling) build their single outcome from. */
 
-export function failed(reason: FailureReason, message: string): SessionOutcome {
+export function failed(reason: FailureReason, message: string): AttemptOutcome {
   return { kind: "failed", reason, message };
 }
 
@@ -17,8 +17,8 @@ export function abortReason(signal: AbortSignal | undefined): string {
   return typeof r === "string" && r !== "" ? maskSecrets(r) : "aborted";
 }
 
-/** Reports a notice; an observer's bug must not change the session's outcome. */
-export function notify(onNotice: ((n: SessionNotice) => void) | undefined, notice: SessionNotice): void {
+/** Reports a notice; an observer's bug must not change the attempt's outcome. */
+export function emitNotice(onNotice: ((n: AttemptNotice) => void) | undefined, notice: AttemptNotice): void {
   try {
     onNotice?.(notice);
   } catch {
@@ -39,23 +39,23 @@ export function badBound(bounds: Record<string, number>): RangeError | null {
 }
 
 /**
- * A session's promise, settled once: the first ending wins and releases everything the session
+ * An attempt's promise, settled once: the first ending wins and releases everything the attempt
  * holds; later endings (a timer racing a frame, an abort after a close) are ignored.
  */
 export abstract class SingleOutcome {
   protected done = false;
-  private resolve!: (outcome: SessionOutcome) => void;
+  private resolve!: (outcome: AttemptOutcome) => void;
   private reject!: (err: unknown) => void;
 
-  /** The promise the caller waits on; call once, before anything can end the session. */
-  protected outcome(): Promise<SessionOutcome> {
-    return new Promise<SessionOutcome>((resolve, reject) => {
+  /** The promise the caller waits on; call once, before anything can end the attempt. */
+  protected outcome(): Promise<AttemptOutcome> {
+    return new Promise<AttemptOutcome>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
   }
 
-  finish(outcome: SessionOutcome): void {
+  finish(outcome: AttemptOutcome): void {
     if (this.done) return;
     this.done = true;
     this.release();
@@ -69,6 +69,6 @@ export abstract class SingleOutcome {
     this.reject(err);
   }
 
-  /** Clears timers and listeners and closes what the session opened; runs once, at the end. */
+  /** Clears timers and listeners and closes what the attempt opened; runs once, at the end. */
   protected abstract release(): void;
 }

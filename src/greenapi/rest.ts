@@ -10,7 +10,7 @@ import {
   ProviderProtocolError,
   ProviderUnavailableError,
 } from "./errors.js";
-import { INSTANCE_STATES, type InstanceAddress, type InstanceState } from "./types.js";
+import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 import { methodUrl, parseAddress } from "./urls.js";
 
 export type RestQr = { type: "qrCode"; png: Buffer } | { type: "alreadyLogged" } | { type: "error"; message: string };
@@ -44,7 +44,6 @@ const authCodeSchema = z.object({
     .transform((v) => v ?? ""),
 });
 const qrSchema = z.object({ type: z.string(), message: z.unknown() });
-const KNOWN_STATES: ReadonlySet<string> = new Set(INSTANCE_STATES);
 const PHONE = /^\d{5,15}$/;
 
 export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClientOptions): GreenApiClient {
@@ -80,7 +79,7 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
   return {
     async getStateInstance(signal) {
       const { stateInstance } = await call("getStateInstance", stateSchema, signal);
-      return { state: KNOWN_STATES.has(stateInstance) ? (stateInstance as InstanceState) : "unknown", raw: stateInstance };
+      return { state: toInstanceState(stateInstance), raw: stateInstance };
     },
     async qr(signal) {
       return toRestQr(await call("qr", qrSchema, signal), `GET ${maskSecrets(methodUrl(address, "qr"))}`);

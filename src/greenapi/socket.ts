@@ -3,7 +3,7 @@ import WebSocket, { type RawData } from "ws";
 import { maskSecrets } from "../log.js";
 import { describeCause, errorForStatus, ProviderProtocolError, ProviderUnavailableError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./frames.js";
-import type { QrSocket, QrSocketListener } from "./session.js";
+import type { QrSocket, QrSocketListener } from "./socket-attempt.js";
 import type { InstanceAddress } from "./types.js";
 import { qrSocketUrl } from "./urls.js";
 
@@ -70,7 +70,7 @@ export function openQrSocket(addr: InstanceAddress, opts: QrSocketOptions): Prom
   });
 }
 
-/** The `connect` function runQrSession wants, bound to one instance. */
+/** The `connect` function runSocketAttempt wants, bound to one instance. */
 export function connectorFor(
   addr: InstanceAddress,
   opts: { timeoutMs: number; maxPayload?: number },
@@ -87,7 +87,7 @@ function connectError(err: Error, what: string, timeoutMs: number): ProviderUnav
 
 type Pending = { kind: "message"; data: string | Uint8Array } | { kind: "close"; code: number; reason: string } | { kind: "error"; err: Error };
 
-/** Adapts a ws WebSocket to QrSocket, holding events until the session listens. */
+/** Adapts a ws WebSocket to QrSocket, holding events until the attempt listens. */
 class WsQrSocket implements QrSocket {
   private listener: QrSocketListener | undefined;
   private pending: Pending[] | undefined = [];

@@ -1,8 +1,15 @@
-/** The contract between the QR session engine and everything that drives or consumes it. */
+/** The contract between the QR attempt engine and everything that drives or consumes it. */
 
 /** Instance states of getStateInstance; anything else the provider sends becomes "unknown". */
 export const INSTANCE_STATES = ["notAuthorized", "authorized", "blocked", "sleepMode", "starting", "yellowCard"] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number] | "unknown";
+
+const KNOWN_STATES: ReadonlySet<string> = new Set(INSTANCE_STATES);
+
+/** The provider's word for a state, or "unknown" for one this version does not know. */
+export function toInstanceState(raw: string): InstanceState {
+  return KNOWN_STATES.has(raw) ? (raw as InstanceState) : "unknown";
+}
 
 export interface InstanceAddress {
   apiUrl: string;
@@ -20,8 +27,8 @@ export type FailureReason =
   | "silent" // no frame for longer than the silence bound
   | "too_long"; // the attempt outlived its hard bound
 
-/** Exactly one of these ends every QR session, websocket or REST polling. */
-export type SessionOutcome =
+/** Exactly one of these ends every QR attempt, websocket or REST polling. */
+export type AttemptOutcome =
   | { kind: "authorized"; accountData: unknown; phone: string | null }
   | { kind: "already_logged" }
   | { kind: "timed_out" }
@@ -32,13 +39,13 @@ export interface QrImage {
   png: Buffer;
   /** hex sha256 of the PNG bytes */
   sha256: string;
-  /** 1-based index among the distinct images of this session (one socket, or one run of REST polling) */
-  index: number;
+  /** 1-based number among the distinct images of this attempt (one socket, or one run of REST polling); QrCode.sequence counts the session's */
+  number: number;
   receivedAt: Date;
 }
 
-/** Things worth a log line or a metric that do not end the session. */
-export type SessionNotice =
+/** Things worth a log line or a metric that do not end the attempt. */
+export type AttemptNotice =
   | { kind: "opened" }
   | { kind: "duplicate_qr"; sha256: string }
   | { kind: "unknown_type"; type: string }

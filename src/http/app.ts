@@ -5,7 +5,7 @@ import { adminApi } from "./api/index.js";
 import { installBodyParsers, installErrorHandlers } from "./errors.js";
 import { healthRoutes } from "./health.js";
 import { registerLivePage } from "./live.js";
-import { providerHook } from "./provider-hook.js";
+import { providerWebhookRoute } from "./provider-webhook.js";
 import { queueBoard } from "./queue-board.js";
 
 /** Everything but an import is a small JSON document; the import route raises its own limit. */
@@ -18,7 +18,7 @@ export interface HttpAppOptions {
   /** The registry /metrics exposes (observeFleet's). */
   metrics: Registry;
   /** Log one line per request through ctx.log. Default: true. */
-  logger?: boolean;
+  logRequests?: boolean;
 }
 
 /**
@@ -33,7 +33,7 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
   });
-  if (opts.logger !== false) {
+  if (opts.logRequests !== false) {
     app.addHook("onResponse", async (req, reply) => {
       const route = req.routeOptions.url ?? "(none)";
       const line = { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
@@ -44,7 +44,7 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
   installBodyParsers(app);
   installErrorHandlers(app);
   await app.register(healthRoutes, { ctx, metrics: opts.metrics });
-  await app.register(providerHook, { ctx });
+  await app.register(providerWebhookRoute, { ctx });
   await app.register(adminApi, { ctx, prefix: "/api" });
   await app.register(queueBoard, { ctx });
   await registerLivePage(app, ctx);

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { sameSecret } from "../fleet/provider-webhook.js";
+import { sameSecret } from "../secrets.js";
 import { sendError } from "./errors.js";
 
 /** Admin API: `Authorization: Bearer <QRFLEET_ADMIN_TOKEN>`, compared in constant time. */

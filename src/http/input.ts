@@ -1,12 +1,9 @@
 import { z } from "zod";
-import { ValidationError, describeIssues } from "../fleet/errors.js";
+import { parseInput as parse } from "../fleet/validate.js";
 
-/** Query strings and small bodies validated at the edge; the fleet functions validate the rest. */
+/** Query strings and small bodies validated at the edge (absent counts as empty); the fleet functions validate the rest. */
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value ?? {});
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
-  throw new ValidationError(describeIssues(parsed.error.issues), { issues });
+  return parse(schema, value ?? {});
 }
 
 export const limit = (max: number) => z.coerce.number().int("limit must be a whole number").min(1).max(max).optional();

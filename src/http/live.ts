@@ -3,24 +3,21 @@ import type { ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { Instance, SessionStatus } from "../db.js";
+import type { Instance } from "../db.js";
 import type { FleetContext } from "../fleet/context.js";
-import { describeIssues, isFleetError } from "../fleet/errors.js";
-import { instanceToken, resolveInstance } from "../fleet/instances.js";
-import { enqueueSession, OPEN_STATUSES } from "../fleet/sessions.js";
-import { GreenApiError } from "../greenapi/errors.js";
-import { createGreenApiClient } from "../greenapi/rest.js";
-import { verifyLiveToken } from "../notify/live-link.js";
+import {
+  currentQrPng, followSession, isOpen, openLiveLink, readLiveSnapshot, requestPairingCode,
+  type LiveAccess, type LiveSnapshot, type PairingResult,
+} from "../fleet/live.js";
+import { enqueueSession } from "../fleet/sessions.js";
 import { toApiError } from "./errors.js";
+import { parseInput } from "./input.js";
 import { outcomeText, renderErrorPage, renderLivePage } from "./live-page.js";
 
 const POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
 // A forgotten tab must not hold a connection and a poll loop forever; EventSource simply reconnects.
 const STREAM_MAX_MS = 15 * 60_000;
-// The pairing form is public to whoever holds the link: one provider call per instance per interval.
-const PAIR_INTERVAL_MS = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Problem {
   status: number;
@@ -33,15 +30,19 @@ const INVALID_LINK: Problem = {
   status: 403, code: "link_invalid", title: "This link is not valid",
   message: "The link is damaged or was not issued by this server. Copy the whole link from the message you received, or ask for a new one.",
 };
-const LINK_PROBLEMS: Record<"malformed" | "tampered" | "expired", Problem> = {
+const GONE: Problem = { status: 404, code: "not_found", title: "Instance not found", message: "This WhatsApp instance no longer exists in the fleet." };
+const LINK_PROBLEMS: Record<Extract<LiveAccess, { refused: string }>["refused"], Problem> = {
   malformed: INVALID_LINK,
   tampered: INVALID_LINK,
   expired: {
     status: 410, code: "link_expired", title: "This link has expired",
     message: "Live links work for a limited time. The next QR message brings a fresh link, or ask an admin for one.",
   },
+  gone: GONE,
 };
-const GONE: Problem = { status: 404, code: "not_found", title: "Instance not found", message: "This WhatsApp instance no longer exists in the fleet." };
+const PAIRING_STATUS: Record<Extract<PairingResult, { refused: string }>["refused"], number> = {
+  rate_limited: 429, pairing_refused: 409, invalid_token: 502, provider_error: 502,
+};
 const UNAVAILABLE: Problem = { status: 503, code: "unavailable", title: "Try again in a minute", message: "The live page cannot reach its database or queue right now." };
 
 const pairBody = z.object({
@@ -60,7 +61,6 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
   await app.register(async (scope) => {
     const nonces = new WeakMap<FastifyRequest, string>();
     const closing = new AbortController();
-    const lastPairing = new Map<string, number>();
     const nonceOf = (req: FastifyRequest) => nonces.get(req) ?? "";
     const fail = (req: FastifyRequest, reply: FastifyReply, p: Problem, json = false) => {
       reply.status(p.status);
@@ -104,7 +104,7 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
     scope.get<TokenRoute>("/live/:token/events", { exposeHeadRoute: false }, async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
-      const sessionId = await followedSession(ctx, access.instance, req.query.session);
+      const sessionId = await followSession(ctx, access.instance, req.query.session);
       const lifetimeMs = Math.min(STREAM_MAX_MS, access.expiresAt.getTime() - Date.now());
       const clientGone = new AbortController();
       reply.raw.on("close", () => clientGone.abort());
@@ -118,7 +118,7 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
     scope.get<QrRoute>("/live/:token/qr/:sequence(^\\d{1,9}).png", { exposeHeadRoute: false }, async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
-      const png = await currentPng(ctx, access.instance.id, Number(req.params.sequence), req.query.session);
+      const png = await currentQrPng(ctx, access.instance.id, Number(req.params.sequence), req.query.session);
       if (!png) return fail(req, reply, { ...GONE, title: "Gone", message: "this QR code is no longer current" }, true);
       return reply.type("image/png").send(png);
     });
@@ -126,16 +126,10 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
     scope.post<{ Params: { token: string } }>("/live/:token/pair", { bodyLimit: 1024 }, async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
-      const parsed = pairBody.safeParse(req.body ?? {});
-      if (!parsed.success) return fail(req, reply, { status: 400, code: "invalid_input", title: "", message: describeIssues(parsed.error.issues) }, true);
-      const last = lastPairing.get(access.instance.id) ?? 0;
-      if (Date.now() - last < PAIR_INTERVAL_MS) {
-        return fail(req, reply, { status: 429, code: "rate_limited", title: "", message: "a code was just requested; wait a few seconds and try again" }, true);
-      }
-      if (lastPairing.size > 10_000) lastPairing.clear();
-      lastPairing.set(access.instance.id, Date.now());
-      const result = await pairingCode(ctx, access.instance, parsed.data.phoneNumber);
-      return "status" in result ? fail(req, reply, result, true) : reply.send({ code: result.code });
+      const { phoneNumber } = parseInput(pairBody, req.body);
+      const result = await requestPairingCode(ctx, access.instance, phoneNumber);
+      if ("code" in result) return reply.send({ code: result.code });
+      return fail(req, reply, { status: PAIRING_STATUS[result.refused], code: result.refused, title: "", message: result.message }, true);
     });
   });
 }
@@ -164,89 +158,13 @@ function definedHeaders(reply: FastifyReply): Record<string, string | number | s
   return Object.fromEntries(Object.entries(reply.getHeaders()).filter(([, v]) => v !== undefined)) as Record<string, string | number | string[]>;
 }
 
+/** The instance the link opens, or the problem a page or JSON reply explains. */
 async function checkAccess(ctx: FleetContext, token: string): Promise<Access | Problem> {
-  const check = verifyLiveToken(ctx.box.hmacKey(), token);
-  if (!check.ok) return LINK_PROBLEMS[check.reason];
-  try {
-    return { instance: await resolveInstance(ctx.db, check.instanceId), expiresAt: check.expiresAt };
-  } catch (err) {
-    if (isFleetError(err)) return GONE;
-    throw err;
-  }
+  const access = await openLiveLink(ctx, token);
+  return "refused" in access ? LINK_PROBLEMS[access.refused] : access;
 }
 
-/** The page names the session it started, so a reconnect follows it instead of starting another. */
-async function followedSession(ctx: FleetContext, instance: Instance, hint: string | undefined): Promise<string> {
-  if (hint && UUID.test(hint)) {
-    const found = await ctx.db.qrSession.findFirst({ where: { id: hint, instanceId: instance.id }, select: { id: true } });
-    if (found) return found.id;
-  }
-  return (await enqueueSession(ctx, instance, "live")).session.id;
-}
-
-async function currentPng(ctx: FleetContext, instanceId: string, sequence: number, hint: string | undefined): Promise<Buffer | null> {
-  const open = await ctx.db.qrSession.findFirst({ where: { instanceId, status: { in: [...OPEN_STATUSES] } }, select: { id: true } });
-  if (!open || (hint !== undefined && hint !== open.id)) return null;
-  const code = await ctx.db.qrCode.findUnique({ where: { sessionId_sequence: { sessionId: open.id, sequence } }, select: { png: true } });
-  return code ? Buffer.from(code.png) : null;
-}
-
-async function pairingCode(ctx: FleetContext, instance: Instance, phoneNumber: string): Promise<{ code: string } | Problem> {
-  const client = createGreenApiClient(
-    { apiUrl: instance.apiUrl, idInstance: instance.idInstance, token: instanceToken(ctx, instance) },
-    { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS },
-  );
-  try {
-    const answer = await client.getAuthorizationCode(phoneNumber);
-    if (answer.status && answer.code) return { code: answer.code };
-    return { status: 409, code: "pairing_refused", title: "", message: "the provider gave no code: the instance may already be linked" };
-  } catch (err) {
-    if (!(err instanceof GreenApiError)) throw err;
-    ctx.log.warn({ err, instanceId: instance.id }, "phone-number pairing failed");
-    const message = err.transient
-      ? "the provider did not answer properly; try again in a minute, or scan the QR code"
-      : "the provider refused this instance's credentials; tell an admin";
-    return { status: 502, code: err.code, title: "", message };
-  }
-}
-
-/** What one poll sees of the followed session; the QR fields only while an attempt is running. */
-interface Frame {
-  id: string;
-  status: SessionStatus;
-  attempt: number;
-  maxAttempts: number;
-  qrCount: number;
-  dueAt: Date;
-  phone: string | null;
-  error: string | null;
-  expiresAt: Date | null;
-  sequence: number | null;
-}
-
-const FRAME_FIELDS = { id: true, status: true, attempt: true, maxAttempts: true, qrCount: true, dueAt: true, phone: true, error: true } as const;
-
-/** One primary-key read per poll; the attempt and QR rows only when the session moved. */
-async function readFrame(ctx: FleetContext, sessionId: string, prev: Frame | null): Promise<Frame | null> {
-  const s = await ctx.db.qrSession.findUnique({ where: { id: sessionId }, select: FRAME_FIELDS });
-  if (!s) return null;
-  if (s.status !== "running") return { ...s, expiresAt: null, sequence: null };
-  const unchanged = prev && prev.status === s.status && prev.attempt === s.attempt && prev.qrCount === s.qrCount && prev.expiresAt;
-  if (unchanged) return { ...s, expiresAt: prev.expiresAt, sequence: prev.sequence };
-  const [attempt, code] = await Promise.all([
-    ctx.db.qrAttempt.findUnique({ where: { sessionId_number: { sessionId, number: s.attempt } }, select: { startedAt: true } }),
-    s.qrCount > 0
-      ? ctx.db.qrCode.findUnique({ where: { sessionId_sequence: { sessionId, sequence: s.qrCount } }, select: { attempt: true } })
-      : null,
-  ]);
-  return {
-    ...s,
-    expiresAt: attempt ? new Date(attempt.startedAt.getTime() + ctx.config.QRFLEET_SCAN_WINDOW_MS) : null,
-    sequence: code?.attempt === s.attempt ? s.qrCount : null,
-  };
-}
-
-function changes(prev: Frame | null, next: Frame, basePath: string): Array<[string, Record<string, unknown>]> {
+function changes(prev: LiveSnapshot | null, next: LiveSnapshot, basePath: string): Array<[string, Record<string, unknown>]> {
   const now = Date.now();
   const out: Array<[string, Record<string, unknown>]> = [];
   const moved = !prev || prev.status !== next.status || prev.attempt !== next.attempt || prev.expiresAt?.getTime() !== next.expiresAt?.getTime();
@@ -263,7 +181,7 @@ function changes(prev: Frame | null, next: Frame, basePath: string): Array<[stri
       url: `${basePath}/qr/${next.sequence}.png?session=${next.id}`, expiresAt: next.expiresAt.toISOString(), now,
     }]);
   }
-  if (!OPEN_STATUSES.includes(next.status)) {
+  if (!isOpen(next.status)) {
     out.push(["end", { sessionId: next.id, status: next.status, phone: next.phone, message: outcomeText(next) }]);
   }
   return out;
@@ -274,13 +192,13 @@ async function streamSession(ctx: FleetContext, res: ServerResponse, sessionId: 
   const write = (chunk: string) => void (res.writableEnded || res.destroyed || res.write(chunk));
   write("retry: 3000\n\n");
   const heartbeat = setInterval(() => write(": heartbeat\n\n"), HEARTBEAT_MS);
-  let prev: Frame | null = null;
+  let prev: LiveSnapshot | null = null;
   try {
     while (!signal.aborted) {
-      const next = await readFrame(ctx, sessionId, prev);
+      const next = await readLiveSnapshot(ctx, sessionId, prev);
       if (!next) break;
       for (const [event, data] of changes(prev, next, basePath)) write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      if (!OPEN_STATUSES.includes(next.status)) break;
+      if (!isOpen(next.status)) break;
       prev = next;
       await sleep(POLL_MS, undefined, { signal });
     }

@@ -3,18 +3,19 @@ import type { Logger } from "../log.js";
 import { channelInfo } from "./channels.js";
 import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
 import { emailFor, permanent, sendWebhook, type SendDeps } from "./send.js";
-import { isEventType, QR_VALIDITY_MS, type AttemptResult, type EventView, type QrView } from "./types.js";
+import { isEventType, QR_VALIDITY_MS, type TryResult, type EventView, type QrView } from "./types.js";
+import { isUuid } from "../uuid.js";
 
 /**
  * Sends one Delivery row from the database: a retry, or one recovered after its process died.
  * The row, not the queue job, is the truth: a delivery already sent, failed or expired is never
- * sent again, and a claim (a lease on `nextAttemptAt`) keeps two runs of the same job from
+ * sent again, and a claim (a lease on `nextTryAt`) keeps two runs of the same job from
  * sending at once. First tries do not come through here (see dispatcher.ts).
  */
 
 export interface DeliverDeps extends SendDeps {
   db: Db;
-  logger: Logger;
+  log: Logger;
   /** Retry schedules and their multiplier. Default: DEFAULT_RETRY_POLICY */
   retry?: Partial<RetryPolicy>;
   /**
@@ -23,8 +24,6 @@ export interface DeliverDeps extends SendDeps {
    * second run could send too. Default: the larger of 120000 and webhookTimeoutMs + 30000
    */
   leaseMs?: number;
-  /** How long a QR is scannable when its event has no validUntil (the provider rotates ~20 s). Default: 20000 */
-  qrValidityMs?: number;
 }
 
 /** sent, failed and expired are final; retry asks to be run again; noop means nothing was done (already final, gone). */
@@ -36,7 +35,6 @@ export interface DeliveryResult {
   retryInMs?: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A job may fire a little early (clocks of Redis and this host differ); that is not a second run. */
 const EARLY_TOLERANCE_MS = 1000;
 
@@ -44,19 +42,19 @@ type Loaded = NonNullable<Awaited<ReturnType<typeof load>>>;
 type Freshness = { ok: true; qr: QrView | null } | { ok: false; reason: string };
 
 export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: Date = new Date()): Promise<DeliveryResult> {
-  const d = UUID.test(deliveryId) ? await load(deps.db, deliveryId) : null;
+  const d = isUuid(deliveryId) ? await load(deps.db, deliveryId) : null;
   if (!d || d.status !== "pending") return { status: "noop" };
   const held = await claim(deps, d.id, now);
   if (held !== true) return held;
-  const log = deps.logger.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
+  const log = deps.log.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
   const view = toView(d);
   if (!view) return finish(deps, d, now, permanent(`unknown event type ${d.event.type}`), null, log);
   if (!d.channel.enabled) return finish(deps, d, now, permanent("the channel was disabled"), null, log);
   if (d.channel.kind === "email" && d.handedOffAt) return finish(deps, d, now, INTERRUPTED_EMAIL, null, log);
-  const fresh = await freshness(deps, d, view, now);
+  const fresh = await freshness(deps, d, view);
   if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
-  const result = await attempt(deps, d, view, fresh.qr, now);
-  return finish(deps, d, now, result, fresh.qr?.validUntil ?? d.event.validUntil, log);
+  const result = await sendOnce(deps, d, view, fresh.qr, now);
+  return finish(deps, d, now, result, fresh.qr?.validUntil ?? null, log);
 }
 
 function load(db: Db, id: string) {
@@ -79,13 +77,13 @@ function load(db: Db, id: string) {
 /** True when this run holds the delivery; otherwise what to tell the caller. */
 async function claim(deps: DeliverDeps, id: string, now: Date): Promise<true | DeliveryResult> {
   const { count } = await deps.db.delivery.updateMany({
-    where: { id, status: "pending", nextAttemptAt: { lte: new Date(now.getTime() + EARLY_TOLERANCE_MS) } },
-    data: { nextAttemptAt: new Date(now.getTime() + (deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000))) },
+    where: { id, status: "pending", nextTryAt: { lte: new Date(now.getTime() + EARLY_TOLERANCE_MS) } },
+    data: { nextTryAt: new Date(now.getTime() + (deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000))) },
   });
   if (count === 1) return true;
-  const row = await deps.db.delivery.findUnique({ where: { id }, select: { status: true, nextAttemptAt: true } });
+  const row = await deps.db.delivery.findUnique({ where: { id }, select: { status: true, nextTryAt: true } });
   if (!row || row.status !== "pending") return { status: "noop" };
-  return { status: "retry", retryInMs: Math.max(0, row.nextAttemptAt.getTime() - now.getTime()) };
+  return { status: "retry", retryInMs: Math.max(0, row.nextTryAt.getTime() - now.getTime()) };
 }
 
 function toView(d: Loaded): EventView | null {
@@ -98,7 +96,6 @@ function toView(d: Loaded): EventView | null {
     createdAt: e.createdAt,
     attempt: e.attempt,
     qrSequence: e.qrSequence,
-    validUntil: e.validUntil,
     data,
     instance: e.instance,
     session: e.session,
@@ -107,13 +104,10 @@ function toView(d: Loaded): EventView | null {
 
 /**
  * A qr.updated is worth sending only while its QR can still be scanned: same attempt, session
- * running. A webhook announces one exact image, so a newer image or validUntil ends it too;
- * an email carries the live link and the freshest image, so only the attempt's end does.
+ * running. A webhook announces one exact image, so a newer image ends it too; an email carries
+ * the live link and the freshest image, so only the attempt's end does.
  */
-async function freshness(deps: DeliverDeps, d: Loaded, view: EventView, now: Date): Promise<Freshness> {
-  if (view.validUntil && now >= view.validUntil && (view.type !== "qr.updated" || d.channel.kind === "webhook")) {
-    return { ok: false, reason: "past its validUntil" };
-  }
+async function freshness(deps: DeliverDeps, d: Loaded, view: EventView): Promise<Freshness> {
   if (view.type !== "qr.updated") return { ok: true, qr: null };
   const s = view.session;
   if (!s || s.status !== "running" || s.attempt !== view.attempt) return { ok: false, reason: "its session attempt has ended" };
@@ -134,15 +128,13 @@ async function freshness(deps: DeliverDeps, d: Loaded, view: EventView, now: Dat
     if (latest && latest.sequence > announced.sequence) return { ok: false, reason: "a newer QR superseded it" };
   }
   const shown = d.channel.kind === "email" ? (latest ?? announced) : announced;
-  return { ok: true, qr: shown ? qrView(deps, view, shown) : null };
+  return { ok: true, qr: shown ? qrView(shown) : null };
 }
 
-function qrView(deps: DeliverDeps, view: EventView, qr: { png: Uint8Array; sequence: number; receivedAt: Date }): QrView {
-  const validUntil =
-    view.validUntil && qr.sequence === view.qrSequence
-      ? view.validUntil
-      : new Date(qr.receivedAt.getTime() + (deps.qrValidityMs ?? QR_VALIDITY_MS));
-  return { png: Buffer.from(qr.png), sequence: qr.sequence, receivedAt: qr.receivedAt, validUntil };
+const validUntil = (qr: { receivedAt: Date }) => new Date(qr.receivedAt.getTime() + QR_VALIDITY_MS);
+
+function qrView(qr: { png: Uint8Array; sequence: number; receivedAt: Date }): QrView {
+  return { png: Buffer.from(qr.png), sequence: qr.sequence, receivedAt: qr.receivedAt, validUntil: validUntil(qr) };
 }
 
 /**
@@ -152,7 +144,7 @@ function qrView(deps: DeliverDeps, view: EventView, qr: { png: Uint8Array; seque
  */
 const INTERRUPTED_EMAIL = permanent("interrupted while handing the email to SMTP; not resent, so it is never delivered twice");
 
-async function attempt(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<AttemptResult> {
+async function sendOnce(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<TryResult> {
   const channel = channelInfo(deps.box, d.channel);
   if (channel.kind === "webhook") return sendWebhook(deps, channel, d.id, view, qr, now);
   const message = emailFor(deps, channel, view, qr, now);
@@ -170,31 +162,31 @@ async function finish(
   deps: DeliverDeps,
   d: Loaded,
   now: Date,
-  result: AttemptResult,
+  result: TryResult,
   validUntil: Date | null,
   log: Logger,
 ): Promise<DeliveryResult> {
-  const tries = d.attempts + 1;
+  const tries = d.tries + 1;
   const response = { responseStatus: result.status, responseBody: result.body, handedOffAt: null };
   const where = { id: d.id, status: "pending" as const };
   const type = isEventType(d.event.type) ? d.event.type : "session.failed";
   const verdict = afterTry(type, tries, result, validUntil, { ...DEFAULT_RETRY_POLICY, ...deps.retry }, now);
   switch (verdict.status) {
     case "sent":
-      await deps.db.delivery.updateMany({ where, data: { status: "sent", attempts: tries, sentAt: now, nextAttemptAt: now, lastError: null, ...response } });
+      await deps.db.delivery.updateMany({ where, data: { status: "sent", tries, sentAt: now, nextTryAt: now, lastError: null, ...response } });
       log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
       return { status: "sent" };
     case "expired":
-      await deps.db.delivery.updateMany({ where, data: { status: "expired", attempts: tries, lastError: verdict.error, ...response } });
+      await deps.db.delivery.updateMany({ where, data: { status: "expired", tries, lastError: verdict.error, ...response } });
       log.info({ status: "expired", tries, err: verdict.error }, "delivery expired: no retry fits in the QR's validity");
       return { status: "expired" };
     case "failed":
-      await deps.db.delivery.updateMany({ where, data: { status: "failed", attempts: tries, lastError: verdict.error, nextAttemptAt: now, ...response } });
+      await deps.db.delivery.updateMany({ where, data: { status: "failed", tries, lastError: verdict.error, nextTryAt: now, ...response } });
       log.warn({ status: "failed", tries, err: verdict.error }, "delivery failed");
       return { status: "failed" };
     case "retry":
       await deps.db.delivery.updateMany({
-        where, data: { attempts: tries, lastError: verdict.error, nextAttemptAt: new Date(now.getTime() + verdict.delayMs), ...response },
+        where, data: { tries, lastError: verdict.error, nextTryAt: new Date(now.getTime() + verdict.delayMs), ...response },
       });
       log.info({ status: "retry", tries, retryInMs: verdict.delayMs, err: verdict.error }, "delivery will be retried");
       return { status: "retry", retryInMs: verdict.delayMs };

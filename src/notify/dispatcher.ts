@@ -6,7 +6,7 @@ import { Lane, type LaneItem } from "./lanes.js";
 import type { DeliveryRecorder, TryRecord } from "./recorder.js";
 import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
 import { emailFor, sendWebhook, type SendDeps } from "./send.js";
-import type { AttemptResult, EventView, QrView } from "./types.js";
+import type { TryResult, EventView, QrView } from "./types.js";
 
 /**
  * First tries, sent by the process that recorded the event, straight after the commit: no hop
@@ -109,7 +109,7 @@ export class Dispatcher {
     return this.finish(item, result, null);
   }
 
-  private async finish(item: Item, result: AttemptResult, validUntil: Date | null): Promise<void> {
+  private async finish(item: Item, result: TryResult, validUntil: Date | null): Promise<void> {
     const now = new Date();
     const verdict = afterTry(item.view.type, 1, result, validUntil, this.policy, now);
     const response = { responseStatus: result.status, responseBody: result.body };

@@ -3,7 +3,7 @@ import addressparser from "nodemailer/lib/addressparser/index.js";
 import { maskSecrets } from "../log.js";
 import { composeEmail, type EmailContext } from "./email-content.js";
 import { buildMime } from "./mime.js";
-import { truncateBody, type AttemptResult, type EventView } from "./types.js";
+import { truncateBody, type TryResult, type EventView } from "./types.js";
 
 export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext } from "./email-content.js";
 
@@ -19,7 +19,7 @@ export interface EmailRequest extends EmailContext {
  * on another thread takes both off the thread that reads the QR sockets.
  */
 export interface Mailer {
-  send(request: EmailRequest): Promise<AttemptResult>;
+  send(request: EmailRequest): Promise<TryResult>;
   close(): Promise<void>;
 }
 
@@ -78,7 +78,7 @@ function smtpCode(response: string): number | null {
 }
 
 /** A 5xx answer will not change on retry (no such mailbox); a 4xx or a broken connection may. */
-export function classifySmtpError(err: unknown): AttemptResult {
+export function classifySmtpError(err: unknown): TryResult {
   const e = err as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown } | null;
   const status = typeof e?.responseCode === "number" ? e.responseCode : null;
   const response = typeof e?.response === "string" ? truncateBody(maskSecrets(e.response)) : null;

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { isUuid } from "../uuid.js";
 
 /**
  * Live-page links carry a token that names the instance and when the link stops working,
@@ -16,7 +17,6 @@ const HEADER_BYTES = 5;
 // 128 bits of a truncated HMAC-SHA256 is ample for a link that expires; it keeps URLs short.
 const MAC_BYTES = 16;
 const MAX_ID_BYTES = 200;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The master key also encrypts secrets at rest; links are signed with a key derived for this one use. */
 const linkKeys = new WeakMap<Buffer, Buffer>();
@@ -34,7 +34,7 @@ function mac(key: Buffer, payload: Buffer): Buffer {
 }
 
 function encodeId(instanceId: string): { version: number; bytes: Buffer } {
-  if (UUID.test(instanceId)) return { version: V_UUID, bytes: Buffer.from(instanceId.replace(/-/g, "").toLowerCase(), "hex") };
+  if (isUuid(instanceId)) return { version: V_UUID, bytes: Buffer.from(instanceId.replace(/-/g, "").toLowerCase(), "hex") };
   const bytes = Buffer.from(instanceId, "utf8");
   if (bytes.length === 0 || bytes.length > MAX_ID_BYTES) throw new RangeError("instance id must be 1 to 200 bytes");
   return { version: V_TEXT, bytes };

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { EmailRequest, Mailer, MailerOptions } from "./email.js";
-import type { AttemptResult } from "./types.js";
+import type { TryResult } from "./types.js";
 
 /**
  * A Mailer whose composing and sending run on a thread of their own. A fleet's sessions start
@@ -14,9 +14,9 @@ export interface MailThreadOptions extends MailerOptions {
   from: string;
 }
 
-type Reply = { id: number; result: AttemptResult };
+type Reply = { id: number; result: TryResult };
 
-const STOPPED: AttemptResult = { kind: "retryable", status: null, body: null, error: "the mail thread stopped before the email was sent" };
+const STOPPED: TryResult = { kind: "retryable", status: null, body: null, error: "the mail thread stopped before the email was sent" };
 
 /**
  * Built, the thread runs mail-worker.js. From the TypeScript sources (the tests run those) a
@@ -30,7 +30,7 @@ function workerEntry(): URL {
 }
 
 export function createThreadMailer(opts: MailThreadOptions): Mailer {
-  const pending = new Map<number, (r: AttemptResult) => void>();
+  const pending = new Map<number, (r: TryResult) => void>();
   let nextId = 0;
   let worker: Worker | null = null;
   let closed = false;
@@ -55,11 +55,11 @@ export function createThreadMailer(opts: MailThreadOptions): Mailer {
   };
 
   return {
-    send(request: EmailRequest): Promise<AttemptResult> {
+    send(request: EmailRequest): Promise<TryResult> {
       if (closed) return Promise.resolve(STOPPED);
       worker ??= start();
       const id = nextId++;
-      return new Promise<AttemptResult>((resolve) => {
+      return new Promise<TryResult>((resolve) => {
         pending.set(id, resolve);
         worker!.postMessage({ id, request });
       });

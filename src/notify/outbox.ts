@@ -29,8 +29,6 @@ export interface RecordEventInput {
   final?: boolean;
   /** Event-specific fields, merged into the webhook's `data` (JSON-safe values). */
   data: Record<string, unknown>;
-  /** After this a delivery of the event is worthless; qr.updated is also bounded by rotation. */
-  validUntil?: Date;
 }
 
 export interface RoutingOptions {
@@ -53,7 +51,6 @@ export async function recordEvent(tx: Tx, input: RecordEventInput, opts: Routing
       attempt: input.attempt,
       qrSequence: input.qrSequence ?? null,
       payload: storedPayload(input),
-      validUntil: input.validUntil ?? null,
     },
     select: { id: true },
   });

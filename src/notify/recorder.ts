@@ -21,10 +21,10 @@ export interface TryRecord {
 }
 
 const RECORD_SQL = `
-  UPDATE "Delivery" d SET status = v.status::"DeliveryStatus", attempts = d.attempts + v.tried,
+  UPDATE "Delivery" d SET status = v.status::"DeliveryStatus", tries = d.tries + v.tried,
     "lastError" = v.last_error, "responseStatus" = v.response_status, "responseBody" = v.response_body,
     "sentAt" = CASE WHEN v.status = 'sent' THEN now() ELSE d."sentAt" END,
-    "nextAttemptAt" = COALESCE(v.next_at, d."nextAttemptAt"), "handedOffAt" = NULL, "updatedAt" = now()
+    "nextTryAt" = COALESCE(v.next_at, d."nextTryAt"), "handedOffAt" = NULL, "updatedAt" = now()
   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::timestamptz[])
     AS v(id, status, tried, last_error, response_status, response_body, next_at)
   WHERE d.id = v.id AND d.status = 'pending'
@@ -38,7 +38,7 @@ const HAND_OFF_SQL = `
 
 /** Gives deliveries this process will not send back to whoever runs the notify queue, now. */
 const RELEASE_SQL = `
-  UPDATE "Delivery" SET "nextAttemptAt" = now(), "updatedAt" = now()
+  UPDATE "Delivery" SET "nextTryAt" = now(), "updatedAt" = now()
   WHERE id = ANY($1::uuid[]) AND status = 'pending' AND "handedOffAt" IS NULL
   RETURNING id`;
 

@@ -1,5 +1,5 @@
 import { maskSecrets } from "../log.js";
-import type { AttemptResult, EventType } from "./types.js";
+import type { TryResult, EventType } from "./types.js";
 
 /**
  * When a failed delivery is tried again. Entry i is the wait before try i+1, so the first
@@ -51,7 +51,7 @@ export type TryVerdict =
 export function afterTry(
   type: EventType,
   triesMade: number,
-  result: AttemptResult,
+  result: TryResult,
   validUntil: Date | null,
   policy: RetryPolicy,
   now: Date,

@@ -3,7 +3,7 @@ import type { SecretBox } from "../secrets.js";
 import type { ChannelInfo } from "./channels.js";
 import type { EmailRequest, Mailer } from "./email.js";
 import { liveUrl, signLiveToken } from "./live-link.js";
-import type { AttemptResult, EventView, QrView } from "./types.js";
+import type { TryResult, EventView, QrView } from "./types.js";
 import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
 
 /**
@@ -24,7 +24,7 @@ export interface SendDeps {
 /** Events whose messages link to the live page. */
 const LINKED_TYPES = new Set(["qr.updated", "session.timed_out"]);
 
-export function permanent(error: string): AttemptResult {
+export function permanent(error: string): TryResult {
   return { kind: "permanent", status: null, body: null, error };
 }
 
@@ -39,7 +39,7 @@ export async function sendWebhook(
   view: EventView,
   qr: QrView | null,
   now: Date,
-): Promise<AttemptResult> {
+): Promise<TryResult> {
   if (!channel.signer) return permanent(channel.problem ?? "the webhook channel has no signing secret");
   // Derived from the event, not the clock, so every retry sends the same body.
   const expiresAt = new Date(view.createdAt.getTime() + deps.liveLinkTtlS * 1000);

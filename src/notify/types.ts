@@ -13,8 +13,8 @@ export function isEventType(value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value);
 }
 
-/** What one send through a channel came to; the outbox decides what happens next. */
-export type AttemptResult =
+/** What one try of a delivery (one send through its channel) came to; the outbox decides what happens next. */
+export type TryResult =
   | { kind: "sent"; status: number | null; body: string | null }
   | { kind: "retryable" | "permanent"; status: number | null; body: string | null; error: string };
 
@@ -34,7 +34,6 @@ export interface EventView {
   createdAt: Date;
   attempt: number | null;
   qrSequence: number | null;
-  validUntil: Date | null;
   /** The event's stored payload (what recordEvent was given as `data`). */
   data: Record<string, unknown>;
   instance: { id: string; idInstance: string; label: string | null; expectedPhone: string | null };

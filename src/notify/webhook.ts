@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import { deadline } from "../deadline.js";
 import { maskSecrets } from "../log.js";
-import { RESPONSE_BODY_MAX, truncateBody, type AttemptResult, type EventView, type QrView } from "./types.js";
+import { RESPONSE_BODY_MAX, truncateBody, type TryResult, type EventView, type QrView } from "./types.js";
 
 /**
  * Webhooks per the Standard Webhooks specification. The body is built from the stored event
@@ -113,7 +113,7 @@ export function webhookSigner(secret: string): WebhookSigner | string {
   }
 }
 
-export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
+export async function postWebhook(req: WebhookRequest): Promise<TryResult> {
   const signature = req.signer.sign(req.msgId, req.now, req.body);
   const timeout = deadline(req.timeoutMs);
   try {
@@ -142,7 +142,7 @@ export async function postWebhook(req: WebhookRequest): Promise<AttemptResult> {
 }
 
 /** 2xx is delivered; 408, 429 and 5xx may pass later; any other answer will not change by itself. */
-export function classifyResponse(status: number, body: string): AttemptResult {
+export function classifyResponse(status: number, body: string): TryResult {
   if (status >= 200 && status < 300) return { kind: "sent", status, body };
   if (status === 408 || status === 429 || status >= 500) {
     return { kind: "retryable", status, body, error: `webhook answered ${status}` };

@@ -44,7 +44,7 @@ export interface SimulatorCommandIo {
   /** Stops the simulator as SIGINT/SIGTERM would. */
   signal?: AbortSignal;
   /** @defaultValue a logger on stderr, so `--json` output on stdout stays parseable */
-  logger?: Logger;
+  log?: Logger;
 }
 
 function flag(key: PropertyKey): string {
@@ -60,7 +60,7 @@ export async function simulatorCommand(raw: SimulatorCommandOptions, io: Simulat
   const opts = parsed.data;
   const out = io.out ?? ((text: string) => void process.stdout.write(text));
   const simulator = await startSimulator({
-    logger: io.logger ?? createLogger({ name: "qrfleet-simulator", destination: pino.destination({ fd: 2, sync: false }) }),
+    log: io.log ?? createLogger({ name: "qrfleet-simulator", destination: pino.destination({ fd: 2, sync: false }) }),
     host: opts.host,
     port: opts.port,
     uniqueImages: opts.uniqueImages,

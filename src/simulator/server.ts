@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
-import { logger as rootLogger, type Logger } from "../log.js";
+import { createLogger, type Logger } from "../log.js";
 import { SimConnection } from "./connection.js";
 import { pooledImages, taggedImages, uniqueImages, type ImageMode, type ImageSource } from "./images.js";
 import {
@@ -42,8 +42,8 @@ const optionsSchema = z.strictObject({
 export type SimulatorOptions = z.input<typeof optionsSchema> & {
   defaults?: Partial<Script>;
   instances?: InstanceDefinition[];
-  /** Defaults to the process logger. */
-  logger?: Logger;
+  /** Defaults to a logger on stdout at info. */
+  log?: Logger;
   /** Observers of every frame sent and every socket opened or closed. */
   hooks?: SimulatorHooks;
 };
@@ -85,11 +85,11 @@ export interface Simulator {
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const { logger, hooks, ...rest } = options;
+  const { log: given, hooks, ...rest } = options;
   const parsed = optionsSchema.safeParse(rest);
   if (!parsed.success) throw new Error(`invalid simulator options: ${describeIssues(parsed.error)}`);
   const opts = parsed.data;
-  const log = (logger ?? rootLogger()).child({ component: "simulator" });
+  const log = (given ?? createLogger({ name: "qrfleet-simulator" })).child({ component: "simulator" });
   const defaults = resolveScript(DEFAULT_SCRIPT, opts.defaults);
   const images = await imageSource(opts.imageMode ?? (opts.uniqueImages ? "unique" : "pool"), opts.imagePoolSize);
   const webhooks = opts.webhookUrl ? new WebhookSender(opts.webhookUrl, log, opts.webhookTimeoutMs) : null;

@@ -83,7 +83,7 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
       expect(ids).toHaveLength(2);
       await db.delivery.updateMany({
         where: { id: { in: ids }, channel: { kind: "webhook" } },
-        data: { status: "failed", attempts: 8, lastError: "HTTP 500 from the receiver", responseStatus: 500 },
+        data: { status: "failed", tries: 8, lastError: "HTTP 500 from the receiver", responseStatus: 500 },
       });
     } finally {
       await db.$disconnect();

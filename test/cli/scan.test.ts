@@ -11,7 +11,7 @@ let sim: Simulator;
 beforeAll(async () => {
   sim = await startSimulator({
     defaults: { rotationMs: 200, scanWindowMs: 1500 },
-    logger: createLogger({ level: "silent" }),
+    log: createLogger({ level: "silent" }),
   });
 });
 afterAll(() => sim.close());
@@ -59,7 +59,7 @@ describe("qrfleet scan", { timeout: 60_000 }, () => {
     expect(events[0]).toMatchObject({ event: "opened" });
     const qrs = events.filter((e) => e.event === "qr");
     expect(qrs.length).toBeGreaterThanOrEqual(2);
-    expect(qrs[0]).toMatchObject({ index: 1, text: expect.stringMatching(`^qrfleet-sim:${inst.idInstance}:`), sha256: expect.any(String) });
+    expect(qrs[0]).toMatchObject({ number: 1, text: expect.stringMatching(`^qrfleet-sim:${inst.idInstance}:`), sha256: expect.any(String) });
     expect(events.at(-1)).toMatchObject({ event: "outcome", outcome: "timed_out" });
   });
 

@@ -72,7 +72,7 @@ describe("email across a kill -9", () => {
 
     // What the kill left: the email handed to SMTP, its row still pending (the send was never recorded).
     const emailRow = await fleet.db.delivery.findFirstOrThrow({ where: { event: { sessionId: session.id }, channel: { kind: "email" } } });
-    expect(emailRow).toMatchObject({ status: "pending", attempts: 0 });
+    expect(emailRow).toMatchObject({ status: "pending", tries: 0 });
     expect(emailRow.handedOffAt).toBeInstanceOf(Date);
     expect((await showSession(fleet, session.id)).status).toBe("running");
 
@@ -81,10 +81,10 @@ describe("email across a kill -9", () => {
       const row = await fleet.db.delivery.findUniqueOrThrow({ where: { id: emailRow.id } });
       return row.status !== "pending" && row;
     }, 30_000, 200);
-    expect(final).toMatchObject({ status: "failed", attempts: 1, responseStatus: null, handedOffAt: null });
+    expect(final).toMatchObject({ status: "failed", tries: 1, responseStatus: null, handedOffAt: null });
     expect(final.lastError).toMatch(/^interrupted while handing the email to SMTP; not resent/);
     // Picked up only once the lease of the dead run had run out, never during it.
-    expect(final.updatedAt.getTime()).toBeGreaterThanOrEqual(emailRow.nextAttemptAt.getTime() - 1000);
+    expect(final.updatedAt.getTime()).toBeGreaterThanOrEqual(emailRow.nextTryAt.getTime() - 1000);
 
     const ended = await waitFor("the session to end", async () => {
       const s = await showSession(fleet, session.id);

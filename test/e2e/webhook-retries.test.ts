@@ -68,7 +68,7 @@ describe("webhook retries through the notify queue", () => {
     expect(tries[2]!.req.at.getTime() - tries[1]!.req.at.getTime()).toBeGreaterThanOrEqual(250);
 
     const row = await d.ctx.db.delivery.findUniqueOrThrow({ where: { id: tries[0]!.id.replace(/^msg_/, "") }, include: { event: true } });
-    expect(row).toMatchObject({ status: "sent", attempts: 3, responseStatus: 200, responseBody: "ok", lastError: null, handedOffAt: null });
+    expect(row).toMatchObject({ status: "sent", tries: 3, responseStatus: 200, responseBody: "ok", lastError: null, handedOffAt: null });
     expect(row.event).toMatchObject({ type: "session.authorized", sessionId });
     const job = await d.ctx.queues.notify.getJob(notifyJobId(row.id));
     expect(await job!.getState()).toBe("completed");
@@ -101,7 +101,7 @@ describe("webhook retries through the notify queue", () => {
       channelKind: "webhook",
       address: s.url,
       status: "failed",
-      attempts: 1,
+      tries: 1,
       responseStatus: 400,
       lastError: "webhook answered 400",
     });

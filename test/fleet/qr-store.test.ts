@@ -19,7 +19,7 @@ const store = (highWater = 1000) => new QrStore(sql, { escalateAfter: 2, leaseMs
 function image(): QrImage {
   // Any bytes do here: the statement stores what it is given; the frame check is the socket's.
   const png = Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), randomBytes(64)]);
-  return { png, sha256: createHash("sha256").update(png).digest("hex"), index: 1, receivedAt: new Date() };
+  return { png, sha256: createHash("sha256").update(png).digest("hex"), number: 1, receivedAt: new Date() };
 }
 
 async function scene() {
@@ -46,7 +46,7 @@ describe("the per-QR statement", () => {
     expect(second.deliveries.map((d) => s.kindOf.get(d.channelId))).toEqual(["webhook"]); // email: first QR of an attempt only
 
     const row = await db.delivery.findUniqueOrThrow({ where: { id: first.deliveries[0]!.id }, include: { event: true } });
-    expect(row.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() + LEASE_MS / 2);
+    expect(row.nextTryAt.getTime()).toBeGreaterThan(Date.now() + LEASE_MS / 2);
     expect(row.event).toMatchObject({ type: "qr.updated", qrSequence: 1, attempt: 1 });
     expect(row.event.payload).toMatchObject({ sequence: 1, firstOfAttempt: true });
     const session = await db.qrSession.findUniqueOrThrow({ where: { id: s.session.id } });

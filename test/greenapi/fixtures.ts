@@ -1,6 +1,6 @@
 import QRCode from "qrcode";
-import { runQrSession, type QrSessionOptions, type QrSocket, type QrSocketListener } from "../../src/greenapi/session.js";
-import type { QrImage, SessionNotice, SessionOutcome } from "../../src/greenapi/types.js";
+import { runSocketAttempt, type SocketAttemptOptions, type QrSocket, type QrSocketListener } from "../../src/greenapi/socket-attempt.js";
+import type { QrImage, AttemptNotice, AttemptOutcome } from "../../src/greenapi/types.js";
 
 /** A small, real QR PNG whose content is `text`. */
 export function qrPng(text: string): Promise<Buffer> {
@@ -64,16 +64,16 @@ export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<v
 export interface Harness {
   socket: FakeQrSocket;
   images: QrImage[];
-  notices: SessionNotice[];
-  outcome: Promise<SessionOutcome>;
+  notices: AttemptNotice[];
+  outcome: Promise<AttemptOutcome>;
 }
 
 /** Starts a session over an in-memory socket that opens at once. */
-export function start(overrides: Partial<QrSessionOptions> = {}): Harness {
+export function start(overrides: Partial<SocketAttemptOptions> = {}): Harness {
   const socket = new FakeQrSocket();
   const images: QrImage[] = [];
-  const notices: SessionNotice[] = [];
-  const outcome = runQrSession({
+  const notices: AttemptNotice[] = [];
+  const outcome = runSocketAttempt({
     connect: async () => socket,
     onQr: async (qr) => {
       images.push(qr);

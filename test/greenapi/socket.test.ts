@@ -4,9 +4,9 @@ import {
   ProviderUnavailableError,
   UnknownInstanceError,
 } from "../../src/greenapi/errors.js";
-import { runQrSession } from "../../src/greenapi/session.js";
+import { runSocketAttempt } from "../../src/greenapi/socket-attempt.js";
 import { connectorFor, openQrSocket } from "../../src/greenapi/socket.js";
-import type { InstanceAddress, QrImage, SessionOutcome } from "../../src/greenapi/types.js";
+import type { InstanceAddress, QrImage, AttemptOutcome } from "../../src/greenapi/types.js";
 import { frame, qrFrame, qrPng, waitFor } from "./fixtures.js";
 import { freePort, startProvider, type StandInProvider } from "./provider.js";
 
@@ -34,7 +34,7 @@ function expectNoToken(value: unknown): void {
 
 async function session(overrides: { silenceMs?: number; maxMs?: number; signal?: AbortSignal; maxPayload?: number } = {}) {
   const images: QrImage[] = [];
-  const outcome = await runQrSession({
+  const outcome = await runSocketAttempt({
     connect: connectorFor(addr, { timeoutMs: 500, maxPayload: overrides.maxPayload }),
     onQr: async (qr) => void images.push(qr),
     silenceMs: overrides.silenceMs ?? 2000,
@@ -96,7 +96,7 @@ describe("openQrSocket upgrade failures", () => {
   });
 });
 
-describe("runQrSession over a real websocket", () => {
+describe("runSocketAttempt over a real websocket", () => {
   it("authorized: frames sent right after the upgrade are not lost, and the client closes", async () => {
     provider.upgrade = () => (ws) => {
       ws.send(qrFrame(pngs[0]!));
@@ -106,7 +106,7 @@ describe("runQrSession over a real websocket", () => {
     };
     const { outcome, images } = await session();
     expect(outcome).toMatchObject({ kind: "authorized", phone: "79001234567" });
-    expect(images.map((i) => i.png.equals(pngs[i.index - 1]!))).toEqual([true, true]);
+    expect(images.map((i) => i.png.equals(pngs[i.number - 1]!))).toEqual([true, true]);
     await waitFor(() => provider.sockets[0]?.readyState === 3);
   });
 
@@ -114,7 +114,7 @@ describe("runQrSession over a real websocket", () => {
     ["alreadyLogged", { kind: "already_logged" }],
     ["timeout", { kind: "timed_out" }],
     ["timeoutExpired", { kind: "timed_out" }],
-  ] as const)("%s frame", async (type, expected: SessionOutcome) => {
+  ] as const)("%s frame", async (type, expected: AttemptOutcome) => {
     provider.upgrade = () => (ws) => ws.send(frame(type, "x"));
     expect((await session()).outcome).toEqual(expected);
   });

@@ -13,7 +13,7 @@ export type TestFleet = ReturnType<typeof testFleet>;
 export async function startHttp(): Promise<{ ctx: TestFleet; app: FastifyInstance; close(): Promise<void> }> {
   const ctx = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix() });
   const { registry } = observeFleet(ctx.events, ctx.log, new Registry());
-  const app = await buildHttpApp(ctx, { metrics: registry, logger: false });
+  const app = await buildHttpApp(ctx, { metrics: registry, logRequests: false });
   await app.ready();
   return {
     ctx,

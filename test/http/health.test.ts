@@ -23,7 +23,7 @@ describe("health, metrics and the queue dashboard", () => {
 
   it("answers /readyz with 503 naming the dependency that failed", async () => {
     const ctx = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix(), REDIS_URL: "redis://127.0.0.1:1" });
-    const broken = await buildHttpApp(ctx, { metrics: new Registry(), logger: false });
+    const broken = await buildHttpApp(ctx, { metrics: new Registry(), logRequests: false });
     try {
       const res = await broken.inject({ method: "GET", url: "/readyz" });
       expect(res.statusCode).toBe(503);

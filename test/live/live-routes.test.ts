@@ -186,6 +186,31 @@ describe("live page: phone-number pairing", () => {
     expect(again.json().error.code).toBe("rate_limited");
   });
 
+  it("holds the interval across daemons sharing Redis", async () => {
+    const { link } = await newInstance();
+    const other = testFleet({ QRFLEET_REDIS_PREFIX: ctx.config.QRFLEET_REDIS_PREFIX });
+    const second = Fastify({ logger: false });
+    try {
+      await registerLivePage(second, other);
+      expect((await pair(link, { phoneNumber: "79001234567" })).statusCode).toBe(200);
+      const elsewhere = await second.inject({
+        method: "POST", url: `/live/${link}/pair`, headers: { "content-type": "application/json" }, payload: JSON.stringify({ phoneNumber: "79001234567" }),
+      });
+      expect(elsewhere.statusCode).toBe(429);
+    } finally {
+      await second.close();
+      await other.close();
+    }
+  });
+
+  it("says a stored token that cannot be decrypted needs an admin, instead of failing", async () => {
+    const { inst, link } = await newInstance();
+    await ctx.db.instance.update({ where: { id: inst.id }, data: { tokenCiphertext: Buffer.from("sealed under another key") } });
+    const res = await pair(link, { phoneNumber: "79001234567" });
+    expect(res.statusCode, res.body).toBe(502);
+    expect(res.json().error).toEqual({ code: "invalid_token", message: expect.stringContaining("tell an admin") });
+  });
+
   it("explains a refused token in words, without the token or the provider URL", async () => {
     const { link, token, idInstance } = await newInstance();
     sim.script(idInstance, { fate: "wrong_token" });

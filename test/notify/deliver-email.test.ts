@@ -54,10 +54,11 @@ function expectNoSecrets(mail: ReceivedMail, ...more: string[]) {
 describe("email deliveries", () => {
   it("sends the first QR of an attempt: live link first, inline QR that scans, validity and attempt number", async () => {
     const s = await scene({ attempt: 2 });
-    const qr = await addQr(db, s.session.id, 1, 2);
-    const validUntil = new Date(Date.now() + 20_000);
+    const receivedAt = new Date();
+    const qr = await addQr(db, s.session.id, 1, 2, receivedAt);
+    const validUntil = new Date(receivedAt.getTime() + 20_000);
     const id = await emailDelivery({
-      type: "qr.updated", instanceId: s.instance.id, sessionId: s.session.id, attempt: 2, qrSequence: 1, firstOfAttempt: true, data: {}, validUntil,
+      type: "qr.updated", instanceId: s.instance.id, sessionId: s.session.id, attempt: 2, qrSequence: 1, firstOfAttempt: true, data: {},
     });
     expect(await sendDelivery(deps(db, mailer), id)).toEqual({ status: "sent" });
     const mail = await smtp.waitFor(s.mailTo);
@@ -84,7 +85,7 @@ describe("email deliveries", () => {
     expect(decodeQr(qr.png).width).toBeLessThan(300);
     expectNoSecrets(mail, s.token, s.webhookSecret, s.webhookSecret.slice(6));
 
-    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "sent", attempts: 1, responseStatus: 250 });
+    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "sent", tries: 1, responseStatus: 250 });
     expect(await sendDelivery(deps(db, mailer), id)).toEqual({ status: "noop" });
     expect(smtp.messages.filter(s.mailTo)).toHaveLength(1);
   });
@@ -119,7 +120,7 @@ describe("email deliveries", () => {
     const first = await sendDelivery(deps(db, mailer), id);
     expect(first).toEqual({ status: "retry", retryInMs: 5 });
     const row = await db.delivery.findUniqueOrThrow({ where: { id } });
-    expect(row).toMatchObject({ attempts: 1, status: "pending", responseStatus: 451 });
+    expect(row).toMatchObject({ tries: 1, status: "pending", responseStatus: 451 });
     expect(row.lastError).toMatch(/451/);
     expect(await sendDelivery(deps(db, mailer), id, new Date(Date.now() + 10))).toEqual({ status: "sent" });
     await smtp.waitFor(s.mailTo);
@@ -128,7 +129,7 @@ describe("email deliveries", () => {
     const id2 = await emailDelivery({ type: "session.wrong_number", instanceId: t.instance.id, sessionId: t.session.id, attempt: 1, data: {} });
     smtp.failNext(1, 550);
     expect(await sendDelivery(deps(db, mailer), id2)).toEqual({ status: "failed" });
-    expect(await db.delivery.findUniqueOrThrow({ where: { id: id2 } })).toMatchObject({ status: "failed", attempts: 1, responseStatus: 550 });
+    expect(await db.delivery.findUniqueOrThrow({ where: { id: id2 } })).toMatchObject({ status: "failed", tries: 1, responseStatus: 550 });
   });
 
   it("says all attempts timed out and offers the live link to start again", async () => {

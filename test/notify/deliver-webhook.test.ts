@@ -89,7 +89,7 @@ describe("webhook deliveries", () => {
     expect(() => new Webhook(s.secret).verify(req!.body.replace('"attempt":1', '"attempt":2'), headers(req!.headers))).toThrow();
 
     const row = await db.delivery.findUniqueOrThrow({ where: { id: id! } });
-    expect(row).toMatchObject({ status: "sent", attempts: 1, responseStatus: 200, responseBody: "ok", lastError: null });
+    expect(row).toMatchObject({ status: "sent", tries: 1, responseStatus: 200, responseBody: "ok", lastError: null });
     expect(row.sentAt).toBeInstanceOf(Date);
   });
 
@@ -108,7 +108,7 @@ describe("webhook deliveries", () => {
     for (const r of reqs) expect(() => new Webhook(s.secret).verify(r.body, headers(r.headers))).not.toThrow();
     const body = JSON.parse(reqs[0]!.body);
     expect(body).toMatchObject({ type: "session.timed_out", data: { final: true, instanceId: s.instance.id, status: "running" } });
-    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "sent", attempts: 3, responseStatus: 200 });
+    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "sent", tries: 3, responseStatus: 200 });
   });
 
   it("fails at once on a 400 or a 410, with no retry", async () => {
@@ -119,7 +119,7 @@ describe("webhook deliveries", () => {
       expect(statuses(await runToEnd(id))).toEqual(["failed"]);
       expect(s.requests()).toHaveLength(1);
       expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({
-        status: "failed", attempts: 1, responseStatus: status, responseBody: "no such hook", lastError: `webhook answered ${status}`,
+        status: "failed", tries: 1, responseStatus: status, responseBody: "no such hook", lastError: `webhook answered ${status}`,
       });
     }
   });
@@ -139,7 +139,7 @@ describe("webhook deliveries", () => {
     const first = await sendDelivery(deps(db, noMailer, { webhookTimeoutMs: 300 }), id);
     expect(first.status).toBe("retry");
     const row = await db.delivery.findUniqueOrThrow({ where: { id } });
-    expect(row).toMatchObject({ status: "pending", attempts: 1, responseStatus: null });
+    expect(row).toMatchObject({ status: "pending", tries: 1, responseStatus: null });
     expect(row.lastError).toMatch(/timed out after 300 ms/);
   });
 
@@ -161,7 +161,7 @@ describe("webhook deliveries", () => {
     const results = await runToEnd(id, { retry: { multiplier: 0.000001 } });
     expect(statuses(results)).toEqual([...Array(7).fill("retry"), "failed"]);
     expect(s.requests()).toHaveLength(8);
-    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "failed", attempts: 8, responseStatus: 502 });
+    expect(await db.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "failed", tries: 8, responseStatus: 502 });
   });
 
   it("never sends twice: a second run after the send is a no-op, and concurrent runs send once", async () => {
@@ -182,29 +182,28 @@ describe("webhook deliveries", () => {
     expect(await sendDelivery(deps(db, noMailer), "00000000-0000-4000-8000-000000000000")).toEqual({ status: "noop" });
   });
 
-  it("expires a qr.updated whose QR was superseded, whose session ended, or past validUntil — without sending", async () => {
+  it("expires a qr.updated whose QR was superseded or whose session ended — without sending", async () => {
     const s = await scene();
     await addQr(db, s.session.id, 1);
     const base = { type: "qr.updated" as const, instanceId: s.instance.id, sessionId: s.session.id, attempt: 1, data: {} };
     const [superseded] = await record(db, { ...base, qrSequence: 1, firstOfAttempt: true });
     await addQr(db, s.session.id, 2);
-    const [late] = await record(db, { ...base, qrSequence: 2, validUntil: new Date(Date.now() - 1) });
     expect(await sendDelivery(deps(db, noMailer), superseded!)).toEqual({ status: "expired" });
-    expect(await sendDelivery(deps(db, noMailer), late!)).toEqual({ status: "expired" });
     const [current] = await record(db, { ...base, qrSequence: 2 });
     await db.qrSession.update({ where: { id: s.session.id }, data: { status: "authorized", endedAt: new Date() } });
     expect(await sendDelivery(deps(db, noMailer), current!)).toEqual({ status: "expired" });
     expect(s.requests()).toHaveLength(0);
-    const rows = await db.delivery.findMany({ where: { id: { in: [superseded!, late!, current!] } } });
-    expect(rows.map((r) => r.status)).toEqual(["expired", "expired", "expired"]);
-    expect(rows.map((r) => r.attempts)).toEqual([0, 0, 0]);
+    const rows = await db.delivery.findMany({ where: { id: { in: [superseded!, current!] } } });
+    expect(rows.map((r) => r.status)).toEqual(["expired", "expired"]);
+    expect(rows.map((r) => r.tries)).toEqual([0, 0]);
   });
 
   it("expires a failing qr.updated when the next retry would come after its validity", async () => {
     const s = await scene();
-    await addQr(db, s.session.id, 1);
+    // Received 17.5 s ago: 2.5 s of its 20 s left.
+    await addQr(db, s.session.id, 1, 1, new Date(Date.now() - 17_500));
     const [id] = await record(db, {
-      type: "qr.updated", instanceId: s.instance.id, sessionId: s.session.id, attempt: 1, qrSequence: 1, validUntil: new Date(Date.now() + 2500), data: {},
+      type: "qr.updated", instanceId: s.instance.id, sessionId: s.session.id, attempt: 1, qrSequence: 1, data: {},
     });
     receiver.fallback({ status: 500 });
     try {
@@ -214,7 +213,7 @@ describe("webhook deliveries", () => {
     } finally {
       receiver.fallback({ status: 200, body: "ok" });
     }
-    expect(await db.delivery.findUniqueOrThrow({ where: { id: id! } })).toMatchObject({ status: "expired", attempts: 2 });
+    expect(await db.delivery.findUniqueOrThrow({ where: { id: id! } })).toMatchObject({ status: "expired", tries: 2 });
   });
 
   it("stores at most 1 KB of the receiver's answer", async () => {

@@ -94,7 +94,7 @@ export function deps(db: Db, mailer: Mailer, overrides: Partial<DeliverDeps> = {
     publicUrl: PUBLIC_URL,
     liveLinkTtlS: 3600,
     webhookTimeoutMs: 1000,
-    logger: silent,
+    log: silent,
     retry: { multiplier: 0.001 },
     ...overrides,
   };

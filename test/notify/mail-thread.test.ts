@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => smtp.close());
 
 const view: EventView = {
-  id: "00000000-0000-4000-8000-000000000001", type: "qr.updated", createdAt: new Date(), attempt: 1, qrSequence: 1, validUntil: null,
+  id: "00000000-0000-4000-8000-000000000001", type: "qr.updated", createdAt: new Date(), attempt: 1, qrSequence: 1,
   data: { sequence: 1, firstOfAttempt: true },
   instance: { id: "00000000-0000-4000-8000-000000000002", idInstance: "7103000001", label: "Thread desk", expectedPhone: null },
   session: { id: "00000000-0000-4000-8000-000000000003", trigger: "admin", status: "running", attempt: 1, maxAttempts: 3, phone: null, errorCode: null, error: null },

@@ -101,15 +101,14 @@ describe("outbox routing", () => {
     const { instance, session } = await setup();
     const op = await operator(instance.id);
     await db.channel.update({ where: { id: emailOf(op) }, data: { enabled: false } });
-    const validUntil = new Date(Date.now() + 20_000);
     const ids = await record(db, {
       type: "qr.updated", instanceId: instance.id, sessionId: session.id, attempt: 1, qrSequence: 1, firstOfAttempt: true,
-      data: { sequence: 1, receivedAt: new Date(0) }, validUntil,
+      data: { sequence: 1, receivedAt: new Date(0) },
     });
     expect(await recipients(db, ids)).toEqual([webhookOf(op)]);
     const d = await db.delivery.findUniqueOrThrow({ where: { id: ids[0]! }, include: { event: true } });
-    expect(d).toMatchObject({ status: "pending", attempts: 0 });
-    expect(d.event).toMatchObject({ type: "qr.updated", qrSequence: 1, attempt: 1, validUntil });
+    expect(d).toMatchObject({ status: "pending", tries: 0 });
+    expect(d.event).toMatchObject({ type: "qr.updated", qrSequence: 1, attempt: 1 });
     expect(d.event.payload).toEqual({ sequence: 1, receivedAt: new Date(0).toISOString(), firstOfAttempt: true });
   });
 

@@ -9,7 +9,7 @@ let nextId = 7103000001;
 beforeAll(async () => {
   sim = await startSimulator({
     defaults: { rotationMs: 100, scanWindowMs: 450, scanAfterMs: 250 },
-    logger: createLogger({ level: "silent" }),
+    log: createLogger({ level: "silent" }),
   });
 });
 afterAll(() => sim.close());

@@ -16,7 +16,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("simulator freeze()", () => {
   it("stops rotation, timeouts and scans; sockets stay open, and one opened later stays silent", async () => {
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       defaults: { rotationMs: 50, scanWindowMs: 400, scanAfterMs: 300 },
       instances: [
         { idInstance: "7106000001", token: "t1", fate: "never" },
@@ -45,7 +45,7 @@ describe("simulator freeze()", () => {
   it("reports every socket opened and closed to its hooks", async () => {
     const events: Array<["open" | "close", SocketEvent]> = [];
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       hooks: { socketOpened: (e) => events.push(["open", e]), socketClosed: (e) => events.push(["close", e]) },
       instances: [{ idInstance: "7106000004", token: "t4", fate: "never", rotationMs: 50, scanWindowMs: 120 }],
     });

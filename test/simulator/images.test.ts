@@ -16,7 +16,7 @@ const TOKEN = "c".repeat(50);
 describe("simulator QR images", () => {
   it("each rotation is a distinct PNG that decodes to currentQr()", async () => {
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       instances: [{ idInstance: ID, token: TOKEN, fate: "never", rotationMs: 150, scanWindowMs: 700 }],
     });
     const result = await runSession(sim, ID, TOKEN);
@@ -35,7 +35,7 @@ describe("simulator QR images", () => {
 
   it("pool mode reuses pre-rendered images; consecutive rotations still differ", async () => {
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       uniqueImages: false,
       imagePoolSize: 4,
       instances: [{ idInstance: ID, token: TOKEN, fate: "never", rotationMs: 100, scanWindowMs: 750 }],
@@ -55,7 +55,7 @@ describe("simulator QR images", () => {
 
   it("currentPng() is the image currently shown", async () => {
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       instances: [{ idInstance: ID, token: TOKEN, fate: "never", rotationMs: 10_000, scanWindowMs: 10_000 }],
     });
     expect(sim.currentPng(ID)).toBeNull();

@@ -37,7 +37,7 @@ describe("simulator lifecycle", () => {
     const webhookUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`;
     const [a, b, c] = generateInstances(3, { idPrefix: "7104" });
     const sim = await startSimulator({
-      logger: silent,
+      log: silent,
       webhookUrl,
       webhookTimeoutMs: 30_000,
       defaults: { rotationMs: 100, scanWindowMs: 60_000 },
@@ -84,7 +84,7 @@ describe("simulator lifecycle", () => {
     await expect(startSimulator({ port: 70_000 })).rejects.toThrow(/port/);
     await expect(startSimulator({ defaults: { fate: "explode" as never } })).rejects.toThrow(/fate/);
     await expect(startSimulator({ webhookUrl: "ftp://x" })).rejects.toThrow(/webhookUrl/);
-    const sim = await startSimulator({ logger: silent });
+    const sim = await startSimulator({ log: silent });
     try {
       expect(() => sim.define({ idInstance: "abc", token: "t".repeat(50) })).toThrow(/idInstance/);
       expect(() => sim.define({ idInstance: "7104000009", token: "a/b" })).toThrow(/token/);

@@ -10,7 +10,7 @@ let nextId = 7103000201;
 beforeAll(async () => {
   sim = await startSimulator({
     defaults: { rotationMs: 200, scanWindowMs: 1_000, scanAfterMs: 200 },
-    logger: createLogger({ level: "silent" }),
+    log: createLogger({ level: "silent" }),
   });
 });
 afterAll(() => sim.close());

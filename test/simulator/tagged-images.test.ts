@@ -46,7 +46,7 @@ describe("CRC-32", () => {
 
 describe("withTextChunk", () => {
   it("inserts a tEXt chunk right after IHDR with a correct CRC; the picture is unchanged", async () => {
-    sim = await startSimulator({ logger: silent, instances: [{ idInstance: ID, token: TOKEN }] });
+    sim = await startSimulator({ log: silent, instances: [{ idInstance: ID, token: TOKEN }] });
     const res = await fetch(`${sim.url}/waInstance${ID}/qr/${TOKEN}`);
     const original = Buffer.from(((await res.json()) as { message: string }).message, "base64");
     const tagged = withTextChunk(original, "qrfleet-sim", "7105000001:1:1");
@@ -79,7 +79,7 @@ describe("tagged image mode", () => {
   it("every frame is a valid PNG with unique bytes that decodes to the pooled QR; the hook sees each sha256", async () => {
     const sent: SentQrFrame[] = [];
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       imageMode: "tagged",
       imagePoolSize: 3,
       hooks: { qrFrame: (f) => sent.push(f) },

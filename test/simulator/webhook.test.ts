@@ -42,7 +42,7 @@ const silent = createLogger({ level: "silent" });
 describe("simulator provider webhooks", () => {
   it("POSTs stateInstanceChanged with the instance's Authorization token on scan and logout", async () => {
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       webhookUrl: receiverUrl,
       instances: [{ idInstance: ID, token: TOKEN, fate: "scan", scanAfterMs: 50, phone: "79007654321", webhookToken: "hook-secret-1" }],
     });
@@ -66,7 +66,7 @@ describe("simulator provider webhooks", () => {
   });
 
   it("setState() sends one webhook per change and none without a token header when no token is set", async () => {
-    sim = await startSimulator({ logger: silent, webhookUrl: receiverUrl, instances: [{ idInstance: ID, token: TOKEN }] });
+    sim = await startSimulator({ log: silent, webhookUrl: receiverUrl, instances: [{ idInstance: ID, token: TOKEN }] });
     sim.setState(ID, "notAuthorized");
     sim.setState(ID, "yellowCard");
     sim.setState(ID, "yellowCard");
@@ -84,7 +84,7 @@ describe("simulator provider webhooks", () => {
     receiver = createServer();
     receiver.listen(0, "127.0.0.1");
     sim = await startSimulator({
-      logger: silent,
+      log: silent,
       webhookUrl: receiverUrl,
       instances: [{ idInstance: ID, token: TOKEN, fate: "scan", scanAfterMs: 20 }],
     });

@@ -2,33 +2,33 @@ import { createHash } from "node:crypto";
 import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, UnknownInstanceError } from "./errors.js";
 import type { GreenApiClient, RestQr } from "./rest.js";
-import type { QrImage, SessionNotice, SessionOutcome } from "./types.js";
-import { abortReason, badBound, errorText, failed, notify, SingleOutcome } from "./outcomes.js";
+import type { QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
+import { abortReason, badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
 
 /**
- * A QR session over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
- * "QR over REST"). Same contract as runQrSession: exactly one outcome, a rejection only when
+ * A QR attempt over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
+ * "QR over REST"). Same contract as runSocketAttempt: exactly one outcome, a rejection only when
  * onQr rejects.
  */
-export interface RestQrSessionOptions {
-  /** Its calls get the session's own signal, so a cancel also aborts a request in flight. */
+export interface RestAttemptOptions {
+  /** Its calls get the attempt's own signal, so a cancel also aborts a request in flight. */
   client: Pick<GreenApiClient, "qr" | "getStateInstance">;
-  /** Each distinct QR image, in poll order; a returned promise is awaited; a rejection ends the session by rejecting. */
+  /** Each distinct QR image, in poll order; a returned promise is awaited; a rejection ends the attempt by rejecting. */
   onQr: (qr: QrImage) => Promise<void> | void;
   /** Non-terminal happenings (for logs and metrics); must not throw, errors are swallowed. */
-  onNotice?: (notice: SessionNotice) => void;
-  /** Aborting ends the session `cancelled`, also while a request is in flight. */
+  onNotice?: (notice: AttemptNotice) => void;
+  /** Aborting ends the attempt `cancelled`, also while a request is in flight. */
   signal?: AbortSignal;
   /** Time from the start of one `qr` call to the start of the next, in ms; calls never overlap. @defaultValue 1000 */
   pollMs?: number;
   /**
-   * The scan window, in ms from the first poll: no scan within it ends the session `timed_out`.
+   * The scan window, in ms from the first poll: no scan within it ends the attempt `timed_out`.
    * The websocket gets this from the provider's `timeout` frame; REST has none, so we keep it.
    */
   windowMs: number;
   /** No successful answer for this long (only errors, or a hanging call) ends it failed/silent, in ms. */
   silenceMs: number;
-  /** Hard bound on the whole session, in ms. */
+  /** Hard bound on the whole attempt, in ms. */
   maxMs: number;
 }
 
@@ -39,14 +39,14 @@ const DEFAULT_POLL_MS = 1000;
  * instance was linked already; after one, that the phone scanned it: `authorized`, with the
  * phone unknown (REST never reports the number, so an expected phone cannot be checked).
  */
-export function runRestQrSession(opts: RestQrSessionOptions): Promise<SessionOutcome> {
+export function runRestAttempt(opts: RestAttemptOptions): Promise<AttemptOutcome> {
   const bounds = { pollMs: opts.pollMs ?? DEFAULT_POLL_MS, windowMs: opts.windowMs, silenceMs: opts.silenceMs, maxMs: opts.maxMs };
   const bad = badBound(bounds);
-  return bad ? Promise.reject(bad) : new RestQrSession(opts, bounds.pollMs).start();
+  return bad ? Promise.reject(bad) : new RestAttempt(opts, bounds.pollMs).start();
 }
 
-class RestQrSession extends SingleOutcome {
-  /** Aborted when the session ends, whatever ends it: the call in flight stops with it. */
+class RestAttempt extends SingleOutcome {
+  /** Aborted when the attempt ends, whatever ends it: the call in flight stops with it. */
   private readonly calls = new AbortController();
   private pollTimer: NodeJS.Timeout | undefined;
   private windowTimer: NodeJS.Timeout | undefined;
@@ -54,22 +54,22 @@ class RestQrSession extends SingleOutcome {
   private silenceTimer: NodeJS.Timeout | undefined;
   private lastAnswerAt = 0;
   private lastError = "";
-  /** The first successful answer is this session's "opened", as the socket's upgrade is. */
+  /** The first successful answer is this attempt's "opened", as the socket's upgrade is. */
   private answered = false;
-  /** True while onQr runs: the session waits for it, so that wait is not the provider's silence. */
+  /** True while onQr runs: the attempt waits for it, so that wait is not the provider's silence. */
   private delivering = false;
   private readonly seen = new Set<string>();
-  private index = 0;
+  private images = 0;
   private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
   constructor(
-    private readonly opts: RestQrSessionOptions,
+    private readonly opts: RestAttemptOptions,
     private readonly pollMs: number,
   ) {
     super();
   }
 
-  start(): Promise<SessionOutcome> {
+  start(): Promise<AttemptOutcome> {
     const promise = this.outcome();
     const { signal } = this.opts;
     if (signal?.aborted) {
@@ -108,7 +108,7 @@ class RestQrSession extends SingleOutcome {
         if (await this.deliverQr(answer.png)) this.next(startedAt);
         return;
       case "alreadyLogged":
-        if (this.index === 0) this.finish({ kind: "already_logged" });
+        if (this.images === 0) this.finish({ kind: "already_logged" });
         else await this.scanned();
         return;
       case "error":
@@ -133,13 +133,13 @@ class RestQrSession extends SingleOutcome {
     this.pollTimer = setTimeout(() => void this.poll(), wait);
   }
 
-  /** Hands a new image to onQr; false when the session ended meanwhile (or onQr rejected it). */
+  /** Hands a new image to onQr; false when the attempt ended meanwhile (or onQr rejected it). */
   private async deliverQr(png: Buffer): Promise<boolean> {
     const sha256 = createHash("sha256").update(png).digest("hex");
     // Every poll between two rotations sees the same image again: that is not worth a notice here.
     if (this.seen.has(sha256)) return true;
     this.seen.add(sha256);
-    const image: QrImage = { png, sha256, index: ++this.index, receivedAt: new Date() };
+    const image: QrImage = { png, sha256, number: ++this.images, receivedAt: new Date() };
     this.delivering = true;
     try {
       await this.opts.onQr(image);
@@ -189,8 +189,8 @@ class RestQrSession extends SingleOutcome {
     this.calls.abort();
   }
 
-  private notice(notice: SessionNotice): void {
-    notify(this.opts.onNotice, notice);
+  private notice(notice: AttemptNotice): void {
+    emitNotice(this.opts.onNotice, notice);
   }
 }
 

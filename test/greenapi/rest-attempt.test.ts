@@ -2,8 +2,8 @@ import { randomBytes, randomInt } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidTokenError, ProviderUnavailableError } from "../../src/greenapi/errors.js";
 import { createGreenApiClient, type GreenApiClient } from "../../src/greenapi/rest.js";
-import { runRestQrSession, type RestQrSessionOptions } from "../../src/greenapi/rest-session.js";
-import type { QrImage, SessionNotice } from "../../src/greenapi/types.js";
+import { runRestAttempt, type RestAttemptOptions } from "../../src/greenapi/rest-attempt.js";
+import type { QrImage, AttemptNotice } from "../../src/greenapi/types.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { qrPng } from "./fixtures.js";
 
@@ -15,7 +15,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-type Client = RestQrSessionOptions["client"];
+type Client = RestAttemptOptions["client"];
 
 /** A simulated instance with `script`, and a real REST client for it. */
 function instance(script: Partial<Script>, token = randomBytes(20).toString("hex")): { idInstance: string; client: GreenApiClient } {
@@ -24,11 +24,11 @@ function instance(script: Partial<Script>, token = randomBytes(20).toString("hex
   return { idInstance, client: createGreenApiClient({ apiUrl: sim.url, idInstance, token }, { timeoutMs: 2000 }) };
 }
 
-function run(client: Client, extra: Partial<RestQrSessionOptions> = {}) {
+function run(client: Client, extra: Partial<RestAttemptOptions> = {}) {
   const images: QrImage[] = [];
-  const notices: SessionNotice[] = [];
+  const notices: AttemptNotice[] = [];
   const started = Date.now();
-  const outcome = runRestQrSession({
+  const outcome = runRestAttempt({
     client,
     onQr: async (qr) => void images.push(qr),
     onNotice: (n) => notices.push(n),
@@ -43,7 +43,7 @@ function run(client: Client, extra: Partial<RestQrSessionOptions> = {}) {
 
 function expectDistinctInOrder(images: QrImage[]): void {
   expect(new Set(images.map((i) => i.sha256)).size).toBe(images.length);
-  expect(images.map((i) => i.index)).toEqual(images.map((_, n) => n + 1));
+  expect(images.map((i) => i.number)).toEqual(images.map((_, n) => n + 1));
   for (const i of images) expect(i.png.subarray(1, 4).toString()).toBe("PNG");
 }
 
@@ -52,7 +52,7 @@ function timeoutCount(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 }
 
-describe("runRestQrSession against the simulator", () => {
+describe("runRestAttempt against the simulator", () => {
   it("a scan: polls distinct QRs, then alreadyLogged means authorized (no phone over REST)", async () => {
     const { client } = instance({ fate: "scan" });
     const h = run(client);
@@ -130,7 +130,7 @@ describe("runRestQrSession against the simulator", () => {
   });
 });
 
-describe("runRestQrSession with a stand-in client", () => {
+describe("runRestAttempt with a stand-in client", () => {
   let png: Buffer;
   beforeAll(async () => {
     png = await qrPng("rest-session");

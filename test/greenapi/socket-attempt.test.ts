@@ -6,7 +6,7 @@ import {
   UnknownInstanceError,
 } from "../../src/greenapi/errors.js";
 import { MAX_FRAME_BYTES } from "../../src/greenapi/frames.js";
-import { runQrSession } from "../../src/greenapi/session.js";
+import { runSocketAttempt } from "../../src/greenapi/socket-attempt.js";
 import type { QrImage } from "../../src/greenapi/types.js";
 import { FakeQrSocket, frame, qrFrame, qrPng, start } from "./fixtures.js";
 
@@ -15,14 +15,14 @@ beforeAll(async () => {
   pngs = await Promise.all([1, 2, 3].map((i) => qrPng(`session-test-${i}`)));
 });
 
-describe("runQrSession outcomes", () => {
+describe("runSocketAttempt outcomes", () => {
   it("authorized: hands over each QR, then ends with accountData and the phone", async () => {
     const h = start();
     h.socket.send(qrFrame(pngs[0]!));
     h.socket.send(qrFrame(pngs[1]!));
     h.socket.send(frame("accountData", { wid: "79001234567@c.us" }));
     expect(await h.outcome).toEqual({ kind: "authorized", accountData: { wid: "79001234567@c.us" }, phone: "79001234567" });
-    expect(h.images.map((i) => [i.index, i.png.equals(pngs[i.index - 1]!)])).toEqual([
+    expect(h.images.map((i) => [i.number, i.png.equals(pngs[i.number - 1]!)])).toEqual([
       [1, true],
       [2, true],
     ]);
@@ -94,7 +94,7 @@ describe("runQrSession outcomes", () => {
     socket.send(frame("accountData", "79001234567@c.us"));
     socket.serverClose();
     const images: QrImage[] = [];
-    const outcome = await runQrSession({ connect: async () => socket, onQr: async (q) => void images.push(q), silenceMs: 1000, maxMs: 2000 });
+    const outcome = await runSocketAttempt({ connect: async () => socket, onQr: async (q) => void images.push(q), silenceMs: 1000, maxMs: 2000 });
     expect(outcome).toMatchObject({ kind: "authorized", phone: "79001234567" });
     expect(images).toHaveLength(1);
   });
@@ -109,7 +109,7 @@ describe("connect failures", () => {
     [new Error("boom"), "connection_lost"],
     ["not even an error", "connection_lost"],
   ])("%s → failed/%s", async (err, reason) => {
-    const outcome = await runQrSession({
+    const outcome = await runSocketAttempt({
       connect: () => Promise.reject(err),
       onQr: async () => {},
       silenceMs: 1000,
@@ -119,7 +119,7 @@ describe("connect failures", () => {
   });
 
   it("a connect that throws synchronously is a failed outcome, not a throw", async () => {
-    const outcome = await runQrSession({
+    const outcome = await runSocketAttempt({
       connect: () => {
         throw new Error("sync boom");
       },
@@ -132,7 +132,7 @@ describe("connect failures", () => {
 
   it("masks a token that a connect error carries", async () => {
     const token = "tok_SECRET_abcdef0123456789";
-    const outcome = await runQrSession({
+    const outcome = await runSocketAttempt({
       connect: () => Promise.reject(new Error(`cannot reach https://h/waInstance1/scanqrcode/${token}`)),
       onQr: async () => {},
       silenceMs: 1000,
@@ -151,7 +151,7 @@ describe("frames that do not end the session", () => {
     h.socket.send(qrFrame(pngs[0]!));
     h.socket.send(frame("timeout", "timeout"));
     expect(await h.outcome).toEqual({ kind: "timed_out" });
-    expect(h.images.map((i) => i.index)).toEqual([1, 2]);
+    expect(h.images.map((i) => i.number)).toEqual([1, 2]);
     const dups = h.notices.filter((n) => n.kind === "duplicate_qr");
     expect(dups).toEqual([
       { kind: "duplicate_qr", sha256: h.images[0]!.sha256 },

@@ -1,6 +1,6 @@
 import { getEventListeners } from "node:events";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runQrSession } from "../../src/greenapi/session.js";
+import { runSocketAttempt } from "../../src/greenapi/socket-attempt.js";
 import { FakeQrSocket, frame, qrFrame, qrPng, start, waitFor } from "./fixtures.js";
 
 let pngs: Buffer[];
@@ -20,9 +20,9 @@ describe("onQr", () => {
       onQr: async (qr) => {
         running++;
         expect(running).toBe(1);
-        calls.push(`start ${qr.index}`);
+        calls.push(`start ${qr.number}`);
         await new Promise((r) => setTimeout(r, 10));
-        calls.push(`end ${qr.index}`);
+        calls.push(`end ${qr.number}`);
         running--;
       },
     });
@@ -78,7 +78,7 @@ describe("bounds", () => {
 
   it("maxMs also bounds a connect that never finishes and an onQr that never returns", async () => {
     let connectSignal: AbortSignal | undefined;
-    const stuck = await runQrSession({
+    const stuck = await runSocketAttempt({
       connect: (signal) => {
         connectSignal = signal;
         return new Promise(() => {});
@@ -96,15 +96,15 @@ describe("bounds", () => {
   });
 
   it("refuses unusable bounds", async () => {
-    await expect(runQrSession({ connect: async () => new FakeQrSocket(), onQr: async () => {}, silenceMs: 0, maxMs: 1 })).rejects.toThrow(/silenceMs/);
-    await expect(runQrSession({ connect: async () => new FakeQrSocket(), onQr: async () => {}, silenceMs: 1, maxMs: 2 ** 40 })).rejects.toThrow(/maxMs/);
+    await expect(runSocketAttempt({ connect: async () => new FakeQrSocket(), onQr: async () => {}, silenceMs: 0, maxMs: 1 })).rejects.toThrow(/silenceMs/);
+    await expect(runSocketAttempt({ connect: async () => new FakeQrSocket(), onQr: async () => {}, silenceMs: 1, maxMs: 2 ** 40 })).rejects.toThrow(/maxMs/);
   });
 });
 
 describe("cancellation", () => {
   it("an already aborted signal ends cancelled without connecting", async () => {
     let connected = false;
-    const outcome = await runQrSession({
+    const outcome = await runSocketAttempt({
       connect: async () => {
         connected = true;
         return new FakeQrSocket();
@@ -123,7 +123,7 @@ describe("cancellation", () => {
     const late = new FakeQrSocket();
     let openLate!: () => void;
     let connectSignal: AbortSignal | undefined;
-    const outcome = runQrSession({
+    const outcome = runSocketAttempt({
       connect: (signal) => {
         connectSignal = signal;
         return new Promise((resolve) => (openLate = () => resolve(late)));

@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
 import { parseFrame } from "./frames.js";
-import type { FailureReason, QrImage, SessionNotice, SessionOutcome } from "./types.js";
-import { abortReason, badBound, errorText, failed, notify, SingleOutcome } from "./outcomes.js";
+import type { FailureReason, QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
+import { abortReason, badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
 
-/** What the session engine needs from a QR websocket; the real one is in socket.ts. */
+/** What the attempt engine needs from a QR websocket; the real one is in socket.ts. */
 export interface QrSocketListener {
   /** A text frame as a string, a binary frame as bytes. */
   message(data: string | Uint8Array): void;
@@ -24,32 +24,32 @@ export interface QrSocket {
   resume?(): void;
 }
 
-export interface QrSessionOptions {
+export interface SocketAttemptOptions {
   /** Opens the socket; rejects with a GreenApiError (InvalidTokenError, …) when the upgrade fails. */
   connect: (signal: AbortSignal) => Promise<QrSocket>;
   /**
-   * Each distinct QR image, in frame order. Returning a promise makes the session wait for it
-   * before the next frame, with the socket paused (backpressure); a rejection ends the session
+   * Each distinct QR image, in frame order. Returning a promise makes the attempt wait for it
+   * before the next frame, with the socket paused (backpressure); a rejection ends the attempt
    * by rejecting.
    */
   onQr: (qr: QrImage) => Promise<void> | void;
   /** Non-terminal happenings (for logs and metrics); must not throw, errors are swallowed. */
-  onNotice?: (notice: SessionNotice) => void;
-  /** Aborting ends the session `cancelled`, also while connecting. */
+  onNotice?: (notice: AttemptNotice) => void;
+  /** Aborting ends the attempt `cancelled`, also while connecting. */
   signal?: AbortSignal;
-  /** No frame for this long ends the session failed/silent, in ms. */
+  /** No frame for this long ends the attempt failed/silent, in ms. */
   silenceMs: number;
-  /** Hard bound on the whole session, connect included, in ms. */
+  /** Hard bound on the whole attempt, connect included, in ms. */
   maxMs: number;
 }
 
 /**
- * Runs one QR websocket session to exactly one outcome. Rejects only when onQr rejects
- * (the caller owns that failure); every other ending is a resolved SessionOutcome.
+ * Runs one QR attempt over a websocket to exactly one outcome. Rejects only when onQr rejects
+ * (the caller owns that failure); every other ending is a resolved AttemptOutcome.
  */
-export function runQrSession(opts: QrSessionOptions): Promise<SessionOutcome> {
+export function runSocketAttempt(opts: SocketAttemptOptions): Promise<AttemptOutcome> {
   const bad = badBound({ silenceMs: opts.silenceMs, maxMs: opts.maxMs });
-  return bad ? Promise.reject(bad) : new QrSession(opts).start();
+  return bad ? Promise.reject(bad) : new SocketAttempt(opts).start();
 }
 
 /** A close or error of the socket, queued behind frames so a terminal frame before it wins. */
@@ -62,15 +62,15 @@ class SocketEnd {
 
 type QueueItem = string | Uint8Array | SocketEnd;
 
-// Module-level timer callbacks: a session costs no closure per timer or per frame.
-function onSilenceTimer(s: QrSession): void {
+// Module-level timer callbacks: an attempt costs no closure per timer or per frame.
+function onSilenceTimer(s: SocketAttempt): void {
   s.checkSilence();
 }
-function onMaxTimer(s: QrSession): void {
+function onMaxTimer(s: SocketAttempt): void {
   s.finish(failed("too_long", `no outcome within ${s.maxMs} ms`));
 }
 
-class QrSession extends SingleOutcome implements QrSocketListener {
+class SocketAttempt extends SingleOutcome implements QrSocketListener {
   private socket: QrSocket | undefined;
   private readonly connectAbort = new AbortController();
   private silenceTimer: NodeJS.Timeout | undefined;
@@ -80,10 +80,10 @@ class QrSession extends SingleOutcome implements QrSocketListener {
   private queue: QueueItem[] | undefined;
   private busy = false;
   private seen: Set<string> | undefined;
-  private index = 0;
+  private images = 0;
   private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
-  constructor(private readonly opts: QrSessionOptions) {
+  constructor(private readonly opts: SocketAttemptOptions) {
     super();
   }
 
@@ -91,7 +91,7 @@ class QrSession extends SingleOutcome implements QrSocketListener {
     return this.opts.maxMs;
   }
 
-  start(): Promise<SessionOutcome> {
+  start(): Promise<AttemptOutcome> {
     const promise = this.outcome();
     const { signal } = this.opts;
     if (signal?.aborted) {
@@ -244,7 +244,7 @@ class QrSession extends SingleOutcome implements QrSocketListener {
       return undefined;
     }
     this.seen.add(sha256);
-    const image: QrImage = { png, sha256, index: ++this.index, receivedAt: new Date() };
+    const image: QrImage = { png, sha256, number: ++this.images, receivedAt: new Date() };
     try {
       return this.opts.onQr(image) ?? undefined;
     } catch (err) {
@@ -252,8 +252,8 @@ class QrSession extends SingleOutcome implements QrSocketListener {
     }
   }
 
-  private notice(notice: SessionNotice): void {
-    notify(this.opts.onNotice, notice);
+  private notice(notice: AttemptNotice): void {
+    emitNotice(this.opts.onNotice, notice);
   }
 }
 

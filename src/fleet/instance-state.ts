@@ -1,0 +1,74 @@
+import type { Instance } from "../db.js";
+import type { InstanceState } from "../greenapi/types.js";
+import type { FleetContext } from "./context.js";
+
+/**
+ * The one writer of an instance's provider state (`lastState`, `lastStateAt`, `unlinkedSince`),
+ * whoever learnt it: the sweep, the provider's webhook, the check after a scan.
+ */
+
+export interface StateReport {
+  instance: Pick<Instance, "id" | "lastState">;
+  state: InstanceState;
+  /** When the provider was in this state. */
+  at: Date;
+  /**
+   * How coarse `at` is: the provider's webhook timestamps have whole seconds, so a report in the
+   * same second as the recorded one is not older than it. 0 for our own clock.
+   */
+  precisionMs?: number;
+}
+
+/**
+ * What a recorded state leads to, wherever it was learnt: a logged-out instance gets a session,
+ * a linked one ends the session still waiting for a scan, the others are only recorded.
+ */
+export type StatePolicy = "start_session" | "end_session" | "record";
+
+export function policyFor(state: InstanceState): StatePolicy {
+  if (state === "notAuthorized") return "start_session";
+  if (state === "authorized") return "end_session";
+  return "record";
+}
+
+/** Since when the instance has been logged out, given the state it is now in and since when. */
+export function unlinkedSinceSql(state: string, at: string): string {
+  return `CASE WHEN ${state} = 'notAuthorized' THEN COALESCE(i."unlinkedSince", ${at})
+               WHEN ${state} = 'authorized' THEN NULL ELSE i."unlinkedSince" END`;
+}
+
+/** A report older than what the instance records (a webhook that overtook a poll, a late retry) is not written. */
+const RECORD_SQL = `
+  UPDATE "Instance" i SET "lastState" = v.state, "lastStateAt" = v.at,
+    "unlinkedSince" = ${unlinkedSinceSql("v.state", "v.at")}, "updatedAt" = now()
+  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, state, at, precision_ms)
+  WHERE i.id = v.id AND (i."lastStateAt" IS NULL OR i."lastStateAt" < v.at + (v.precision_ms + 1) * interval '1 millisecond')
+  RETURNING i.id`;
+
+/** Records the reports in one statement; returns the ids whose state was written (the others knew something newer). */
+export async function recordInstanceStates(ctx: FleetContext, reports: readonly StateReport[]): Promise<Set<string>> {
+  if (reports.length === 0) return new Set();
+  const { rows } = await ctx.sql.query<{ id: string }>(RECORD_SQL, [
+    reports.map((r) => r.instance.id), reports.map((r) => r.state), reports.map((r) => r.at), reports.map((r) => r.precisionMs ?? 0),
+  ]);
+  const written = new Set(rows.map((r) => r.id));
+  for (const { instance, state, at } of reports) {
+    if (!written.has(instance.id)) ctx.log.info({ instanceId: instance.id, state, at }, "instance state older than the recorded one: ignored");
+    else if (state !== instance.lastState) ctx.events.emit("instance:state", { instanceId: instance.id, state });
+  }
+  return written;
+}
+
+export async function recordInstanceState(ctx: FleetContext, report: StateReport): Promise<boolean> {
+  return (await recordInstanceStates(ctx, [report])).has(report.instance.id);
+}
+
+/**
+ * The provider refused the instance for good (a revoked token, an unknown instance): it is left
+ * alone — no polls, no sessions — until an admin sets its token again, which clears the flag.
+ * An attempt that ends this way sets the same flag in its own statement (attempts.ts).
+ */
+export async function flagForAttention(ctx: FleetContext, instanceId: string, code: string): Promise<void> {
+  await ctx.db.instance.update({ where: { id: instanceId }, data: { attention: code } });
+  ctx.log.warn({ instanceId, attention: code }, "instance needs an admin: the provider refused it");
+}

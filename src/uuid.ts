@@ -1,0 +1,4 @@
+/** Ids are UUIDs: checked before a lookup, so a malformed one reads as "not found", never as a database error. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const isUuid = (value: string): boolean => UUID.test(value);
