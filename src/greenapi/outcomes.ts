@@ -46,27 +46,38 @@ export abstract class SingleOutcome {
   protected done = false;
   private resolve!: (outcome: AttemptOutcome) => void;
   private reject!: (err: unknown) => void;
+  private signal: AbortSignal | undefined;
+  private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.signal) });
 
-  /** The promise the caller waits on; call once, before anything can end the attempt. */
-  protected outcome(): Promise<AttemptOutcome> {
-    return new Promise<AttemptOutcome>((resolve, reject) => {
+  /**
+   * The promise the caller waits on, which `signal` ends `cancelled` (at once if it is already
+   * aborted: check `done` before starting anything). Call once, before anything can end the attempt.
+   */
+  protected outcome(signal: AbortSignal | undefined): Promise<AttemptOutcome> {
+    const promise = new Promise<AttemptOutcome>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
+    this.signal = signal;
+    if (signal?.aborted) this.onAbort();
+    else signal?.addEventListener("abort", this.onAbort, { once: true });
+    return promise;
   }
 
   finish(outcome: AttemptOutcome): void {
-    if (this.done) return;
-    this.done = true;
-    this.release();
-    this.resolve(outcome);
+    if (this.end()) this.resolve(outcome);
   }
 
   protected fail(err: unknown): void {
-    if (this.done) return;
+    if (this.end()) this.reject(err);
+  }
+
+  private end(): boolean {
+    if (this.done) return false;
     this.done = true;
+    this.signal?.removeEventListener("abort", this.onAbort);
     this.release();
-    this.reject(err);
+    return true;
   }
 
   /** Clears timers and listeners and closes what the attempt opened; runs once, at the end. */

@@ -3,7 +3,7 @@ import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, UnknownInstanceError } from "./errors.js";
 import type { GreenApiClient, RestQr } from "./rest.js";
 import type { QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
-import { abortReason, badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
+import { badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
 
 /**
  * A QR attempt over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
@@ -60,7 +60,6 @@ class RestAttempt extends SingleOutcome {
   private delivering = false;
   private readonly seen = new Set<string>();
   private images = 0;
-  private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
   constructor(
     private readonly opts: RestAttemptOptions,
@@ -70,13 +69,8 @@ class RestAttempt extends SingleOutcome {
   }
 
   start(): Promise<AttemptOutcome> {
-    const promise = this.outcome();
-    const { signal } = this.opts;
-    if (signal?.aborted) {
-      this.onAbort();
-      return promise;
-    }
-    signal?.addEventListener("abort", this.onAbort, { once: true });
+    const promise = this.outcome(this.opts.signal);
+    if (this.done) return promise;
     this.lastAnswerAt = Date.now();
     this.maxTimer = setTimeout(() => this.finish(failed("too_long", `no outcome within ${this.opts.maxMs} ms`)), this.opts.maxMs);
     this.windowTimer = setTimeout(() => this.finish({ kind: "timed_out" }), this.opts.windowMs);
@@ -185,7 +179,6 @@ class RestAttempt extends SingleOutcome {
     clearTimeout(this.windowTimer);
     clearTimeout(this.maxTimer);
     clearTimeout(this.silenceTimer);
-    this.opts.signal?.removeEventListener("abort", this.onAbort);
     this.calls.abort();
   }
 

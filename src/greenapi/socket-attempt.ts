@@ -3,7 +3,7 @@ import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
 import { parseFrame } from "./frames.js";
 import type { FailureReason, QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
-import { abortReason, badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
+import { badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
 
 /** What the attempt engine needs from a QR websocket; the real one is in socket.ts. */
 export interface QrSocketListener {
@@ -81,7 +81,6 @@ class SocketAttempt extends SingleOutcome implements QrSocketListener {
   private busy = false;
   private seen: Set<string> | undefined;
   private images = 0;
-  private readonly onAbort = () => this.finish({ kind: "cancelled", reason: abortReason(this.opts.signal) });
 
   constructor(private readonly opts: SocketAttemptOptions) {
     super();
@@ -92,13 +91,8 @@ class SocketAttempt extends SingleOutcome implements QrSocketListener {
   }
 
   start(): Promise<AttemptOutcome> {
-    const promise = this.outcome();
-    const { signal } = this.opts;
-    if (signal?.aborted) {
-      this.onAbort();
-      return promise;
-    }
-    signal?.addEventListener("abort", this.onAbort, { once: true });
+    const promise = this.outcome(this.opts.signal);
+    if (this.done) return promise;
     this.maxTimer = setTimeout(onMaxTimer, this.opts.maxMs, this);
     let connecting: Promise<QrSocket>;
     try {
@@ -146,7 +140,6 @@ class SocketAttempt extends SingleOutcome implements QrSocketListener {
   protected release(): void {
     clearTimeout(this.maxTimer);
     clearTimeout(this.silenceTimer);
-    this.opts.signal?.removeEventListener("abort", this.onAbort);
     this.queue = undefined;
     if (this.socket) closeQuietly(this.socket);
     else this.connectAbort.abort("the attempt is over");
