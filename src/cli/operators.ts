@@ -1,11 +1,11 @@
 import { Command } from "commander";
 import { resolveInstance } from "../fleet/instances.js";
 import {
-  MAX_TIER, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
-  type AddedOperator, type Assignment, type OperatorView,
+  MAX_TIER, addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
+  type AddedChannel, type AddedOperator, type Assignment, type ChannelInput, type OperatorView,
 } from "../fleet/operators.js";
 import { withFleet } from "./context.js";
-import { emit, fields, intArg, table, when, type Out } from "./output.js";
+import { emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
 
 interface AddOpts extends Out {
   name: string;
@@ -60,6 +60,40 @@ function addCommand(): Command {
       const input = { name: o.name, email: o.email, webhook: o.webhook, webhookSecret: o.webhookSecret };
       const added = await withFleet((ctx) => addOperator(ctx.db, ctx.box, input));
       emit(o, added, (a) => describeAdded(a, o.webhookSecret === undefined));
+    });
+}
+
+interface ChannelOpts extends Out {
+  email?: string;
+  webhook?: string;
+  webhookSecret?: string;
+}
+
+function channelInput(o: ChannelOpts): ChannelInput {
+  if ((o.email === undefined) === (o.webhook === undefined)) throw new UsageError("give exactly one of --email and --webhook");
+  return o.email !== undefined ? { kind: "email", address: o.email } : { kind: "webhook", address: o.webhook!, secret: o.webhookSecret };
+}
+
+function describeChannel(added: AddedChannel, operator: string, generated: boolean): string {
+  const lines = [`added ${added.channel.kind} ${added.channel.address} to operator ${operator}`];
+  if (added.webhookSecret && generated) {
+    lines.push(`webhook signing secret: ${added.webhookSecret}`, "store it now in the receiver's configuration: it is kept encrypted and never shown again");
+  }
+  return lines.join("\n");
+}
+
+function addChannelCommand(): Command {
+  return new Command("add-channel")
+    .description("give an existing operator another email address or webhook endpoint")
+    .argument("<operator>", "operator id or name")
+    .option("--email <address>", "send the QR link to this address")
+    .option("--webhook <url>", "POST QR and outcome events here (Standard Webhooks)")
+    .option("--webhook-secret <whsec>", "the signing secret to use (whsec_…); generated and printed once when omitted")
+    .option("--json", "print JSON")
+    .action(async (operator: string, o: ChannelOpts) => {
+      const input = channelInput(o);
+      const added = await withFleet((ctx) => addChannel(ctx.db, ctx.box, operator, input));
+      emit(o, added, (a) => describeChannel(a, operator, o.webhookSecret === undefined));
     });
 }
 
@@ -121,6 +155,7 @@ export function operatorCommands(): Command[] {
   const operator = new Command("operator")
     .description("add, list, show and remove operators")
     .addCommand(addCommand())
+    .addCommand(addChannelCommand())
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(removeCommand());

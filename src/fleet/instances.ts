@@ -178,7 +178,3 @@ export async function syncCronSchedule(ctx: FleetContext, inst: Pick<Instance, "
     await ctx.queues.sweep.removeJobScheduler(id);
   }
 }
-
-export function instanceToken(ctx: FleetContext, inst: { tokenCiphertext: Uint8Array }): string {
-  return ctx.box.open(inst.tokenCiphertext);
-}

@@ -26,6 +26,24 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
     expect(shown.stdout + listed.stdout).not.toContain(secret!);
   });
 
+  it("adds a channel to an operator, printing a generated secret once, and wants exactly one of --email and --webhook", async () => {
+    const name = uniqueName();
+    await qrfleet.json(["operator", "add", "--name", name, "--email", `${name}@example.com`]);
+    const r = await qrfleet(["operator", "add-channel", name, "--webhook", "https://hooks.example.com/second"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/added webhook https:\/\/hooks\.example\.com\/second to operator ops-\w+\nwebhook signing secret: whsec_/);
+    const shown = await qrfleet.json<OperatorView>(["operator", "show", name]);
+    expect(shown.channels.map((c) => c.kind).sort()).toEqual(["email", "webhook"]);
+    const [both, neither] = await Promise.all([
+      qrfleet(["operator", "add-channel", name, "--email", "a@example.com", "--webhook", "https://hooks.example.com/x"]),
+      qrfleet(["operator", "add-channel", name]),
+    ]);
+    for (const bad of [both, neither]) {
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("give exactly one of --email and --webhook");
+    }
+  });
+
   it("assigns an instance by idInstance to an operator by name, changes the tier, unassigns, removes", async () => {
     const inst = await qrfleet.json<InstanceView>(["instance", "add", "--api-url", "https://7103.api.greenapi.com", "--id", newIdInstance(), "--token", newToken()]);
     const name = uniqueName();

@@ -210,6 +210,23 @@ describe("operators, assignments, deliveries and status", () => {
     expect((await http.api("GET", `/api/operators/${name}`)).statusCode).toBe(404);
   });
 
+  it("adds a channel to an existing operator, once, and refuses garbage with the reason", async () => {
+    const name = `op-${newIdInstance()}`;
+    await http.api("POST", "/api/operators", { name, email: `${name}@example.org` });
+    const added = await http.api("POST", `/api/operators/${name}/channels`, { kind: "webhook", address: "https://hooks.example.org/more" });
+    expect(added.statusCode).toBe(201);
+    expect(added.json()).toMatchObject({ channel: { kind: "webhook", address: "https://hooks.example.org/more" }, webhookSecret: expect.stringMatching(/^whsec_/) });
+    expect((await http.api("GET", `/api/operators/${name}`)).json().channels).toHaveLength(2);
+    const again = await http.api("POST", `/api/operators/${name}/channels`, { kind: "webhook", address: "https://hooks.example.org/more" });
+    expect(again.statusCode).toBe(409);
+    for (const body of [{ kind: "fax", address: "123" }, { kind: "email", address: "not an address" }, [1, 2], null]) {
+      const res = await http.api("POST", `/api/operators/${name}/channels`, body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().error.code).toBe("invalid_input");
+    }
+    expect((await http.api("POST", "/api/operators/nobody-at-all/channels", { kind: "email", address: "a@example.org" })).statusCode).toBe(404);
+  });
+
   it("refuses a bad operator with the reason", async () => {
     const res = await http.api("POST", "/api/operators", { name: "nobody" });
     expect(res.statusCode).toBe(400);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
 import { resolveInstance } from "../../fleet/instances.js";
-import { addOperator, assign, getOperator, listOperators, removeOperator, unassign, type OperatorInput } from "../../fleet/operators.js";
+import { addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign, type ChannelInput, type OperatorInput } from "../../fleet/operators.js";
 import { parseInput, refParams } from "../input.js";
 
 const ref = z.string().trim().min(1, "must not be empty").max(200);
@@ -24,6 +24,12 @@ export async function operatorRoutes(app: FastifyInstance, ctx: FleetContext): P
   app.get("/operators/:ref", async (req) => getOperator(ctx.db, parseInput(refParams, req.params).ref));
 
   app.delete("/operators/:ref", async (req) => removeOperator(ctx.db, parseInput(refParams, req.params).ref));
+
+  // Like an operator's first channels: a generated webhook secret is in this response only.
+  app.post("/operators/:ref/channels", async (req, reply) => {
+    const { ref: operator } = parseInput(refParams, req.params);
+    return reply.status(201).send(await addChannel(ctx.db, ctx.box, operator, (req.body ?? {}) as ChannelInput));
+  });
 
   app.post("/assignments", async (req, reply) => {
     const body = parseInput(assignmentBody, req.body);
