@@ -8,7 +8,7 @@ export interface Deadline {
   signal: AbortSignal;
   /** True when it was the deadline (not `also`) that aborted. */
   readonly expired: boolean;
-  /** Stops the timer and the link to `also`; call it when the work is over, however it ended. */
+  /** Stops the timer; call it when the work is over, however it ended. */
   clear(): void;
 }
 
@@ -20,17 +20,14 @@ export function deadline(ms: number, also?: AbortSignal): Deadline {
     controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError"));
   }, ms);
   timer.unref();
-  const forward = () => controller.abort(also?.reason);
-  if (also?.aborted) forward();
-  else also?.addEventListener("abort", forward, { once: true });
   return {
-    signal: controller.signal,
+    // AbortSignal.any follows `also` without a listener on it: many calls may share one caller's signal.
+    signal: also ? AbortSignal.any([controller.signal, also]) : controller.signal,
     get expired() {
       return expired;
     },
     clear() {
       clearTimeout(timer);
-      also?.removeEventListener("abort", forward);
     },
   };
 }
