@@ -21,6 +21,11 @@ export function print(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
+/** Control characters other than line breaks, shown as escapes: what was stored must not drive the terminal. */
+export function visible(text: string): string {
+  return text.replace(/[^\P{Cc}\n]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 /** Dates become ISO strings through JSON.stringify, as the HTTP API returns them. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -29,7 +34,7 @@ export function printJson(value: unknown): void {
 /** Prints `value` as JSON, or as the text `human(value)` returns. */
 export function emit<T>(out: Out, value: T, human: (v: T) => string): void {
   if (out.json) printJson(value);
-  else print(human(value));
+  else print(visible(human(value)));
 }
 
 export function when(d: Date | null | undefined): string {

@@ -1,6 +1,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import { parseApiUrl } from "../greenapi/urls.js";
+import { plainText } from "./validate.js";
 
 /** Validation of instance input at the edge; the CLI, the HTTP API and import share it. */
 
@@ -45,13 +46,12 @@ const token = z
 export const QR_TRANSPORTS = ["websocket", "rest"] as const;
 const qrTransport = z.enum(QR_TRANSPORTS, { error: `must be one of ${QR_TRANSPORTS.join(", ")}` });
 
-const optionalText = (max: number) => z.string().trim().max(max).optional();
 
 export const instanceFields = {
   apiUrl,
   idInstance: digits("idInstance", 4, 20),
   token,
-  label: optionalText(200),
+  label: plainText(200).optional(),
   phone: phone.optional(),
   cron: cron.optional(),
   enabled: z.boolean().optional(),

@@ -4,7 +4,7 @@ import { toInstanceState } from "../greenapi/types.js";
 import { sameSecret } from "../secrets.js";
 import type { FleetContext } from "./context.js";
 import { policyFor, recordInstanceState } from "./instance-state.js";
-import { FleetError, NotFoundError } from "./errors.js";
+import { FleetError } from "./errors.js";
 import { parseInput } from "./validate.js";
 import { endSessionAuthorizedByProvider, enqueueSession } from "./sessions.js";
 
@@ -55,29 +55,31 @@ export async function handleProviderWebhook(
   const event = parseInput(stateChangedSchema, body, "not a provider webhook");
   const idInstance = event.instanceData.idInstance;
   const candidates = await ctx.db.instance.findMany({ where: { idInstance } });
-  if (candidates.length === 0) throw new NotFoundError(`no instance with idInstance ${idInstance}`);
-  const authorized = authenticate(ctx, candidates, authorization);
+  const authorized = authenticate(ctx, idInstance, candidates, authorization);
   const instances = [];
   for (const inst of authorized) instances.push({ instanceId: inst.id, ...(await applyState(ctx, inst, event)) });
   return { handled: true, typeWebhook, instances };
 }
 
+/** One answer for every refusal, so a caller without the token learns nothing about which instances exist. */
+const REFUSED = "not accepted: the Authorization header does not carry the webhook token of an instance in this fleet";
+
 /**
  * Several apiUrls may share an idInstance: the caller's token picks which of them it speaks
  * for. An instance without a webhook token never matches, because an open endpoint would let
- * anyone make the fleet open QR sessions in a loop.
+ * anyone make the fleet open QR sessions in a loop. Why a call was refused goes to the log only.
  */
-function authenticate(ctx: FleetContext, candidates: Instance[], authorization: string | undefined): Instance[] {
+function authenticate(ctx: FleetContext, idInstance: string, candidates: Instance[], authorization: string | undefined): Instance[] {
   const presented = presentedToken(authorization);
   const configured = candidates.filter((i) => i.webhookTokenCiphertext !== null);
-  const idInstance = candidates[0]!.idInstance;
-  if (configured.length === 0) {
-    throw new UnauthorizedError(`instance ${idInstance} has no webhook token configured, so its webhooks are refused; set one to accept them`);
-  }
-  if (presented === null) throw new UnauthorizedError("missing Authorization header");
-  const matching = configured.filter((i) => sameSecret(ctx.box.open(i.webhookTokenCiphertext!), presented));
-  if (matching.length === 0) throw new UnauthorizedError(`wrong Authorization for instance ${idInstance}`);
-  return matching;
+  const matching = presented === null ? [] : configured.filter((i) => sameSecret(ctx.box.open(i.webhookTokenCiphertext!), presented));
+  if (matching.length > 0) return matching;
+  const why =
+    candidates.length === 0 ? "no such instance"
+    : configured.length === 0 ? "the instance has no webhook token configured (set one to accept its webhooks)"
+    : presented === null ? "no Authorization header" : "a wrong token";
+  ctx.log.info({ idInstance, why }, "provider webhook refused");
+  throw new UnauthorizedError(REFUSED);
 }
 
 /** GREEN-API sends the configured token back as "Bearer <token>"; a raw token is accepted too. */

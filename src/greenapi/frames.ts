@@ -25,6 +25,8 @@ const DATA_URL_PREFIX = /^data:image\/png;base64,/i;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const WID = /(\d{5,20})@(?:c\.us|s\.whatsapp\.net)/;
 const MAX_TEXT = 500;
+/** Widest QR image accepted from the provider, in pixels (GREEN-API's are a few hundred). */
+export const MAX_QR_SIDE = 2048;
 
 export function parseFrame(data: string | Uint8Array): QrFrame {
   if (typeof data !== "string") return protocolError(`binary frame of ${data.byteLength} bytes`);
@@ -76,6 +78,12 @@ export function decodePng(message: unknown): Buffer | string {
   const png = Buffer.from(b64, "base64");
   if (png.length < MIN_PNG_BYTES || !png.subarray(0, 8).equals(PNG_SIGNATURE)) return "qrCode message is not a PNG";
   if (png.toString("latin1", 12, 16) !== "IHDR") return "qrCode message is not a PNG (no IHDR)";
+  const width = png.readUInt32BE(16);
+  const height = png.readUInt32BE(20);
+  // A QR code is a few hundred pixels wide; a few kilobytes of deflate can declare gigabytes.
+  if (width === 0 || height === 0 || width > MAX_QR_SIDE || height > MAX_QR_SIDE) {
+    return `qrCode image declares ${width}×${height} pixels (at most ${MAX_QR_SIDE}×${MAX_QR_SIDE})`;
+  }
   return png;
 }
 

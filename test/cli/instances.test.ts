@@ -18,6 +18,25 @@ async function tempFile(name: string, text: string): Promise<string> {
 }
 
 describe("qrfleet instance", { timeout: 120_000 }, () => {
+  it("refuses a label with control characters, and shows one stored earlier as escapes, never raw", async () => {
+    const id = newIdInstance();
+    const refused = await qrfleet(["instance", "add", "--api-url", API, "--id", id, "--token", newToken(), "--label", "\u001b[2Jpwned"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("label: must not contain control characters");
+    const added = await qrfleet.json<InstanceView>(["instance", "add", "--api-url", API, "--id", id, "--token", newToken(), "--label", "desk"]);
+    const db = testDb();
+    try {
+      await db.instance.update({ where: { id: added.id }, data: { label: "\u001b[2J\u001b]0;owned\u0007desk" } });
+    } finally {
+      await db.$disconnect();
+    }
+    const [shown, listed] = await Promise.all([qrfleet(["instance", "show", id]), qrfleet(["instance", "list"])]);
+    for (const out of [shown.stdout, listed.stdout]) {
+      expect(out).toContain("\\x1b[2J\\x1b]0;owned\\x07desk");
+      expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    }
+  });
+
   it("adds, lists, shows, updates and removes an instance, by idInstance, with --json", async () => {
     const id = newIdInstance();
     const token = newToken();

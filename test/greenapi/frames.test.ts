@@ -35,6 +35,18 @@ describe("parseFrame", () => {
     expect(parseFrame(frame("qrCode", jpegLike.toString("base64")))).toMatchObject({ type: "protocolError" });
   });
 
+  it("refuses an image that declares an absurd size before anything decodes it (a PNG bomb)", () => {
+    for (const [width, height] of [[12_000, 12_000], [100, 3_000_000], [0, 99]]) {
+      const bomb = Buffer.from(png);
+      bomb.writeUInt32BE(width, 16);
+      bomb.writeUInt32BE(height, 20);
+      expect(parseFrame(frame("qrCode", bomb.toString("base64")))).toEqual({
+        type: "protocolError", reason: `qrCode image declares ${width}×${height} pixels (at most 2048×2048)`,
+      });
+    }
+    expect(parseFrame(qrFrame(png))).toMatchObject({ type: "qrCode" });
+  });
+
   it("parses error, alreadyLogged, timeout and timeoutExpired", () => {
     expect(parseFrame(frame("error", "instance is sleeping"))).toEqual({ type: "error", message: "instance is sleeping" });
     expect(parseFrame(frame("error", { code: 7 }))).toEqual({ type: "error", message: '{"code":7}' });

@@ -110,6 +110,19 @@ describe("instances", () => {
     expect(patch.statusCode).toBe(404);
   });
 
+  it("answers 400, not 500, for NUL bytes and escape sequences in labels, filters and references", async () => {
+    for (const label of ["Front\u0000desk", "\u001b[2J\u001b[31mpwned", "tab\there"]) {
+      const res = await http.api("POST", "/api/instances", newInstance({ label }));
+      expect(res.statusCode, JSON.stringify(label)).toBe(400);
+      expect(res.json().error).toMatchObject({ code: "invalid_input", message: "label: must not contain control characters" });
+    }
+    for (const url of ["/api/instances?state=%00", "/api/operators/%00", "/api/instances/%00", "/api/sessions/%1B%5B2J", "/api/sessions?instance=%00", "/api/sessions?status=%07"]) {
+      const res = await http.api("GET", url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.code).toBe("invalid_input");
+    }
+  });
+
   it("answers 400 invalid_json for garbage JSON, 415 for an unknown content-type and 413 for a huge body", async () => {
     const garbage = await http.request({
       method: "POST", url: "/api/instances", headers: { ...authHeader(), "content-type": "application/json" }, payload: "{not json",

@@ -48,17 +48,23 @@ function hook(payload: unknown, authorization?: string) {
 }
 
 describe("POST /hooks/greenapi", () => {
-  it("refuses a missing or wrong Authorization, and any call for an instance without a webhook token", async () => {
+  it("refuses a missing or wrong Authorization, an instance without a webhook token and an unknown one, all alike", async () => {
     const inst = await addInstance();
-    for (const authorization of [undefined, "Bearer not-the-token", ADMIN_TOKEN, `Bearer ${ADMIN_TOKEN}`]) {
-      const res = await hook(stateChanged(inst.idInstance, "notAuthorized"), authorization);
+    const open = await addInstance(false);
+    const calls: Array<[string, string | undefined]> = [
+      ...[undefined, "Bearer not-the-token", ADMIN_TOKEN, `Bearer ${ADMIN_TOKEN}`].map((a): [string, string | undefined] => [inst.idInstance, a]),
+      [open.idInstance, "Bearer anything-at-all"],
+      [newIdInstance(), "Bearer anything-at-all"],
+    ];
+    const answers = new Set<string>();
+    for (const [idInstance, authorization] of calls) {
+      const res = await hook(stateChanged(idInstance, "notAuthorized"), authorization);
       expect(res.statusCode).toBe(401);
       expect(res.json().error.code).toBe("unauthorized");
+      answers.add(res.body);
     }
-    const open = await addInstance(false);
-    const res = await hook(stateChanged(open.idInstance, "notAuthorized"), "Bearer anything-at-all");
-    expect(res.statusCode).toBe(401);
-    expect(res.json().error.message).toMatch(/no webhook token configured/);
+    // Nothing tells an unknown idInstance from a known one, or a wrong token from a missing one.
+    expect(answers.size).toBe(1);
     expect(await ctx.db.qrSession.count({ where: { instanceId: { in: [inst.id, open.id] } } })).toBe(0);
   });
 
@@ -68,7 +74,7 @@ describe("POST /hooks/greenapi", () => {
     expect(res.json()).toEqual({ handled: false, typeWebhook: "incomingMessageReceived", instances: [] });
   });
 
-  it("answers 400 for a garbage body and 404 for an unknown instance", async () => {
+  it("answers 400 for a garbage body", async () => {
     const garbage = await http.request({ method: "POST", url: "/hooks/greenapi", headers: { "content-type": "application/json" }, payload: "{{{" });
     expect(garbage.statusCode).toBe(400);
     expect(garbage.json().error.code).toBe("invalid_json");
@@ -77,8 +83,6 @@ describe("POST /hooks/greenapi", () => {
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe("invalid_input");
     }
-    const unknown = await hook(stateChanged(newIdInstance(), "notAuthorized"), "Bearer whatever-token");
-    expect(unknown.statusCode).toBe(404);
   });
 
   it("queues a session on notAuthorized and records the state", async () => {

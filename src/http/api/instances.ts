@@ -6,13 +6,14 @@ import { addInstance, listInstances, removeInstance, showInstance, updateInstanc
 import type { FleetContext } from "../../fleet/context.js";
 import { enqueueSession } from "../../fleet/sessions.js";
 import { limit, parseInput, refParams } from "../input.js";
+import { plainText } from "../../fleet/validate.js";
 
 /** An import is the one request allowed to be large: thousands of rows of CSV or JSON. */
 export const IMPORT_BODY_LIMIT = 5 * 1024 * 1024;
 
 const listQuery = z
   .object({
-    state: z.string().trim().min(1).max(64).optional(),
+    state: plainText(64).optional(),
     attention: z.enum(["true", "false"], "attention must be true or false").transform((v) => v === "true").optional(),
     limit: limit(10_000),
     offset: z.coerce.number().int().min(0, "offset must be 0 or more").optional(),

@@ -5,9 +5,10 @@ import { listDeliveries } from "../../fleet/deliveries.js";
 import { cancelSession, enqueueSessions, listSessions, showSession } from "../../fleet/sessions.js";
 import { fleetStatus } from "../../fleet/status.js";
 import { idParams, limit, parseInput } from "../input.js";
+import { plainText } from "../../fleet/validate.js";
 
 const sessionsQuery = z
-  .object({ instance: z.string().trim().min(1).max(200).optional(), status: z.string().trim().min(1).optional(), limit: limit(10_000) })
+  .object({ instance: plainText(200).optional(), status: plainText(64).optional(), limit: limit(10_000) })
   .strict();
 
 const deliveriesQuery = z
