@@ -37,15 +37,13 @@ function operatorTable(list: OperatorView[]): string {
 }
 
 /** The generated secret exists in plain text only in this output: say so, once. */
+function withSecret(first: string, webhookSecret: string | null, generated: boolean): string {
+  if (!webhookSecret || !generated) return first;
+  return [first, `webhook signing secret: ${webhookSecret}`, "store it now in the receiver's configuration: it is kept encrypted and never shown again"].join("\n");
+}
+
 function describeAdded(added: AddedOperator, generated: boolean): string {
-  const lines = [`added operator ${added.operator.name} (${added.operator.id})`];
-  if (added.webhookSecret && generated) {
-    lines.push(
-      `webhook signing secret: ${added.webhookSecret}`,
-      "store it now in the receiver's configuration: it is kept encrypted and never shown again",
-    );
-  }
-  return lines.join("\n");
+  return withSecret(`added operator ${added.operator.name} (${added.operator.id})`, added.webhookSecret, generated);
 }
 
 function addCommand(): Command {
@@ -75,11 +73,7 @@ function channelInput(o: ChannelOpts): ChannelInput {
 }
 
 function describeChannel(added: AddedChannel, operator: string, generated: boolean): string {
-  const lines = [`added ${added.channel.kind} ${added.channel.address} to operator ${operator}`];
-  if (added.webhookSecret && generated) {
-    lines.push(`webhook signing secret: ${added.webhookSecret}`, "store it now in the receiver's configuration: it is kept encrypted and never shown again");
-  }
-  return lines.join("\n");
+  return withSecret(`added ${added.channel.kind} ${added.channel.address} to operator ${operator}`, added.webhookSecret, generated);
 }
 
 function addChannelCommand(): Command {
