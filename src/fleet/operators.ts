@@ -5,6 +5,7 @@ import type { SecretBox } from "../secrets.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { parseInput } from "./validate.js";
 import { isUuid } from "../uuid.js";
+import { outboundProblem, shownAddress } from "../outbound.js";
 
 /** Operators receive the QR of the instances assigned to them through their channels. */
 
@@ -65,7 +66,11 @@ const emailSchema = z.string().trim().pipe(z.email("must be an email address"));
 const webhookSchema = z
   .string()
   .trim()
-  .pipe(z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }));
+  .pipe(z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }))
+  .superRefine((v, ctx) => {
+    const problem = outboundProblem(new URL(v));
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
 // Standard Webhooks: the secret is base64 of 24 to 64 random bytes, prefixed with whsec_.
 const secretSchema = z.string().refine(isValidWebhookSecret, {
   message: "must be whsec_ followed by base64 of 24 to 64 bytes",
@@ -115,7 +120,7 @@ function toView(row: OperatorRow): OperatorView {
     id: row.id,
     name: row.name,
     createdAt: row.createdAt,
-    channels: row.channels.map((c) => ({ id: c.id, kind: c.kind, address: c.address, enabled: c.enabled })),
+    channels: row.channels.map((c) => ({ id: c.id, kind: c.kind, address: shownAddress(c.address), enabled: c.enabled })),
     assignments: row.assignments.map((a) => ({ instanceId: a.instanceId, tier: a.tier })),
   };
 }

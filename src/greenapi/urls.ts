@@ -1,4 +1,5 @@
 import { maskSecrets } from "../log.js";
+import { outboundProblem } from "../outbound.js";
 import type { InstanceAddress } from "./types.js";
 
 /** Thrown for an address that cannot be used to build a provider URL; a caller mistake, never retried. */
@@ -23,9 +24,8 @@ export function parseApiUrl(text: string): string {
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new InvalidAddressError(`apiUrl ${shown} must start with https:// (or http:// for a local simulator)`);
   }
-  if (url.username !== "" || url.password !== "") {
-    throw new InvalidAddressError(`apiUrl ${shown} must not contain a user name or password`);
-  }
+  const problem = outboundProblem(url);
+  if (problem) throw new InvalidAddressError(`apiUrl ${shown} ${problem}`);
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
     throw new InvalidAddressError(
       `apiUrl ${shown} must be only scheme and host (e.g. https://7103.api.greenapi.com), without a path, query or fragment`,

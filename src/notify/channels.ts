@@ -1,4 +1,5 @@
 import type { ChannelKind, Db } from "../db.js";
+import { outboundProblem } from "../outbound.js";
 import type { SecretBox } from "../secrets.js";
 import { webhookSigner, type WebhookSigner } from "./webhook.js";
 
@@ -23,6 +24,8 @@ export function channelInfo(
 ): ChannelInfo {
   const base = { id: row.id, kind: row.kind, address: row.address, enabled: row.enabled, signer: null, problem: null };
   if (row.kind !== "webhook") return base;
+  const refused = addressProblem(row.address);
+  if (refused) return { ...base, problem: refused };
   if (!row.secretCiphertext) return { ...base, problem: "the webhook channel has no signing secret" };
   let secret: string;
   try {
@@ -32,6 +35,18 @@ export function channelInfo(
   }
   const signer = webhookSigner(secret);
   return typeof signer === "string" ? { ...base, problem: signer } : { ...base, signer };
+}
+
+/** A URL stored before it was checked (an older version) can still be refused here, for good. */
+function addressProblem(address: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return "the webhook URL is not a URL";
+  }
+  const problem = outboundProblem(url);
+  return problem ? `the webhook URL ${problem}` : null;
 }
 
 /**

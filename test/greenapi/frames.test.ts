@@ -36,7 +36,7 @@ describe("parseFrame", () => {
   });
 
   it("refuses an image that declares an absurd size before anything decodes it (a PNG bomb)", () => {
-    for (const [width, height] of [[12_000, 12_000], [100, 3_000_000], [0, 99]]) {
+    for (const [width, height] of [[12_000, 12_000], [100, 3_000_000], [0, 99]] as Array<[number, number]>) {
       const bomb = Buffer.from(png);
       bomb.writeUInt32BE(width, 16);
       bomb.writeUInt32BE(height, 20);

@@ -240,6 +240,22 @@ describe("operators, assignments, deliveries and status", () => {
     expect((await http.api("POST", "/api/operators/nobody-at-all/channels", { kind: "email", address: "a@example.org" })).statusCode).toBe(404);
   });
 
+  it("refuses addresses a request must not go to: link-local and metadata hosts, URLs with credentials", async () => {
+    for (const apiUrl of ["http://169.254.169.254", "http://[fe80::1]", "http://metadata.google.internal", "http://0.0.0.0:8080", "https://user:pw@7103.api.greenapi.com"]) {
+      const res = await http.api("POST", "/api/instances", newInstance({ apiUrl }));
+      expect(res.statusCode, apiUrl).toBe(400);
+      expect(res.json().error.message, apiUrl).toMatch(/apiUrl: .*must not (point at|contain a user name)/);
+    }
+    for (const webhook of ["http://user:pw@hooks.example.org/qr", "http://169.254.169.254/latest/meta-data"]) {
+      const res = await http.api("POST", "/api/operators", { name: `op-${newIdInstance()}`, webhook });
+      expect(res.statusCode, webhook).toBe(400);
+      expect(res.json().error.message, webhook).toMatch(/webhook: must not/);
+      expect(res.body).not.toContain("pw@");
+    }
+    const local = await http.api("POST", "/api/instances", newInstance({ apiUrl: "http://127.0.0.1:7788" }));
+    expect(local.statusCode).toBe(201);
+  });
+
   it("refuses a bad operator with the reason", async () => {
     const res = await http.api("POST", "/api/operators", { name: "nobody" });
     expect(res.statusCode).toBe(400);

@@ -124,6 +124,19 @@ describe("webhook deliveries", () => {
     }
   });
 
+  it("fails at once, with a reason and no request, for a stored URL with credentials or a link-local host", async () => {
+    for (const url of [`${receiver.url.replace("http://", "http://user:pw@")}/creds`, "http://169.254.169.254/latest/meta-data"]) {
+      const s = await scene();
+      // Stored before addresses were checked: an operator can no longer add one.
+      await db.channel.updateMany({ where: { kind: "webhook", operator: { assignments: { some: { instanceId: s.instance.id } } } }, data: { address: url } });
+      const id = await outcome(s);
+      expect(await sendDelivery(deps(db, noMailer), id)).toEqual({ status: "failed" });
+      const row = await db.delivery.findUniqueOrThrow({ where: { id } });
+      expect(row).toMatchObject({ status: "failed", tries: 1, lastError: expect.stringMatching(/^the webhook URL must not/) });
+    }
+    expect(receiver.requests.filter((r) => r.path.endsWith("/creds"))).toHaveLength(0);
+  });
+
   it("retries 429 and 408", async () => {
     const s = await scene();
     const id = await outcome(s, "session.already_logged");
