@@ -14,6 +14,8 @@ export interface FleetEventMap {
       nextAttemptInMs?: number;
     },
   ];
+  /** This process started running an attempt (`running`), or stopped, however it ended (a cancel from elsewhere included). */
+  "attempt:run": [{ sessionId: string; running: boolean }];
   "session:qr": [{ sessionId: string; instanceId: string; attempt: number; sequence: number }];
   "session:notice": [{ sessionId: string; kind: string; detail?: string }];
   "instance:state": [{ instanceId: string; state: string }];

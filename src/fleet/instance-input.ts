@@ -21,16 +21,30 @@ const apiUrl = z.string().transform((v, ctx) => {
   }
 });
 
+/** A re-auth schedule polls the provider: more often than once a minute would spend its rate limit for nothing. */
+const MIN_CRON_GAP_MS = 60_000;
+
 const cron = z.string().transform((v, ctx) => {
   const expr = v.trim();
+  let gap: number;
   try {
-    CronExpressionParser.parse(expr);
-    return expr;
+    gap = shortestGapMs(expr);
   } catch {
     ctx.addIssue({ code: "custom", message: `"${expr}" is not a cron expression (5 or 6 fields, e.g. "0 */6 * * *")` });
     return z.NEVER;
   }
+  if (gap < MIN_CRON_GAP_MS) {
+    ctx.addIssue({ code: "custom", message: `"${expr}" runs more often than once a minute` });
+    return z.NEVER;
+  }
+  return expr;
 });
+
+/** The shortest time between the next few runs of a cron expression. */
+function shortestGapMs(expr: string): number {
+  const runs = CronExpressionParser.parse(expr).take(6).map((d) => d.getTime());
+  return Math.min(...runs.slice(1).map((t, i) => t - runs[i]!));
+}
 
 const phone = z
   .string()

@@ -44,17 +44,19 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
   });
   const startedAt = new Map<string, number>();
 
+  events.on("attempt:run", (r) => {
+    if (r.running) {
+      running.inc();
+      startedAt.set(r.sessionId, Date.now());
+      return;
+    }
+    running.dec();
+    const started = startedAt.get(r.sessionId);
+    if (started !== undefined) attemptSeconds.observe((Date.now() - started) / 1000);
+    startedAt.delete(r.sessionId);
+  });
   events.on("session:transition", (t) => {
     transitions.inc({ to: t.to });
-    if (t.to === "running") {
-      running.inc();
-      startedAt.set(t.sessionId, Date.now());
-    } else if (t.from === "running") {
-      running.dec();
-      const started = startedAt.get(t.sessionId);
-      if (started !== undefined) attemptSeconds.observe((Date.now() - started) / 1000);
-      startedAt.delete(t.sessionId);
-    }
     log.info({ session: t.sessionId, instance: t.instanceId, from: t.from, to: t.to, attempt: t.attempt, reason: t.reason, nextAttemptInMs: t.nextAttemptInMs }, "session transition");
   });
   events.on("session:qr", (q) => {

@@ -5,6 +5,7 @@ import { runSocketAttempt, type SocketAttemptOptions } from "../greenapi/socket-
 import { connectorFor } from "../greenapi/socket.js";
 import type { GreenApiClient } from "../greenapi/rest.js";
 import type { AttemptOutcome } from "../greenapi/types.js";
+import { MASK } from "../log.js";
 import type { Outbound } from "../notify/dispatcher.js";
 import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
@@ -41,6 +42,15 @@ export async function runAttempt(
 ): Promise<AttemptRun> {
   const claim = await pipeline.claims.push({ sessionId: job.sessionId, attempt: job.attempt, runId: randomUUID() });
   if (!claim) return { kind: "stale" };
+  ctx.events.emit("attempt:run", { sessionId: claim.session.id, running: true });
+  try {
+    return await runClaimed(ctx, pipeline, claim, signal);
+  } finally {
+    ctx.events.emit("attempt:run", { sessionId: claim.session.id, running: false });
+  }
+}
+
+async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: Claim, signal?: AbortSignal): Promise<AttemptRun> {
   ctx.events.emit("session:transition", {
     sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
     attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
@@ -61,6 +71,7 @@ export async function runAttempt(
   } finally {
     signal?.removeEventListener("abort", forward);
   }
+  outcome = withoutToken(outcome, provider.address.token);
   const failure = await intake.settle();
   if (failure) {
     // Storing failed (PostgreSQL away?): give the attempt back and let the queue retry the job.
@@ -75,6 +86,12 @@ export async function runAttempt(
     return { kind: "handed_back", reason: outcome.reason };
   }
   return finish(ctx, pipeline, claim, provider, outcome);
+}
+
+/** The provider may quote the instance's own token back (an `error` frame): it is masked before anything stores, logs or sends it. */
+function withoutToken(outcome: AttemptOutcome, token: string): AttemptOutcome {
+  if (outcome.kind !== "failed" || !outcome.message.includes(token)) return outcome;
+  return { ...outcome, message: outcome.message.split(token).join(MASK) };
 }
 
 type AttemptHooks = Pick<SocketAttemptOptions, "onQr" | "onNotice" | "signal">;

@@ -43,9 +43,11 @@ export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, pageSi
 }
 
 /** An instance's own re-auth schedule: the sweep's check for that one instance, if it still exists and is enabled. */
-export async function reauthInstance(ctx: FleetContext, instanceId: string, signal?: AbortSignal): Promise<SweepResult | "gone"> {
+export async function reauthInstance(ctx: FleetContext, instanceId: string, signal?: AbortSignal): Promise<SweepResult | "gone" | "needs attention"> {
   const inst = await ctx.db.instance.findUnique({ where: { id: instanceId } });
-  return inst && inst.enabled ? checkInstances(ctx, [inst], "schedule", signal) : "gone";
+  if (!inst || !inst.enabled) return "gone";
+  // Like the sweep: an instance the provider refused is left alone until an admin sets its token.
+  return inst.attention === null ? checkInstances(ctx, [inst], "schedule", signal) : "needs attention";
 }
 
 /** Polls, records and (where logged out) starts sessions for these instances. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { updateInstance } from "../../src/fleet/instances.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { reauthSchedulerId } from "../../src/queues.js";
-import { sweepFleet } from "../../src/fleet/sweep.js";
+import { reauthInstance, sweepFleet } from "../../src/fleet/sweep.js";
 import { newPrefix, simulatedInstance, testFleet } from "../support/fleet.js";
 
 let sim: Simulator;
@@ -65,6 +65,15 @@ describe("the fleet sweep", () => {
     expect(result.errors).toBe(0);
     const row = await fleet.db.instance.findUniqueOrThrow({ where: { id: inst.id }, include: { sessions: true } });
     expect(row).toMatchObject({ lastState: "authorized", lastStateAt: later, sessions: [] });
+  });
+
+  it("leaves an instance the provider refused alone on its own schedule too, until its token is set again", async () => {
+    const refused = await instanceWith({ fate: "wrong_token" }, { cron: "0 */6 * * *" });
+    expect(await reauthInstance(fleet, refused.id)).toMatchObject({ checked: 1, errors: 1 });
+    expect((await fleet.db.instance.findUniqueOrThrow({ where: { id: refused.id } })).attention).toBe("invalid_token");
+    expect(await reauthInstance(fleet, refused.id)).toBe("needs attention");
+    await updateInstance(fleet, refused.id, { token: refused.token });
+    expect(await reauthInstance(fleet, refused.id)).toMatchObject({ checked: 1 });
   });
 
   it("gives an instance with a cron its own job scheduler, and removes it with the cron", async () => {

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretBox } from "../../src/secrets.js";
 import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
 import { addInstance } from "../../src/fleet/instances.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { cancelSession, enqueueSession, showSession } from "../../src/fleet/sessions.js";
 import type { Daemon } from "../../workers/daemon.js";
-import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+import { newIdInstance, newPrefix, newToken, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";
 
 const PER_FATE = 50;
 const fates: Array<{ name: string; script: Partial<Script>; expect: string }> = [
@@ -89,6 +89,41 @@ describe("the worker pool", () => {
     for (const c of codes) expect(Buffer.from(c.png).subarray(1, 4).toString()).toBe("PNG");
     const view = await showSession(daemon.ctx, session.id);
     expect(view.attempts?.map((a) => a.qrCount).reduce((a, b) => a + b, 0)).toBe(codes.length);
+  });
+
+  it("masks the instance's own token wherever a provider error quotes it back", async () => {
+    const idInstance = newIdInstance();
+    const token = newToken();
+    sim.define({ idInstance, token, fate: "provider_error", errorMessage: `bad request for ${token}; token=${token}` });
+    const inst = await addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token, maxAttempts: 1 });
+    const { session } = await enqueueSession(daemon.ctx, inst.id, "admin");
+    const done = await waitFor("the session to end", async () => {
+      const s = await showSession(daemon.ctx, session.id);
+      return s.status === "queued" || s.status === "running" ? null : s;
+    });
+    expect(done).toMatchObject({ status: "failed", errorCode: "provider_error" });
+    expect(done.error).toContain("bad request for ***; token=***");
+    const rows = await daemon.ctx.db.qrSession.findUniqueOrThrow({ where: { id: session.id }, include: { attempts: true, events: true } });
+    expect(JSON.stringify(rows)).not.toContain(token);
+    expect(JSON.stringify(done)).not.toContain(token);
+  });
+
+  it("takes a session cancelled from another process off the running gauge", async () => {
+    const running = async () => Number(/^qrfleet_sessions_running (\d+)/m.exec(await (await fetch(`${daemon.url}/metrics`)).text())?.[1]);
+    const idInstance = newIdInstance();
+    const token = newToken();
+    sim.define({ idInstance, token, fate: "never", scanWindowMs: 60_000 });
+    const inst = await addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token });
+    const { session } = await enqueueSession(daemon.ctx, inst.id, "admin");
+    await waitFor("the session to run", async () => (await showSession(daemon.ctx, session.id)).status === "running");
+    expect(await running()).toBe(1);
+    const cli = testFleet({ QRFLEET_REDIS_PREFIX: daemon.ctx.config.QRFLEET_REDIS_PREFIX });
+    try {
+      await cancelSession(cli, session.id, "cancelled from the CLI");
+    } finally {
+      await cli.close();
+    }
+    await waitFor("the gauge to drop", async () => (await running()) === 0);
   });
 
   it("ends a session failed, with a clear reason, when the stored token cannot be decrypted", async () => {

@@ -240,6 +240,17 @@ describe("operators, assignments, deliveries and status", () => {
     expect((await http.api("POST", "/api/operators/nobody-at-all/channels", { kind: "email", address: "a@example.org" })).statusCode).toBe(404);
   });
 
+  it("refuses a re-auth schedule that would poll the provider more than once a minute", async () => {
+    for (const cron of ["* * * * * *", "*/30 * * * * *"]) {
+      const res = await http.api("POST", "/api/instances", newInstance({ cron }));
+      expect(res.statusCode, cron).toBe(400);
+      expect(res.json().error.message).toBe(`cron: "${cron}" runs more often than once a minute`);
+    }
+    for (const cron of ["0 * * * * *", "*/5 * * * *"]) {
+      expect((await http.api("POST", "/api/instances", newInstance({ cron }))).statusCode, cron).toBe(201);
+    }
+  });
+
   it("refuses addresses a request must not go to: link-local and metadata hosts, URLs with credentials", async () => {
     for (const apiUrl of ["http://169.254.169.254", "http://[fe80::1]", "http://metadata.google.internal", "http://0.0.0.0:8080", "https://user:pw@7103.api.greenapi.com"]) {
       const res = await http.api("POST", "/api/instances", newInstance({ apiUrl }));
