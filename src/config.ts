@@ -81,6 +81,8 @@ const schema = z.object({
   QRFLEET_ATTEMPT_MAX_MS: int(500).default(130_000),
   /** Timeout of each provider REST call and websocket upgrade, in ms. Default: 10000 */
   QRFLEET_HTTP_TIMEOUT_MS: int(100).default(10_000),
+  /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
+  QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /** Fleet state sweep period, in ms. Default: 60000 */
   QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
   /** getStateInstance calls in flight at once during a sweep. Default: 20 */

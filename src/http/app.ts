@@ -32,6 +32,12 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
     // Fastify's own request lines would carry raw URLs; ours (below) name the route pattern only.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // A request trickled in a byte at a time must not hold a connection (and a parser) for minutes.
+    requestTimeout: ctx.config.QRFLEET_HTTP_REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: ctx.config.QRFLEET_HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1_000, ctx.config.QRFLEET_HTTP_REQUEST_TIMEOUT_MS),
+    },
   });
   if (opts.logRequests !== false) {
     app.addHook("onResponse", async (req, reply) => {
