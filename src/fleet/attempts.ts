@@ -204,7 +204,10 @@ const FINISH_SQL = `
       "lastState" = CASE WHEN $13::boolean THEN 'authorized' ELSE i."lastState" END,
       "lastStateAt" = CASE WHEN $13::boolean THEN now() ELSE i."lastStateAt" END,
       "unlinkedSince" = CASE WHEN $13::boolean THEN ${unlinkedSinceSql("'authorized'", "now()")} ELSE i."unlinkedSince" END,
-      attention = CASE WHEN $13::boolean THEN NULL ELSE COALESCE($14, i.attention) END,
+      -- "Already linked" after a wrong number means the wrong phone is still on it: the flag stays.
+      attention = CASE WHEN $13::boolean
+        THEN (CASE WHEN $7::text = 'already_logged' AND i.attention = 'wrong_number' THEN i.attention END)
+        ELSE COALESCE($14, i.attention) END,
       "updatedAt" = now()
     FROM s WHERE i.id = $12::uuid AND ($13::boolean OR $14::text IS NOT NULL)
   ), ev AS (
@@ -251,7 +254,7 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: At
   const attemptOutcome = outcome.kind === "failed" ? `failed:${outcome.reason}` : outcome.kind;
   const authorized = outcome.kind === "authorized" ? outcome : null;
   const { rows } = await ctx.sql.query<{ ours: number; event_id: string | null; created_ms: number | null; deliveries: Array<[string, string]> }>({
-    name: "qrfleet-finish-v1",
+    name: "qrfleet-finish-v2",
     text: FINISH_SQL,
     values: [
       session.id, claim.runId, session.attempt, attemptOutcome, err.errorCode, err.error, d.status,

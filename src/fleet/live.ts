@@ -49,10 +49,13 @@ export async function currentQrPng(ctx: FleetContext, instanceId: string, sequen
 
 export type PairingResult =
   | { code: string }
-  | { refused: "rate_limited" | "pairing_refused" | "invalid_token" | "provider_error"; message: string };
+  | { refused: "rate_limited" | "wrong_number" | "pairing_refused" | "invalid_token" | "provider_error"; message: string };
 
 /** A pairing code for `phoneNumber` from the provider, at most once per instance per PAIR_INTERVAL_MS. */
 export async function requestPairingCode(ctx: FleetContext, instance: Instance, phoneNumber: string): Promise<PairingResult> {
+  if (instance.expectedPhone && instance.expectedPhone !== phoneNumber) {
+    return { refused: "wrong_number", message: "this instance must be linked to another phone number; ask an admin if it has changed" };
+  }
   const key = `${ctx.queues.prefix}:live-pair:${instance.id}`;
   const first = await ctx.queues.connection.set(key, "1", "PX", PAIR_INTERVAL_MS, "NX");
   if (first === null) return { refused: "rate_limited", message: "a code was just requested; wait a few seconds and try again" };

@@ -41,7 +41,7 @@ const LINK_PROBLEMS: Record<Extract<LiveAccess, { refused: string }>["refused"],
   gone: GONE,
 };
 const PAIRING_STATUS: Record<Extract<PairingResult, { refused: string }>["refused"], number> = {
-  rate_limited: 429, pairing_refused: 409, invalid_token: 502, provider_error: 502,
+  rate_limited: 429, wrong_number: 409, pairing_refused: 409, invalid_token: 502, provider_error: 502,
 };
 const UNAVAILABLE: Problem = { status: 503, code: "unavailable", title: "Try again in a minute", message: "The live page cannot reach its database or queue right now." };
 

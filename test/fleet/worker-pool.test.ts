@@ -108,6 +108,21 @@ describe("the worker pool", () => {
     expect(JSON.stringify(done)).not.toContain(token);
   });
 
+  it("keeps a wrong-number flag when a later session finds the instance already linked (the wrong phone still is)", async () => {
+    const idInstance = newIdInstance();
+    const token = newToken();
+    sim.define({ idInstance, token, fate: "authorized" });
+    const inst = await addInstance(daemon.ctx, { apiUrl: sim.url, idInstance, token, phone: "79990000001" });
+    await daemon.ctx.db.instance.update({ where: { id: inst.id }, data: { attention: "wrong_number" } });
+    const { session } = await enqueueSession(daemon.ctx, inst.id, "live");
+    const done = await waitFor("the session to end", async () => {
+      const s = await showSession(daemon.ctx, session.id);
+      return s.status === "queued" || s.status === "running" ? null : s;
+    });
+    expect(done.status).toBe("already_logged");
+    expect((await daemon.ctx.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).attention).toBe("wrong_number");
+  });
+
   it("takes a session cancelled from another process off the running gauge", async () => {
     const running = async () => Number(/^qrfleet_sessions_running (\d+)/m.exec(await (await fetch(`${daemon.url}/metrics`)).text())?.[1]);
     const idInstance = newIdInstance();

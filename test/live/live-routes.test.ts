@@ -186,6 +186,17 @@ describe("live page: phone-number pairing", () => {
     expect(again.json().error.code).toBe("rate_limited");
   });
 
+  it("pairs only the phone an instance expects, without saying which one it is", async () => {
+    const { inst, link } = await newInstance();
+    await ctx.db.instance.update({ where: { id: inst.id }, data: { expectedPhone: "79990000001" } });
+    const wrong = await pair(link, { phoneNumber: "79001234567" });
+    expect(wrong.statusCode).toBe(409);
+    expect(wrong.json().error.code).toBe("wrong_number");
+    expect(wrong.body).not.toContain("79990000001");
+    const right = await pair(link, { phoneNumber: "+7 999 000-00-01" });
+    expect(right.statusCode, right.body).toBe(200);
+  });
+
   it("holds the interval across daemons sharing Redis", async () => {
     const { link } = await newInstance();
     const other = testFleet({ QRFLEET_REDIS_PREFIX: ctx.config.QRFLEET_REDIS_PREFIX });
