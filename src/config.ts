@@ -91,8 +91,10 @@ const schema = z.object({
   QRFLEET_RECONCILE_INTERVAL_MS: int(1000).default(60_000),
   /** On SIGTERM, how long running sessions get before they are handed back, in ms. Default: 10000 */
   QRFLEET_SHUTDOWN_GRACE_MS: int(0).default(10_000),
-  /** QR images older than this are deleted (sessions and outcomes stay), in days. Default: 30 */
+  /** QR images older than this are deleted, in days. Default: 30 */
   QRFLEET_QR_RETENTION_DAYS: int(1).default(30),
+  /** Ended sessions (with their attempts, events and deliveries) older than this are deleted, in days. Default: 365 */
+  QRFLEET_AUDIT_RETENTION_DAYS: int(1).default(365),
   /** Lifetime of a live-page link, in seconds. Default: 86400 (24 h) */
   QRFLEET_LIVE_LINK_TTL_S: int(60).default(86_400),
   /** Unscanned attempts after which tier-2 operators are notified too. Default: 2 */

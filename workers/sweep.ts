@@ -1,6 +1,6 @@
 import type { Job } from "bullmq";
 import type { FleetContext } from "../src/fleet/context.js";
-import { deleteOldQrImages } from "../src/fleet/retention.js";
+import { applyRetention } from "../src/fleet/retention.js";
 import { reauthInstance, sweepFleet } from "../src/fleet/sweep.js";
 import type { SweepJob } from "../src/queues.js";
 
@@ -10,6 +10,6 @@ export function createSweepProcessor(ctx: FleetContext) {
     const data = job.data;
     if (data.kind === "sweep") return sweepFleet(ctx, signal);
     if (data.kind === "reauth") return reauthInstance(ctx, data.instanceId, signal);
-    return deleteOldQrImages(ctx);
+    return applyRetention(ctx);
   };
 }

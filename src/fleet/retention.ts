@@ -1,14 +1,47 @@
 import type { FleetContext } from "./context.js";
 
-/** QR images past retention are deleted in batches; sessions and outcomes stay. */
-export async function deleteOldQrImages(ctx: FleetContext): Promise<{ deleted: number }> {
-  const cutoff = new Date(Date.now() - ctx.config.QRFLEET_QR_RETENTION_DAYS * 86_400_000);
+/**
+ * What is kept, and for how long: QR images for QRFLEET_QR_RETENTION_DAYS (they are only useful
+ * while scannable, and they are most of the bytes); the audit trail — ended sessions with their
+ * attempts, events and deliveries, and events of no session — for QRFLEET_AUDIT_RETENTION_DAYS.
+ * Open sessions are never touched. Deletes run in batches so no statement holds locks for long.
+ */
+
+const BATCH = 5000;
+
+export interface RetentionResult {
+  qrCodes: number;
+  sessions: number;
+  events: number;
+}
+
+export async function applyRetention(ctx: FleetContext): Promise<RetentionResult> {
+  const qrCutoff = daysAgo(ctx.config.QRFLEET_QR_RETENTION_DAYS);
+  const auditCutoff = daysAgo(ctx.config.QRFLEET_AUDIT_RETENTION_DAYS);
+  return {
+    qrCodes: await inBatches(ctx, `DELETE FROM "QrCode" WHERE id IN (SELECT id FROM "QrCode" WHERE "receivedAt" < $1 LIMIT ${BATCH})`, qrCutoff),
+    // Attempts, QR codes, events and their deliveries go with their session (ON DELETE CASCADE).
+    sessions: await inBatches(
+      ctx,
+      `DELETE FROM "QrSession" WHERE id IN (SELECT id FROM "QrSession"
+         WHERE status NOT IN ('queued', 'running') AND "endedAt" < $1 LIMIT ${BATCH})`,
+      auditCutoff,
+    ),
+    events: await inBatches(
+      ctx,
+      `DELETE FROM "Event" WHERE id IN (SELECT id FROM "Event" WHERE "sessionId" IS NULL AND "createdAt" < $1 LIMIT ${BATCH})`,
+      auditCutoff,
+    ),
+  };
+}
+
+async function inBatches(ctx: FleetContext, sql: string, cutoff: Date): Promise<number> {
   let deleted = 0;
   for (;;) {
-    const n = await ctx.db.$executeRaw`
-      DELETE FROM "QrCode" WHERE id IN (SELECT id FROM "QrCode" WHERE "receivedAt" < ${cutoff} LIMIT 5000)`;
-    deleted += n;
-    if (n < 5000) break;
+    const { rowCount } = await ctx.sql.query(sql, [cutoff]);
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < BATCH) return deleted;
   }
-  return { deleted };
 }
+
+const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
