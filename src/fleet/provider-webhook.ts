@@ -106,7 +106,8 @@ async function applyState(
     const { session, created } = await enqueueSession(ctx, inst, "provider");
     return { action: created ? "enqueued" : "already_open", sessionId: session.id };
   }
-  if (policy === "end_session") {
+  // Only the socket's accountData names the phone that scanned: with a phone expected, the attempt decides.
+  if (policy === "end_session" && !inst.expectedPhone) {
     const ended = await endSessionAuthorizedByProvider(ctx, inst.id);
     return ended ? { action: "ended_authorized", sessionId: ended.id } : { action: "recorded" };
   }

@@ -102,6 +102,15 @@ describe("POST /hooks/greenapi", () => {
     expect(again.json().instances[0]).toEqual({ instanceId: inst.id, action: "already_open", sessionId: result.sessionId });
   });
 
+  it("leaves a session whose instance expects a phone to the socket, which knows who scanned", async () => {
+    const inst = await addInstance();
+    await http.api("PATCH", `/api/instances/${inst.id}`, { phone: "79990000001" });
+    const session = (await http.api("POST", `/api/instances/${inst.id}/sessions`)).json();
+    const res = await hook(stateChanged(String(inst.idInstance), "authorized"), `Bearer ${inst.hookToken}`);
+    expect(res.json().instances).toEqual([{ instanceId: inst.id, action: "recorded" }]);
+    expect((await http.api("GET", `/api/sessions/${session.id}`)).json().status).toBe("queued");
+  });
+
   it("ends the open session as authorized on authorized", async () => {
     const inst = await addInstance();
     const session = (await http.api("POST", `/api/instances/${inst.id}/sessions`)).json();
