@@ -36,15 +36,21 @@ export function pngChunk(type: string, data: Buffer): Buffer {
   return chunk;
 }
 
+/** Width and height from the IHDR chunk, read before anything is decoded; null when `png` does not start as a PNG. */
+export function pngSize(png: Buffer): { width: number; height: number } | null {
+  if (png.length < 24 || !png.subarray(0, 8).equals(PNG_SIGNATURE) || png.toString("latin1", 12, 16) !== "IHDR") return null;
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
 /**
  * The pixels of an 8-bit greyscale, non-interlaced PNG without transparency, one byte each, row by
  * row; null for any other layout or anything malformed (the caller falls back to pngjs). It reads
  * no more than width × height pixels, whatever the compressed data would inflate to.
  */
 export function readGrey8(png: Buffer): { width: number; height: number; grey: Uint8Array } | null {
-  if (png.length < 33 || !png.subarray(0, 8).equals(PNG_SIGNATURE) || png.toString("latin1", 12, 16) !== "IHDR") return null;
-  const width = png.readUInt32BE(16);
-  const height = png.readUInt32BE(20);
+  const size = png.length >= 33 ? pngSize(png) : null;
+  if (!size) return null;
+  const { width, height } = size;
   if (width === 0 || height === 0 || png[24] !== 8 || png[25] !== 0 || png[28] !== 0) return null;
   const data: Buffer[] = [];
   for (let at = 8; at + 12 <= png.length; ) {

@@ -1,12 +1,12 @@
 import type { Instance, SessionStatus } from "../db.js";
 import { GreenApiError } from "../greenapi/errors.js";
 import { verifyLiveToken } from "../notify/live-link.js";
+import { isUuid } from "../uuid.js";
 import type { FleetContext } from "./context.js";
 import { isFleetError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
 import { providerFor } from "./provider.js";
 import { enqueueSession, OPEN_STATUSES } from "./sessions.js";
-import { isUuid } from "../uuid.js";
 
 /**
  * What the live page (`/live/<signed token>`) may see and do for one instance: open its link,

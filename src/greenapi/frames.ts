@@ -1,3 +1,5 @@
+import { pngSize } from "../png.js";
+
 /**
  * One provider frame `{ "type": string, "message": ... }` → a typed value. Never throws:
  * anything unusable becomes `protocolError`, any type we do not know becomes `unknown`.
@@ -18,7 +20,6 @@ export type QrFrame =
   | { type: "unknown"; wireType: string }
   | { type: "protocolError"; reason: string };
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 // signature + IHDR chunk + empty IDAT + IEND: nothing smaller is a PNG.
 const MIN_PNG_BYTES = 8 + 25 + 12 + 12;
 const DATA_URL_PREFIX = /^data:image\/png;base64,/i;
@@ -76,10 +77,9 @@ export function decodePng(message: unknown): Buffer | string {
   if (/\s/.test(b64)) b64 = b64.replace(/\s+/g, "");
   if (!BASE64.test(b64)) return "qrCode message is not base64";
   const png = Buffer.from(b64, "base64");
-  if (png.length < MIN_PNG_BYTES || !png.subarray(0, 8).equals(PNG_SIGNATURE)) return "qrCode message is not a PNG";
-  if (png.toString("latin1", 12, 16) !== "IHDR") return "qrCode message is not a PNG (no IHDR)";
-  const width = png.readUInt32BE(16);
-  const height = png.readUInt32BE(20);
+  const size = png.length >= MIN_PNG_BYTES ? pngSize(png) : null;
+  if (!size) return "qrCode message is not a PNG";
+  const { width, height } = size;
   // A QR code is a few hundred pixels wide; a few kilobytes of deflate can declare gigabytes.
   if (width === 0 || height === 0 || width > MAX_QR_SIDE || height > MAX_QR_SIDE) {
     return `qrCode image declares ${width}×${height} pixels (at most ${MAX_QR_SIDE}×${MAX_QR_SIDE})`;

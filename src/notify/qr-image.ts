@@ -1,6 +1,6 @@
 import { constants, deflateSync } from "node:zlib";
 import { PNG } from "pngjs";
-import { PNG_SIGNATURE, pngChunk, readGrey8 } from "../png.js";
+import { PNG_SIGNATURE, pngChunk, pngSize, readGrey8 } from "../png.js";
 
 /**
  * Enlarges a QR PNG for email: the provider's image may be too small to scan from a screen.
@@ -17,14 +17,8 @@ export interface QrPicture {
 /** Refuse to scale images that would decode to something absurd (a hostile provider frame). */
 const MAX_PIXELS = 4_000_000;
 
-/** Width and height from the IHDR chunk, read before anything is decoded. */
-function declaredSize(png: Buffer): { width: number; height: number } | null {
-  if (png.length < 24 || png.toString("latin1", 12, 16) !== "IHDR") return null;
-  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
-}
-
 export function enlargeQr(png: Buffer, minWidth = 320): QrPicture {
-  const declared = declaredSize(png);
+  const declared = pngSize(png);
   if (!declared || declared.width * declared.height > MAX_PIXELS) return { png, width: declared?.width ?? 0, height: declared?.height ?? 0 };
   if (declared.width >= minWidth) return { png, ...declared };
   const source = readGrey8(png) ?? greyOf(png);
