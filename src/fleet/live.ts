@@ -1,4 +1,4 @@
-import type { Instance, SessionStatus } from "../db.js";
+import type { Instance, QrSession, SessionStatus } from "../db.js";
 import { GreenApiError } from "../greenapi/errors.js";
 import { verifyLiveToken } from "../notify/live-link.js";
 import { isUuid } from "../uuid.js";
@@ -10,8 +10,9 @@ import { enqueueSession, OPEN_STATUSES } from "./sessions.js";
 
 /**
  * What the live page (`/live/<signed token>`) may see and do for one instance: open its link,
- * follow one session, show the current QR code, ask the provider for a pairing code. The route
- * in http/ only turns these into pages, JSON and an event stream.
+ * say what to show, start a session on an explicit request, follow one session, show the current
+ * QR code, ask the provider for a pairing code. Only the start and the pairing code change
+ * anything. The route in http/ only turns these into pages, JSON and an event stream.
  */
 
 /** The pairing form is public to whoever holds the link: one provider call per instance per interval, across every daemon. */
@@ -30,13 +31,79 @@ export async function openLiveLink(ctx: FleetContext, token: string): Promise<Li
   }
 }
 
-/** The page names the session it started, so a reconnect follows it instead of starting another. */
-export async function followSession(ctx: FleetContext, instance: Instance, hint: string | undefined): Promise<string> {
+/**
+ * The session an event stream follows: the one the page names, else the instance's open one, else
+ * none. It only reads: opening a link or its stream must never start a session, because mail
+ * filters open every link of an email in a headless browser before the person does.
+ */
+export async function followSession(ctx: FleetContext, instance: Instance, hint: string | undefined): Promise<string | null> {
   if (hint && isUuid(hint)) {
     const found = await ctx.db.qrSession.findFirst({ where: { id: hint, instanceId: instance.id }, select: { id: true } });
     if (found) return found.id;
   }
-  return (await enqueueSession(ctx, instance, "live")).session.id;
+  return (await findOpenSession(ctx, instance.id))?.id ?? null;
+}
+
+/** The provider last said a phone is linked: nothing to scan, nothing to pair. */
+export const isLinked = (instance: Instance) => instance.lastState === "authorized";
+
+/** The provider refused the instance's token: a session would fail at once, so an admin must act first. */
+const needsAdmin = (instance: Instance) => instance.attention !== null;
+
+/** The part of a session the page shows before it follows the stream. */
+export type LiveSession = Pick<QrSession, "id" | "status" | "attempt" | "maxAttempts">;
+type EndedSession = Pick<QrSession, "status" | "phone" | "error">;
+
+/**
+ * What the page opens on. A session queued or running is shown and followed; a linked instance
+ * says so and offers nothing to start (whoever doubts it asks an admin: the fleet's own checks
+ * start a session when the provider reports the phone logged out); otherwise a button starts one.
+ */
+export type LiveView =
+  | { show: "session"; session: LiveSession; pairing: boolean }
+  | { show: "linked"; phone: string | null }
+  | { show: "needs_admin" }
+  | { show: "start"; last: EndedSession | null };
+
+export async function readLiveView(ctx: FleetContext, instance: Instance): Promise<LiveView> {
+  const open = await findOpenSession(ctx, instance.id);
+  if (open) return { show: "session", session: open, pairing: !isLinked(instance) };
+  if (isLinked(instance)) return { show: "linked", phone: await linkedPhone(ctx, instance.id) };
+  if (needsAdmin(instance)) return { show: "needs_admin" };
+  const last = await ctx.db.qrSession.findFirst({
+    where: { instanceId: instance.id }, orderBy: { createdAt: "desc" }, select: { status: true, phone: true, error: true },
+  });
+  return { show: "start", last };
+}
+
+export type LiveStart =
+  | { session: LiveSession; created: boolean }
+  | { refused: "already_linked" | "needs_admin"; message: string };
+
+const ALREADY_LINKED = "this instance is already linked to a phone; if WhatsApp on the phone says otherwise, ask an admin";
+
+/** The page's Start button: a session for the instance, or the one already open (enqueueSession keeps one per instance). */
+export async function startLiveSession(ctx: FleetContext, instance: Instance): Promise<LiveStart> {
+  if (isLinked(instance)) return { refused: "already_linked", message: ALREADY_LINKED };
+  if (needsAdmin(instance)) {
+    return { refused: "needs_admin", message: "the provider refused this instance's credentials, so no code can be shown; tell an admin" };
+  }
+  const { session, created } = await enqueueSession(ctx, instance, "live");
+  return { session: { id: session.id, status: session.status, attempt: session.attempt, maxAttempts: session.maxAttempts }, created };
+}
+
+function findOpenSession(ctx: FleetContext, instanceId: string): Promise<LiveSession | null> {
+  return ctx.db.qrSession.findFirst({
+    where: { instanceId, status: { in: [...OPEN_STATUSES] } }, select: { id: true, status: true, attempt: true, maxAttempts: true },
+  });
+}
+
+/** The phone the instance's latest scan linked, if a session saw it (REST polling does not). */
+async function linkedPhone(ctx: FleetContext, instanceId: string): Promise<string | null> {
+  const s = await ctx.db.qrSession.findFirst({
+    where: { instanceId, phone: { not: null } }, orderBy: { createdAt: "desc" }, select: { phone: true },
+  });
+  return s?.phone ?? null;
 }
 
 /** The PNG of a QR code of the instance's open session (the one the page follows, if named); null once it is not current. */
@@ -49,10 +116,12 @@ export async function currentQrPng(ctx: FleetContext, instanceId: string, sequen
 
 export type PairingResult =
   | { code: string }
-  | { refused: "rate_limited" | "wrong_number" | "pairing_refused" | "invalid_token" | "provider_error"; message: string };
+  | { refused: "already_linked" | "rate_limited" | "wrong_number" | "pairing_refused" | "invalid_token" | "provider_error"; message: string };
 
 /** A pairing code for `phoneNumber` from the provider, at most once per instance per PAIR_INTERVAL_MS. */
 export async function requestPairingCode(ctx: FleetContext, instance: Instance, phoneNumber: string): Promise<PairingResult> {
+  // The link outlives the scan it was sent for: once a phone is linked it must not pair another.
+  if (isLinked(instance)) return { refused: "already_linked", message: ALREADY_LINKED };
   if (instance.expectedPhone && instance.expectedPhone !== phoneNumber) {
     return { refused: "wrong_number", message: "this instance must be linked to another phone number; ask an admin if it has changed" };
   }

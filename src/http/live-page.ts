@@ -1,20 +1,22 @@
 import type { SessionStatus } from "../db.js";
+import type { LiveView } from "../fleet/live.js";
 import { maskSecrets } from "../log.js";
+import { LIVE_SCRIPT } from "./live-script.js";
 
 /**
  * The HTML of the live QR page and its error pages. Self-contained (inline CSS and JS under a
  * per-response CSP nonce, no external assets) and free of the link token: the script derives
  * every URL from location.pathname, so a saved or shared copy of the page carries no credential.
+ * No element fetches or prefetches anything but the page's own assets: following every URL the
+ * page names starts nothing.
  */
 
 export interface LivePageModel {
   nonce: string;
   label: string;
   idInstance: string;
-  sessionId: string;
-  attempt: number;
-  maxAttempts: number;
   linkExpiresAt: Date;
+  view: LiveView;
 }
 
 export interface ErrorPageModel {
@@ -26,7 +28,7 @@ export interface ErrorPageModel {
 
 const TEXT: Partial<Record<SessionStatus, string>> = {
   already_logged: "Already linked ✓ — nothing to do",
-  timed_out: "Expired — reload to get a new code",
+  timed_out: "Expired — nobody scanned in time",
 };
 
 /** What the page says when a session ends; `error` is stored masked, masked again for the page. */
@@ -78,6 +80,8 @@ input { flex: 1; min-width: 12rem; font-size: 1.1rem; padding: .5rem; }
 button { font-size: 1.1rem; padding: .5rem 1rem; }
 .code { font-size: 2.6rem; letter-spacing: .2rem; font-weight: 700; font-family: ui-monospace, monospace; text-align: center; margin: .6rem 0; }
 .error { color: #b3261e; }
+.start { margin: 1.5rem 0; }
+.start button { font-size: 1.3rem; padding: .8rem 1.6rem; }
 `;
 
 /** The document start both pages share; the referrer is withheld because the URL is the credential. */
@@ -95,41 +99,96 @@ function pageHead(title: string, nonce: string): string {
 }
 
 export function renderLivePage(m: LivePageModel): string {
-  const boot = { sessionId: m.sessionId, attempt: m.attempt, maxAttempts: m.maxAttempts, linkExpiresAt: m.linkExpiresAt.toISOString() };
+  switch (m.view.show) {
+    case "linked":
+      return renderStatusPage(m, { good: true, headline: `Linked ✓${m.view.phone ? ` to +${m.view.phone}` : ""}`, lines: LINKED_LINES });
+    case "needs_admin":
+      return renderStatusPage(m, { good: false, headline: "This instance needs an admin", lines: NEEDS_ADMIN_LINES });
+    case "session":
+      return renderFollowPage(m, m.view.session, m.view.pairing, null);
+    case "start":
+      return renderFollowPage(m, null, true, m.view.last);
+  }
+}
+
+/**
+ * A linked instance offers nothing to start or pair: a code scanned now would only end
+ * `already_logged`, and a forwarded link must not let another phone in. Whoever doubts it is told
+ * who can act, and that the fleet's own checks start a session when the phone is logged out.
+ */
+const LINKED_LINES = [
+  "Nothing to do: this WhatsApp instance is linked to a phone, so this page shows no code.",
+  "If WhatsApp on the phone does not list it under Linked devices, ask an admin. The fleet checks every instance " +
+    "regularly and, when it finds one logged out, starts a new session and sends a fresh link.",
+];
+const NEEDS_ADMIN_LINES = [
+  "The provider refused this instance's stored credentials, so no QR code can be shown.",
+  "Tell an admin; once the instance's token is fixed, the next message brings a fresh link.",
+];
+
+function renderStatusPage(m: LivePageModel, s: { good: boolean; headline: string; lines: string[] }): string {
+  return `${pageHead(`WhatsApp — ${m.label}`, m.nonce)}
+<body>
+<main>
+  <h1 id="label">${escapeHtml(m.label)}</h1>
+  <p class="sub">WhatsApp instance ${escapeHtml(m.idInstance)}</p>
+  <p class="outcome ${s.good ? "good" : "bad"}" id="outcome" role="status">${escapeHtml(s.headline)}</p>
+  ${s.lines.map((line) => `<p>${escapeHtml(line)}</p>`).join("\n  ")}
+</main>
+</body>
+</html>`;
+}
+
+type Followed = Extract<LiveView, { show: "session" }>["session"];
+type LastSession = Extract<LiveView, { show: "start" }>["last"];
+
+/** The QR page: it follows `session`, or (with none) offers the Start button, saying how the last session ended. */
+function renderFollowPage(m: LivePageModel, session: Followed | null, pairing: boolean, last: LastSession): string {
+  const boot = { sessionId: session?.id ?? null, linkExpiresAt: m.linkExpiresAt.toISOString() };
+  const lastText = last ? `The last session ended: ${outcomeText(last)}.` : "No session is running for this instance.";
   return `${pageHead(`Link WhatsApp — ${m.label}`, m.nonce)}
 <body>
 <main>
   <h1 id="label">${escapeHtml(m.label)}</h1>
   <p class="sub">WhatsApp instance ${escapeHtml(m.idInstance)}</p>
-  <div class="qr" id="qr-box"><img id="qr" alt="QR code to link WhatsApp" width="320" height="320" hidden><span id="qr-wait">Waiting for a QR code…</span></div>
   <noscript><p class="outcome bad">This page needs JavaScript to show the code as it changes.</p></noscript>
+  <section id="follow"${session ? "" : " hidden"} aria-label="QR code">
+  <div class="qr" id="qr-box"><img id="qr" alt="QR code to link WhatsApp" width="320" height="320" hidden><span id="qr-wait">Waiting for a QR code…</span></div>
   <p class="countdown" id="countdown">Starting…</p>
-  <p class="attempt" id="attempt">Attempt ${m.attempt} of ${m.maxAttempts}</p>
+  <p class="attempt" id="attempt">${session ? `Attempt ${session.attempt} of ${session.maxAttempts}` : ""}</p>
   <p class="outcome" id="outcome" role="status" hidden></p>
   <ol class="how" id="how">
     <li>Open WhatsApp on the phone that should own this number.</li>
     <li>Go to Settings → Linked devices → Link a device.</li>
     <li>Point the camera at the code above. It changes every ~20 seconds; this page follows it.</li>
   </ol>
-  <details id="pairing">
+  ${pairing ? PAIRING : ""}
+  </section>
+  <section class="start" id="start-box"${session ? " hidden" : ""}>
+    <p id="start-text">${escapeHtml(lastText)} Have the phone at hand, then press the button: a QR code appears here and changes every ~20 seconds.</p>
+    <button id="start" type="button">Show a QR code</button>
+    <p class="error" id="start-error" role="alert" hidden></p>
+  </section>
+</main>
+<script type="application/json" id="boot">${scriptJson(boot)}</script>
+<script nonce="${m.nonce}">${LIVE_SCRIPT}</script>
+</body>
+</html>`;
+}
+
+const PAIRING = `<details id="pairing">
     <summary>Can't scan? Link with phone number</summary>
     <form id="pair-form">
       <input id="pair-phone" name="phoneNumber" type="tel" inputmode="numeric" autocomplete="tel"
-        placeholder="International number, e.g. 79001234567" required>
+        placeholder="International number, e.g. 79001234567" aria-label="Phone number in international form" required>
       <button type="submit">Get code</button>
     </form>
-    <p class="error" id="pair-error" hidden></p>
+    <p class="error" id="pair-error" role="alert" hidden></p>
     <div id="pair-result" hidden>
       <p class="code" id="pair-code"></p>
       <p>On the phone: WhatsApp → Settings → Linked devices → Link a device → <b>Link with phone number instead</b>, then type this code.</p>
     </div>
-  </details>
-</main>
-<script type="application/json" id="boot">${scriptJson(boot)}</script>
-<script nonce="${m.nonce}">${SCRIPT}</script>
-</body>
-</html>`;
-}
+  </details>`;
 
 export function renderErrorPage(m: ErrorPageModel): string {
   return `${pageHead(m.title, m.nonce)}
@@ -142,115 +201,3 @@ export function renderErrorPage(m: ErrorPageModel): string {
 </body>
 </html>`;
 }
-
-// Plain ES2017 for any phone browser. The server sends state; the page only renders it.
-const SCRIPT = `
-(function () {
-  "use strict";
-  var base = location.pathname.replace(/\\/+$/, "");
-  var boot = JSON.parse(document.getElementById("boot").textContent);
-  var $ = function (id) { return document.getElementById(id); };
-  var skewMs = 0, expiresAt = null, nextAt = null, status = "queued", ended = false, shown = 0, wanted = 0, objectUrl = null;
-
-  function fmt(ms) {
-    var s = Math.max(0, Math.ceil(ms / 1000));
-    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
-  }
-  function now() { return Date.now() + skewMs; }
-  function tick() {
-    if (ended) return;
-    var text = "Starting…";
-    if (status === "running" && expiresAt) {
-      text = expiresAt > now() ? "Scan within " + fmt(expiresAt - now()) : "Waiting for the provider…";
-    } else if (status === "queued" && nextAt) {
-      text = "Next code in " + fmt(nextAt - now());
-    }
-    $("countdown").textContent = text;
-  }
-  function clearQr(message) {
-    wanted++;
-    $("qr").hidden = true;
-    $("qr-wait").hidden = false;
-    $("qr-wait").textContent = message;
-  }
-  function showQr(d) {
-    var ticket = ++wanted;
-    fetch(d.url, { cache: "no-store" }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.blob();
-    }).then(function (blob) {
-      if (ticket !== wanted || ended) return;
-      var img = $("qr");
-      if (objectUrl) URL.revokeObjectURL(objectUrl);
-      objectUrl = URL.createObjectURL(blob);
-      img.src = objectUrl;
-      img.dataset.session = d.sessionId;
-      img.dataset.sequence = String(d.sequence);
-      img.hidden = false;
-      $("qr-wait").hidden = true;
-      shown = d.sequence;
-    }).catch(function () { /* the next qr event brings a newer image */ });
-  }
-  function onState(d) {
-    skewMs = d.now - Date.now();
-    status = d.status;
-    $("attempt").textContent = "Attempt " + d.attempt + " of " + d.maxAttempts;
-  }
-  function end(text, good) {
-    ended = true;
-    es.close();
-    clearQr(good ? "✓" : "—");
-    $("countdown").textContent = "";
-    var o = $("outcome");
-    o.textContent = text;
-    o.className = "outcome " + (good ? "good" : "bad");
-    o.hidden = false;
-    $("how").hidden = true;
-  }
-
-  var es = new EventSource(base + "/events?session=" + encodeURIComponent(boot.sessionId));
-  es.addEventListener("status", function (e) {
-    var d = JSON.parse(e.data);
-    onState(d);
-    nextAt = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) : null;
-    expiresAt = d.expiresAt ? Date.parse(d.expiresAt) : null;
-    if (d.status !== "running") clearQr(d.attempt > 1 ? "Attempt " + (d.attempt - 1) + " expired unscanned; a new code is coming" : "Waiting for a QR code…");
-    tick();
-  });
-  es.addEventListener("qr", function (e) {
-    var d = JSON.parse(e.data);
-    skewMs = d.now - Date.now();
-    expiresAt = Date.parse(d.expiresAt);
-    if (d.sequence !== shown) showQr(d);
-    tick();
-  });
-  es.addEventListener("end", function (e) {
-    var d = JSON.parse(e.data);
-    end(d.message, d.status === "authorized" || d.status === "already_logged");
-  });
-  es.onerror = function () {
-    if (!ended && es.readyState === EventSource.CLOSED) end("This link no longer works — ask for a new one, or reload the page", false);
-  };
-  setInterval(tick, 250);
-
-  $("pair-form").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    var err = $("pair-error");
-    err.hidden = true;
-    fetch(base + "/pair", {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ phoneNumber: $("pair-phone").value })
-    }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (res) {
-      if (!res.ok) throw new Error(res.body && res.body.error ? res.body.error.message : "request failed");
-      $("pair-code").textContent = res.body.code;
-      $("pair-result").hidden = false;
-    }).catch(function (e) {
-      err.textContent = e.message || "Could not get a code; try again";
-      err.hidden = false;
-    });
-  });
-})();
-`;

@@ -1,21 +1,17 @@
 import { randomBytes } from "node:crypto";
-import type { ServerResponse } from "node:http";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Instance } from "../db.js";
 import type { FleetContext } from "../fleet/context.js";
 import {
-  currentQrPng, followSession, isOpen, openLiveLink, readLiveSnapshot, requestPairingCode,
-  type LiveAccess, type LiveSnapshot, type PairingResult,
+  currentQrPng, followSession, openLiveLink, readLiveView, requestPairingCode, startLiveSession,
+  type LiveAccess, type PairingResult,
 } from "../fleet/live.js";
-import { enqueueSession } from "../fleet/sessions.js";
 import { toApiError } from "./errors.js";
 import { parseInput } from "./input.js";
-import { outcomeText, renderErrorPage, renderLivePage } from "./live-page.js";
+import { renderErrorPage, renderLivePage } from "./live-page.js";
+import { streamSession } from "./live-stream.js";
 
-const POLL_MS = 1_000;
-const HEARTBEAT_MS = 15_000;
 // A forgotten tab must not hold a connection and a poll loop forever; EventSource simply reconnects.
 const STREAM_MAX_MS = 15 * 60_000;
 
@@ -41,9 +37,17 @@ const LINK_PROBLEMS: Record<Extract<LiveAccess, { refused: string }>["refused"],
   gone: GONE,
 };
 const PAIRING_STATUS: Record<Extract<PairingResult, { refused: string }>["refused"], number> = {
-  rate_limited: 429, wrong_number: 409, pairing_refused: 409, invalid_token: 502, provider_error: 502,
+  already_linked: 409, rate_limited: 429, wrong_number: 409, pairing_refused: 409, invalid_token: 502, provider_error: 502,
 };
 const UNAVAILABLE: Problem = { status: 503, code: "unavailable", title: "Try again in a minute", message: "The live page cannot reach its database or queue right now." };
+const NO_SESSION: Problem = {
+  status: 404, code: "no_session", title: "No session",
+  message: "no session is running for this instance; open the live page and press its button to start one",
+};
+const CROSS_SITE: Problem = { status: 403, code: "cross_site", title: "", message: "this action is accepted only from the live page itself" };
+const NOT_JSON: Problem = {
+  status: 415, code: "unsupported_media_type", title: "", message: "send the request as JSON (content-type: application/json), as the live page does",
+};
 
 const pairBody = z.object({
   phoneNumber: z
@@ -51,12 +55,18 @@ const pairBody = z.object({
     .transform((v) => String(v).replace(/[\s().+-]/g, ""))
     .pipe(z.string().regex(/^\d{7,15}$/, "must be 7 to 15 digits in international form, e.g. 79001234567")),
 });
+/** The Start button says nothing but "start": any field is a client that is not the page. */
+const startBody = z.object({}).strict();
 
 type TokenRoute = { Params: { token: string }; Querystring: { session?: string } };
 type QrRoute = { Params: { token: string; sequence: string }; Querystring: { session?: string } };
 type Access = { instance: Instance; expiresAt: Date };
 
-/** The live QR page: `/live/<signed token>`, no login. See DESIGN.md, "What operators get". */
+/**
+ * The live QR page: `/live/<signed token>`, no login. See DESIGN.md, "What operators get". Every
+ * GET and HEAD only reads (mail filters open each link of an email before the person does); a
+ * session starts only from the page's Start button, a POST that another site cannot forge.
+ */
 export async function registerLivePage(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   await app.register(async (scope) => {
     const nonces = new WeakMap<FastifyRequest, string>();
@@ -73,6 +83,12 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
       await fail(req, reply, access, json);
       return null;
     };
+    const ownPageOrigins = new Set([new URL(ctx.config.QRFLEET_PUBLIC_URL).origin]);
+    // Runs before the body is read: a forged post costs no parsing and no lookup.
+    const fromThisPage = async (req: FastifyRequest, reply: FastifyReply) => {
+      const problem = foreignPostProblem(req, ownPageOrigins);
+      if (problem) return fail(req, reply, problem, true);
+    };
 
     scope.addHook("onRequest", async (req, reply) => {
       const nonce = randomBytes(16).toString("base64");
@@ -87,24 +103,40 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
       return fail(req, reply, e.status >= 500 ? UNAVAILABLE : { ...e, title: "Bad request" }, json);
     });
 
-    // No HEAD twin: a link checker's HEAD must not start a session.
-    scope.get<TokenRoute>("/live/:token", { exposeHeadRoute: false }, async (req, reply) => {
+    // HEAD is answered by the same read-only handler, without the body.
+    scope.get<TokenRoute>("/live/:token", async (req, reply) => {
       const access = await open(req, reply);
       if (!access) return reply;
-      const { session } = await enqueueSession(ctx, access.instance, "live");
       const { instance } = access;
+      const view = await readLiveView(ctx, instance);
       return reply.type("text/html; charset=utf-8").send(
         renderLivePage({
           nonce: nonceOf(req), label: instance.label ?? `Instance ${instance.idInstance}`, idInstance: instance.idInstance,
-          sessionId: session.id, attempt: session.attempt, maxAttempts: session.maxAttempts, linkExpiresAt: access.expiresAt,
+          linkExpiresAt: access.expiresAt, view,
         }),
       );
+    });
+
+    scope.post<{ Params: { token: string } }>("/live/:token/sessions", { bodyLimit: 1024, onRequest: fromThisPage }, async (req, reply) => {
+      const access = await open(req, reply, true);
+      if (!access) return reply;
+      parseInput(startBody, req.body);
+      const result = await startLiveSession(ctx, access.instance);
+      if ("refused" in result) return fail(req, reply, { status: 409, code: result.refused, title: "", message: result.message }, true);
+      return reply.status(result.created ? 201 : 200).send(result);
+    });
+
+    scope.head<TokenRoute>("/live/:token/events", async (req, reply) => {
+      const access = await open(req, reply, true);
+      if (!access) return reply;
+      return reply.type("text/event-stream; charset=utf-8").send();
     });
 
     scope.get<TokenRoute>("/live/:token/events", { exposeHeadRoute: false }, async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
       const sessionId = await followSession(ctx, access.instance, req.query.session);
+      if (!sessionId) return fail(req, reply, NO_SESSION, true);
       const lifetimeMs = Math.min(STREAM_MAX_MS, access.expiresAt.getTime() - Date.now());
       const clientGone = new AbortController();
       reply.raw.on("close", () => clientGone.abort());
@@ -115,7 +147,7 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
       await streamSession(ctx, reply.raw, sessionId, basePath, signal);
     });
 
-    scope.get<QrRoute>("/live/:token/qr/:sequence(^\\d{1,9}).png", { exposeHeadRoute: false }, async (req, reply) => {
+    scope.get<QrRoute>("/live/:token/qr/:sequence(^\\d{1,9}).png", async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
       const png = await currentQrPng(ctx, access.instance.id, Number(req.params.sequence), req.query.session);
@@ -123,7 +155,7 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
       return reply.type("image/png").send(png);
     });
 
-    scope.post<{ Params: { token: string } }>("/live/:token/pair", { bodyLimit: 1024 }, async (req, reply) => {
+    scope.post<{ Params: { token: string } }>("/live/:token/pair", { bodyLimit: 1024, onRequest: fromThisPage }, async (req, reply) => {
       const access = await open(req, reply, true);
       if (!access) return reply;
       const { phoneNumber } = parseInput(pairBody, req.body);
@@ -132,6 +164,24 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
       return fail(req, reply, { status: PAIRING_STATUS[result.refused], code: result.refused, title: "", message: result.message }, true);
     });
   });
+}
+
+/**
+ * Why a POST is not the page's own script, or null. A browser says where a request comes from
+ * (Sec-Fetch-Site, else Origin), and an HTML form cannot send application/json: another site would
+ * need a CORS preflight, which this server never grants. A client that sends neither header is
+ * not a browser, so it carries no one's link unknowingly.
+ */
+function foreignPostProblem(req: FastifyRequest, ownPageOrigins: ReadonlySet<string>): Problem | null {
+  const site = req.headers["sec-fetch-site"];
+  const origin = req.headers.origin;
+  if (site !== undefined) {
+    if (site !== "same-origin") return CROSS_SITE;
+  } else if (origin !== undefined && origin !== `${req.protocol}://${req.host}` && !ownPageOrigins.has(origin)) {
+    return CROSS_SITE;
+  }
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  return type === "application/json" ? null : NOT_JSON;
 }
 
 function securityHeaders(nonce: string): Record<string, string> {
@@ -162,50 +212,4 @@ function definedHeaders(reply: FastifyReply): Record<string, string | number | s
 async function checkAccess(ctx: FleetContext, token: string): Promise<Access | Problem> {
   const access = await openLiveLink(ctx, token);
   return "refused" in access ? LINK_PROBLEMS[access.refused] : access;
-}
-
-function changes(prev: LiveSnapshot | null, next: LiveSnapshot, basePath: string): Array<[string, Record<string, unknown>]> {
-  const now = Date.now();
-  const out: Array<[string, Record<string, unknown>]> = [];
-  const moved = !prev || prev.status !== next.status || prev.attempt !== next.attempt || prev.expiresAt?.getTime() !== next.expiresAt?.getTime();
-  if (moved) {
-    const waiting = next.status === "queued" && next.attempt > 1;
-    out.push(["status", {
-      sessionId: next.id, status: next.status, attempt: next.attempt, maxAttempts: next.maxAttempts,
-      expiresAt: next.expiresAt?.toISOString() ?? null, nextAttemptAt: waiting ? next.dueAt.toISOString() : null, now,
-    }]);
-  }
-  if (next.sequence !== null && next.expiresAt && prev?.sequence !== next.sequence) {
-    out.push(["qr", {
-      sessionId: next.id, attempt: next.attempt, sequence: next.sequence,
-      url: `${basePath}/qr/${next.sequence}.png?session=${next.id}`, expiresAt: next.expiresAt.toISOString(), now,
-    }]);
-  }
-  if (!isOpen(next.status)) {
-    out.push(["end", { sessionId: next.id, status: next.status, phone: next.phone, message: outcomeText(next) }]);
-  }
-  return out;
-}
-
-/** Polls PostgreSQL, so it works whichever process runs the session; stops with the client. */
-async function streamSession(ctx: FleetContext, res: ServerResponse, sessionId: string, basePath: string, signal: AbortSignal): Promise<void> {
-  const write = (chunk: string) => void (res.writableEnded || res.destroyed || res.write(chunk));
-  write("retry: 3000\n\n");
-  const heartbeat = setInterval(() => write(": heartbeat\n\n"), HEARTBEAT_MS);
-  let prev: LiveSnapshot | null = null;
-  try {
-    while (!signal.aborted) {
-      const next = await readLiveSnapshot(ctx, sessionId, prev);
-      if (!next) break;
-      for (const [event, data] of changes(prev, next, basePath)) write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      if (!isOpen(next.status)) break;
-      prev = next;
-      await sleep(POLL_MS, undefined, { signal });
-    }
-  } catch (err) {
-    if (!signal.aborted) ctx.log.warn({ err, sessionId }, "live event stream stopped");
-  } finally {
-    clearInterval(heartbeat);
-    res.end();
-  }
 }

@@ -73,7 +73,7 @@ function scanNeeded(event: EventView, ctx: EmailContext, attachments: EmailAttac
     p:
       `Attempt ${attempt} of ${max}` +
       (attempt > 1 ? ` (attempt ${attempt - 1} ended without a scan).` : ".") +
-      " The live page always shows the current code, counts down the scan window and says when the phone is linked.",
+      " While a session runs, the live page shows its current code, counts down the scan window and says when the phone is linked.",
   });
   if (ctx.qr) {
     const picture = enlargeQr(ctx.qr.png, QR_MIN_PX);
@@ -84,7 +84,7 @@ function scanNeeded(event: EventView, ctx: EmailContext, attachments: EmailAttac
   }
   blocks.push({ p: "To scan: on the phone open WhatsApp → Settings → Linked devices → Link a device, and point the camera at the code." });
   if (ctx.liveExpiresAt) {
-    blocks.push({ small: `The link needs no login and works until ${dateTime(ctx.liveExpiresAt)}. If no session is running when you open it, it starts one.` });
+    blocks.push({ small: `The link needs no login and works until ${dateTime(ctx.liveExpiresAt)}. Opening it starts nothing: if no session is running, the page offers a button that starts one.` });
   }
   return { subject: `Scan needed: ${shortName(event)} (attempt ${attempt} of ${max})`, blocks };
 }
@@ -99,8 +99,8 @@ function timedOut(event: EventView, ctx: EmailContext) {
     },
   ];
   if (ctx.liveUrl) {
-    blocks.push({ p: "When you have the phone at hand, open the live page: it starts a new session on demand." });
-    blocks.push({ cta: { url: ctx.liveUrl, label: "Start a new session" } });
+    blocks.push({ p: "When you have the phone at hand, open the live page and press its button: that starts a new session." });
+    blocks.push({ cta: { url: ctx.liveUrl, label: "Open the live page" } });
   }
   if (ctx.liveExpiresAt) blocks.push({ small: `The link works until ${dateTime(ctx.liveExpiresAt)}.` });
   return { subject: `Not linked: ${shortName(event)} — no scan in ${max} attempts`, blocks };
@@ -150,7 +150,7 @@ function why(event: EventView): string {
     case "admin":
       return `An administrator asked to link WhatsApp instance ${name} again.`;
     case "live":
-      return `Someone opened the live page of WhatsApp instance ${name} and started a new link.`;
+      return `Someone pressed Start on the live page of WhatsApp instance ${name} to link it again.`;
     default:
       return `WhatsApp instance ${name} was logged out: the fleet check found it not authorized.`;
   }

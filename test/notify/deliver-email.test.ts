@@ -72,6 +72,7 @@ describe("email deliveries", () => {
     expect(text).toContain(`WhatsApp instance "${s.instance.label}" (${s.instance.idInstance}) was logged out`);
     expect(text).toContain("Attempt 2 of 5 (attempt 1 ended without a scan)");
     expect(text).toContain(`valid until ${validUntil.toISOString().slice(11, 19)} UTC — open the live page for the current code`);
+    expect(text).toContain("Opening it starts nothing: if no session is running, the page offers a button that starts one.");
 
     const html = String(mail.parsed.html);
     expect(html).toContain(`href="${links[0]}"`);
@@ -140,7 +141,7 @@ describe("email deliveries", () => {
     expect(mail.parsed.subject).toBe(`Not linked: ${s.instance.label} — no scan in 5 attempts`);
     expect(mail.parsed.text).toContain("all 5 attempts timed out");
     expect(mail.parsed.text).toContain(`${PUBLIC_URL}/live/`);
-    expect(mail.parsed.text).toContain("starts a new session on demand");
+    expect(mail.parsed.text).toContain("open the live page and press its button: that starts a new session");
     expect(mail.parsed.attachments).toHaveLength(0);
     expectNoSecrets(mail, s.token);
   });
