@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
 import { adminApi } from "./api/index.js";
-import { installBodyParsers, installErrorHandlers } from "./errors.js";
+import { installBodyParsers, installErrorHandlers, sendError } from "./errors.js";
 import { healthRoutes } from "./health.js";
 import { registerLivePage } from "./live.js";
 import { providerWebhookRoute } from "./provider-webhook.js";
@@ -32,6 +32,11 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
     // Fastify's own request lines would carry raw URLs; ours (below) name the route pattern only.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // The router's own answers echo the path, and a live link's path is its credential.
+    frameworkErrors: (err, _req, reply) =>
+      err.code === "FST_ERR_MAX_PARAM_LENGTH"
+        ? sendError(reply, 414, "uri_too_long", "a part of the address is too long; copy the link again from the message you received")
+        : sendError(reply, 400, "bad_url", "the address is not valid; copy the link again from the message you received"),
     // A request trickled in a byte at a time must not hold a connection (and a parser) for minutes.
     requestTimeout: ctx.config.QRFLEET_HTTP_REQUEST_TIMEOUT_MS,
     http: {

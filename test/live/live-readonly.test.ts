@@ -147,6 +147,7 @@ describe("starting a session from the page", () => {
       ["an array", `/live/${link}/sessions`, "[1]", 400, "invalid_input"],
       ["a huge body", `/live/${link}/sessions`, JSON.stringify({ pad: "x".repeat(200_000) }), 413, "payload_too_large"],
       ["a huge pairing body", `/live/${link}/pair`, JSON.stringify({ phoneNumber: "7".repeat(100_000) }), 413, "payload_too_large"],
+      ["an over-long link", `/live/${link}${"x".repeat(500)}/sessions`, "{}", 414, "uri_too_long"],
     ];
     for (const [what, path, body, status, code] of cases) {
       const res = await post(path, body);
@@ -155,6 +156,9 @@ describe("starting a session from the page", () => {
       expect((JSON.parse(text) as Refused).error.code, what).toBe(code);
       expect(text, what).not.toContain(link);
     }
+    const overlong = await fetch(url(`/live/${link}${"x".repeat(500)}`));
+    expect(overlong.status).toBe(414);
+    expect(await overlong.text()).not.toContain(link);
     expect((await fetch(url(`/live/${link}/qr/abc.png`))).status).toBe(404);
     expect(await sessionsOf(ctx(), inst.id)).toHaveLength(0);
   });
