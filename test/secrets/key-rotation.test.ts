@@ -2,7 +2,7 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances.js";
-import { rotateKey, type KindReport, type RotationReport } from "../../src/fleet/key-rotation.js";
+import { rotateKey, SEALED_COLUMNS, type KindReport, type RotationReport } from "../../src/fleet/key-rotation.js";
 import { openLiveLink } from "../../src/fleet/live.js";
 import { addOperator } from "../../src/fleet/operators.js";
 import { signLiveToken } from "../../src/notify/live-link.js";
@@ -165,6 +165,14 @@ describe("rotating the secret key", () => {
     expect(report.kinds[1]).toMatchObject({ kind: "instance_webhook_token", reEncrypted: 1, unreadable: [lost.id] });
     expect(report.kinds[0]).toMatchObject({ reEncrypted: 2, unreadable: [] });
     expect(JSON.stringify(report)).not.toContain(lost.token);
+  });
+
+  it("knows every column that holds a sealed value, so none is left under an old key", async () => {
+    const { rows } = await ring.sql.query<{ table_name: string; column_name: string }>(
+      `SELECT table_name, column_name FROM information_schema.columns
+        WHERE table_schema = 'public' AND data_type = 'bytea' AND column_name ILIKE '%ciphertext%' ORDER BY 1, 2`,
+    );
+    expect(rows.map((r) => `${r.table_name}.${r.column_name}`).sort()).toEqual(SEALED_COLUMNS.map((c) => `${c.table}.${c.column}`).sort());
   });
 
   it("keeps live links signed under the previous key working until they expire, and only while that key is listed", async () => {
