@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { fleetCommands } from "./cli/fleet.js";
 import { instanceCommand } from "./cli/instances.js";
+import { keyCommands } from "./cli/keys.js";
 import { operatorCommands } from "./cli/operators.js";
 import { exitCodeOf, reportError } from "./cli/output.js";
 import { scanCommand } from "./cli/scan.js";
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
     .version(version())
     .addHelpText("after", EXIT_CODES);
   const commands = [
-    ...systemCommands(), scanCommand(), instanceCommand(), ...sessionCommands(), ...operatorCommands(), ...fleetCommands(),
+    ...systemCommands(), scanCommand(), instanceCommand(), ...sessionCommands(), ...operatorCommands(), ...fleetCommands(), ...keyCommands(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Commander would exit(1) on a usage error; thrown instead, it maps to exit 2 like every other bad input.

@@ -22,6 +22,20 @@ const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => p + "//").join(" or ")}` },
   );
 
+/** Key material as `openssl rand -base64 32` prints it; Node's decoder would skip stray characters silently. */
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+const isKey = (v: string) => BASE64.test(v) && Buffer.from(v, "base64").length === 32;
+
+/** A comma-separated list of keys; each bad entry is named by its place, never by its value. */
+const keyList = z
+  .string()
+  .transform((v) => v.split(",").map((k) => k.trim()).filter((k) => k !== ""))
+  .superRefine((keys, ctx) => {
+    keys.forEach((k, i) => {
+      if (!isKey(k)) ctx.addIssue({ code: "custom", message: `entry ${i + 1} of ${keys.length} is not 32 random bytes in base64` });
+    });
+  });
+
 const schema = z.object({
   /** PostgreSQL connection string. Default: postgresql://postgres@127.0.0.1:5432/qrfleet */
   DATABASE_URL: url(["postgresql:", "postgres:"]).default("postgresql://postgres@127.0.0.1:5432/qrfleet"),
@@ -41,10 +55,13 @@ const schema = z.object({
    */
   SMTP_CONNECTIONS: int(1, 200).default(16),
   /** 32 random bytes in base64: encrypts instance tokens and webhook secrets, signs live links. No default. */
-  QRFLEET_SECRET_KEY: z
-    .string()
-    .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 random bytes in base64" })
-    .optional(),
+  QRFLEET_SECRET_KEY: z.string().refine(isKey, { message: "must be 32 random bytes in base64" }).optional(),
+  /**
+   * Keys QRFLEET_SECRET_KEY replaced, comma-separated base64: values sealed and live links signed
+   * under them are still accepted, nothing new is sealed with them (see "Rotating the secret key"
+   * in README.md). Default: none
+   */
+  QRFLEET_SECRET_KEYS_PREVIOUS: keyList.default([]),
   /** Base URL operators reach this daemon at (live-page links). Default: http://localhost:8080 */
   QRFLEET_PUBLIC_URL: url(["http:", "https:"]).default("http://localhost:8080"),
   /** Bearer token of the admin HTTP API, at least 16 characters. No default. */
@@ -123,10 +140,29 @@ const HOW_TO_SET: Record<RequiredKey, string> = {
   QRFLEET_SECRET_KEY: "set QRFLEET_SECRET_KEY to 32 random bytes in base64 (openssl rand -base64 32)",
   QRFLEET_ADMIN_TOKEN: "set QRFLEET_ADMIN_TOKEN to a random string of at least 16 characters (openssl rand -hex 24)",
 };
+const PREVIOUS_KEYS_HINT =
+  "list the keys QRFLEET_SECRET_KEY replaced, comma-separated, each as openssl rand -base64 32 printed it";
+const HINTS: Record<string, string> = { ...HOW_TO_SET, QRFLEET_SECRET_KEYS_PREVIOUS: PREVIOUS_KEYS_HINT };
 
 export class ConfigError extends Error {
   readonly code = "config_invalid";
   override name = "ConfigError";
+}
+
+/**
+ * The current key listed as previous too is harmless to the code but almost always a step of a
+ * rotation done wrong (the new key never set): say so before anything is sealed.
+ */
+function checkKeyring(current: string | undefined, previous: readonly string[]): void {
+  const bytes = (k: string) => Buffer.from(k, "base64").toString("hex");
+  const seen = new Set(current === undefined ? [] : [bytes(current)]);
+  previous.forEach((k, i) => {
+    if (seen.has(bytes(k))) {
+      const what = current !== undefined && bytes(k) === bytes(current) ? "the current QRFLEET_SECRET_KEY" : "a key listed before it";
+      throw new ConfigError(`invalid configuration: QRFLEET_SECRET_KEYS_PREVIOUS entry ${i + 1} is ${what}: ${PREVIOUS_KEYS_HINT}, without repeats`);
+    }
+    seen.add(bytes(k));
+  });
 }
 
 /** Reads .env from the working directory if present; values already in the environment win. */
@@ -148,7 +184,7 @@ export function loadConfig(
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0]);
-      const hint = HOW_TO_SET[key as RequiredKey];
+      const hint = HINTS[key];
       return hint ? `${key} ${i.message}: ${hint}` : `${key} ${i.message} (got an unusable value)`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join("; ")}`);
@@ -157,6 +193,7 @@ export function loadConfig(
   if (missing.length > 0) {
     throw new ConfigError(`missing configuration: ${missing.map((k) => HOW_TO_SET[k]).join("; ")}`);
   }
+  checkKeyring(parsed.data.QRFLEET_SECRET_KEY, parsed.data.QRFLEET_SECRET_KEYS_PREVIOUS);
   return Object.freeze({
     ...parsed.data,
     QRFLEET_SECRET_KEY: parsed.data.QRFLEET_SECRET_KEY ?? "",

@@ -21,7 +21,7 @@ export const PAIR_INTERVAL_MS = 10_000;
 export type LiveAccess = { instance: Instance; expiresAt: Date } | { refused: "malformed" | "tampered" | "expired" | "gone" };
 
 export async function openLiveLink(ctx: FleetContext, token: string): Promise<LiveAccess> {
-  const check = verifyLiveToken(ctx.box.hmacKey(), token);
+  const check = verifyLiveToken(ctx.box.hmacKeys(), token);
   if (!check.ok) return { refused: check.reason };
   try {
     return { instance: await resolveInstance(ctx.db, check.instanceId), expiresAt: check.expiresAt };

@@ -35,7 +35,10 @@ export interface OperatorInput {
 
 export interface AddedOperator {
   operator: OperatorView;
-  /** The plain webhook signing secret: returned here once, stored only sealed. Null without a webhook. */
+  /**
+   * A generated webhook signing secret: returned here once, stored only sealed. Null without a
+   * webhook, and when the caller gave its own: an answer never repeats a secret it was sent.
+   */
   webhookSecret: string | null;
 }
 
@@ -43,6 +46,7 @@ export type ChannelInput = { kind: "email"; address: string } | { kind: "webhook
 
 export interface AddedChannel {
   channel: ChannelView;
+  /** As for AddedOperator: a generated secret, once; null otherwise. */
   webhookSecret: string | null;
 }
 
@@ -136,7 +140,7 @@ export async function addOperator(db: Db, box: SecretBox, input: OperatorInput):
   ];
   try {
     const row = await db.operator.create({ data: { name: v.name, channels: { create: channels } }, include: viewInclude });
-    return { operator: toView(row), webhookSecret };
+    return { operator: toView(row), webhookSecret: v.webhookSecret === undefined ? webhookSecret : null };
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`an operator named "${v.name}" already exists`);
     throw err;
@@ -157,7 +161,7 @@ export async function addChannel(db: Db, box: SecretBox, operatorRef: string, in
         secretCiphertext: webhookSecret === null ? null : box.seal(webhookSecret),
       },
     });
-    return { channel: { id: c.id, kind: c.kind, address: c.address, enabled: c.enabled }, webhookSecret };
+    return { channel: { id: c.id, kind: c.kind, address: c.address, enabled: c.enabled }, webhookSecret: v.kind === "webhook" && v.secret === undefined ? webhookSecret : null };
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`operator "${operator.name}" already has this ${v.kind} channel`);
     throw err;

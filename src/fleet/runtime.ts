@@ -10,7 +10,7 @@ import { FleetEvents } from "./events.js";
 /** A FleetContext for a short-lived face (a CLI command, a test): no workers, closed after use. */
 export function openFleet(config: Config, log: Logger): FleetContext & { close(): Promise<void> } {
   registerSecret(config.QRFLEET_ADMIN_TOKEN);
-  registerSecret(config.QRFLEET_SECRET_KEY);
+  for (const key of [config.QRFLEET_SECRET_KEY, ...config.QRFLEET_SECRET_KEYS_PREVIOUS]) registerSecret(key);
   const { db, sql } = openDatabase(config.DATABASE_URL, Math.min(config.QRFLEET_DB_POOL, 5), (err) =>
     log.warn({ err }, "a PostgreSQL connection failed"),
   );
@@ -18,7 +18,7 @@ export function openFleet(config: Config, log: Logger): FleetContext & { close()
   return {
     db,
     sql,
-    box: new SecretBox(config.QRFLEET_SECRET_KEY),
+    box: new SecretBox(config.QRFLEET_SECRET_KEY, config.QRFLEET_SECRET_KEYS_PREVIOUS),
     queues,
     config,
     log,

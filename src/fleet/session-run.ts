@@ -71,13 +71,13 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
   } finally {
     signal?.removeEventListener("abort", forward);
   }
-  outcome = withoutToken(outcome, provider.address.token);
   const failure = await intake.settle();
   if (failure) {
     // Storing failed (PostgreSQL away?): give the attempt back and let the queue retry the job.
     await pipeline.handBacks.push(claim).catch(() => false);
     throw failure;
   }
+  outcome = await withoutSecrets(ctx, outcome, claim.instance.id, provider.address.token);
   if (outcome.kind === "cancelled" && (outcome.reason === ABORT.shutdown || outcome.reason === ABORT.lockLost)) {
     await pipeline.handBacks.push(claim);
     ctx.events.emit("session:transition", {
@@ -88,10 +88,27 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
   return finish(ctx, pipeline, claim, provider, outcome);
 }
 
-/** The provider may quote the instance's own token back (an `error` frame): it is masked before anything stores, logs or sends it. */
-function withoutToken(outcome: AttemptOutcome, token: string): AttemptOutcome {
-  if (outcome.kind !== "failed" || !outcome.message.includes(token)) return outcome;
-  return { ...outcome, message: outcome.message.split(token).join(MASK) };
+/**
+ * The provider may quote the instance's token or its webhook token back (an `error` frame): both
+ * are masked before anything stores, logs or sends the message. Only a failure has one, so the
+ * webhook token is read then, not on every claim.
+ */
+async function withoutSecrets(ctx: FleetContext, outcome: AttemptOutcome, instanceId: string, token: string): Promise<AttemptOutcome> {
+  if (outcome.kind !== "failed") return outcome;
+  let secrets: string[];
+  try {
+    secrets = [token, ...(await webhookTokenOf(ctx, instanceId))];
+  } catch {
+    return { ...outcome, message: `${outcome.reason}: the provider's message is withheld (it could not be checked for secrets)` };
+  }
+  const message = secrets.reduce((text, s) => (s === "" ? text : text.split(s).join(MASK)), outcome.message);
+  return message === outcome.message ? outcome : { ...outcome, message };
+}
+
+async function webhookTokenOf(ctx: FleetContext, instanceId: string): Promise<string[]> {
+  const row = await ctx.db.instance.findUnique({ where: { id: instanceId }, select: { webhookTokenCiphertext: true } });
+  // An unreadable one throws: the message is then withheld, as nothing can be masked in it.
+  return row?.webhookTokenCiphertext ? [ctx.box.open(row.webhookTokenCiphertext)] : [];
 }
 
 type AttemptHooks = Pick<SocketAttemptOptions, "onQr" | "onNotice" | "signal">;

@@ -59,14 +59,20 @@ export function signLiveToken(key: Buffer, instanceId: string, expiresAt: Date):
   return Buffer.concat([payload, mac(key, payload)]).toString("base64url");
 }
 
-export function verifyLiveToken(key: Buffer, token: string, now: Date = new Date()): LiveTokenCheck {
+/**
+ * `keys` is one key or the keyring, current first: a link signed before a key rotation keeps
+ * working until it expires, for as long as its key is still listed as previous.
+ */
+export function verifyLiveToken(keys: Buffer | readonly Buffer[], token: string, now: Date = new Date()): LiveTokenCheck {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(token)) return { ok: false, reason: "malformed" };
   const raw = Buffer.from(token, "base64url");
   if (raw.length <= HEADER_BYTES + MAC_BYTES || raw.toString("base64url") !== token) return { ok: false, reason: "malformed" };
   const payload = raw.subarray(0, raw.length - MAC_BYTES);
   const instanceId = decodeId(payload.readUInt8(0), payload.subarray(HEADER_BYTES));
   if (instanceId === null) return { ok: false, reason: "malformed" };
-  if (!timingSafeEqual(raw.subarray(raw.length - MAC_BYTES), mac(key, payload))) return { ok: false, reason: "tampered" };
+  const presented = raw.subarray(raw.length - MAC_BYTES);
+  const ring = Buffer.isBuffer(keys) ? [keys] : keys;
+  if (!ring.some((key) => timingSafeEqual(presented, mac(key, payload)))) return { ok: false, reason: "tampered" };
   const expiresAt = new Date(payload.readUInt32BE(1) * 1000);
   if (now.getTime() >= expiresAt.getTime()) return { ok: false, reason: "expired" };
   return { ok: true, instanceId, expiresAt };
