@@ -72,7 +72,7 @@ const REFUSED = "not accepted: the Authorization header does not carry the webho
 function authenticate(ctx: FleetContext, idInstance: string, candidates: Instance[], authorization: string | undefined): Instance[] {
   const presented = presentedToken(authorization);
   const configured = candidates.filter((i) => i.webhookTokenCiphertext !== null);
-  const matching = presented === null ? [] : configured.filter((i) => sameSecret(ctx.box.open(i.webhookTokenCiphertext!), presented));
+  const matching = presented === null ? [] : configured.filter((i) => webhookTokenIs(ctx, i, presented));
   if (matching.length > 0) return matching;
   const why =
     candidates.length === 0 ? "no such instance"
@@ -80,6 +80,16 @@ function authenticate(ctx: FleetContext, idInstance: string, candidates: Instanc
     : presented === null ? "no Authorization header" : "a wrong token";
   ctx.log.info({ idInstance, why }, "provider webhook refused");
   throw new UnauthorizedError(REFUSED);
+}
+
+/** A stored token that opens under no key of the ring matches nothing: the caller gets the usual refusal, the log says why. */
+function webhookTokenIs(ctx: FleetContext, inst: Instance, presented: string): boolean {
+  try {
+    return sameSecret(ctx.box.open(inst.webhookTokenCiphertext!), presented);
+  } catch {
+    ctx.log.warn({ instanceId: inst.id }, "the instance's webhook token cannot be decrypted with any configured key; set it again");
+    return false;
+  }
 }
 
 /** GREEN-API sends the configured token back as "Bearer <token>"; a raw token is accepted too. */

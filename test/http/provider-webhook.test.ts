@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newIdInstance, newToken } from "../support/fleet.js";
@@ -66,6 +67,17 @@ describe("POST /hooks/greenapi", () => {
     // Nothing tells an unknown idInstance from a known one, or a wrong token from a missing one.
     expect(answers.size).toBe(1);
     expect(await ctx.db.qrSession.count({ where: { instanceId: { in: [inst.id, open.id] } } })).toBe(0);
+  });
+
+  it("refuses, alike and without a 500, a caller whose instance's stored webhook token opens under no key", async () => {
+    const inst = await addInstance();
+    const foreign = new Uint8Array(randomBytes(60));
+    await ctx.db.instance.update({ where: { id: inst.id }, data: { webhookTokenCiphertext: foreign } });
+    const res = await hook(stateChanged(inst.idInstance, "notAuthorized"), `Bearer ${inst.hookToken}`);
+    expect(res.statusCode).toBe(401);
+    const wrong = await hook(stateChanged(newIdInstance(), "notAuthorized"), "Bearer anything-at-all");
+    expect(res.body).toBe(wrong.body);
+    expect(await ctx.db.qrSession.count({ where: { instanceId: inst.id } })).toBe(0);
   });
 
   it("acknowledges unknown webhook types and ignores them", async () => {
