@@ -134,7 +134,9 @@ async function useLivePage() {
   await faces.get(path, { headers: { accept: "application/json" } });
   const events = await fetch(`${daemonUrl}${path}/events`);
   const streamed = await readEvents(events, (e) => e.length > 0, 3000);
-  await faces.get(`${path}/pair`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ phoneNumber: "79001234567" }) });
+  const pagePost = { method: "POST", headers: { "content-type": "application/json", "sec-fetch-site": "same-origin" } };
+  await faces.get(`${path}/sessions`, { ...pagePost, body: "{}" });
+  await faces.get(`${path}/pair`, { ...pagePost, body: JSON.stringify({ phoneNumber: "79001234567" }) });
   return streamed.text;
 }
 
