@@ -94,6 +94,19 @@ const schema = z.object({
   QRFLEET_SCAN_WINDOW_MS: int(1000).default(100_000),
   /** A QR socket with no frame for this long ends failed (silent). Default: 45000 ms */
   QRFLEET_SILENCE_MS: int(100).default(45_000),
+  /**
+   * Shortest time between two QR codes of one attempt handed to operators, in ms; QR frames that come
+   * faster are coalesced to the newest (0: no bound). The provider rotates about every 20 s; 500 ms
+   * stays clear of that and of the 1 s rotation the benchmark's overload runs use, while a provider
+   * that floods QR frames reaches operators at two a second at most. Default: 500
+   */
+  QRFLEET_QR_MIN_INTERVAL_MS: int(0, 3_600_000).default(500),
+  /**
+   * QR frames one attempt's socket may send beyond one per QRFLEET_QR_MIN_INTERVAL_MS (counted from
+   * the open) before the attempt ends failed (qr_flood) and is retried with backoff: enough for a
+   * burst at connect, far below a flood. Default: 50
+   */
+  QRFLEET_QR_FLOOD_FRAMES: int(1, 1_000_000).default(50),
   /** Hard bound on one attempt's socket, past the provider's 100 s window. Default: 130000 ms */
   QRFLEET_ATTEMPT_MAX_MS: int(500).default(130_000),
   /** Timeout of each provider REST call and websocket upgrade, in ms. Default: 10000 */

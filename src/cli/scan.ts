@@ -115,6 +115,8 @@ export async function runScan(o: ScanOpts): Promise<number> {
       signal: abort.signal,
       silenceMs: o.silenceMs ?? config.QRFLEET_SILENCE_MS,
       maxMs: o.timeoutMs ?? config.QRFLEET_ATTEMPT_MAX_MS,
+      qrMinIntervalMs: config.QRFLEET_QR_MIN_INTERVAL_MS,
+      qrFloodFrames: config.QRFLEET_QR_FLOOD_FRAMES,
     });
     view.outcome(outcome);
     return succeeded(outcome) ? EXIT.ok : EXIT.failed;

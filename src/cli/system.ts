@@ -49,6 +49,8 @@ interface SimulatorOpts {
   windowMs?: number;
   fate?: (typeof FATES)[number];
   scanAfterMs?: number;
+  floodFrames?: number;
+  floodBurst?: number;
   json?: boolean;
   seed: string;
   idPrefix: string;
@@ -67,6 +69,8 @@ function simulatorCmd(): Command {
     .option("--window-ms <ms>", "scan window of one socket (provider: 100000)", ms)
     .addOption(new Option("--fate <fate>", "what every instance does when a socket opens (default never)").choices(FATES))
     .option("--scan-after-ms <ms>", "fate scan: ms from socket open to the scan", intArg(0, 86_400_000))
+    .option("--flood-frames <n>", "fate flood: distinct QR frames each socket sends at once (default 2000)", intArg(1, 1_000_000))
+    .option("--flood-burst <n>", "fate flood: frames sent per turn of the event loop (default 100)", intArg(1, 100_000))
     .option("--seed <seed>", "seed of the generated tokens", "1")
     .option("--id-prefix <digits>", "leading digits of generated idInstance values", "1101")
     .option("--pool-images", "reuse a small pool of QR images (for thousands of sockets)")

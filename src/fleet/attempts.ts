@@ -41,7 +41,7 @@ export interface Claim {
 
 /** Failures a later attempt may fix; the others need a human (a new token, a new instance). */
 const RETRYABLE: ReadonlySet<FailureReason> = new Set([
-  "provider_error", "protocol_error", "connection_lost", "silent", "too_long",
+  "provider_error", "protocol_error", "connection_lost", "silent", "too_long", "qr_flood",
 ]);
 
 /**

@@ -17,7 +17,7 @@ export interface FleetEventMap {
   /** This process started running an attempt (`running`), or stopped, however it ended (a cancel from elsewhere included). */
   "attempt:run": [{ sessionId: string; running: boolean }];
   "session:qr": [{ sessionId: string; instanceId: string; attempt: number; sequence: number }];
-  "session:notice": [{ sessionId: string; kind: string; detail?: string }];
+  "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
   /** A try of a delivery came to `status`; `receivedAt` is set for a QR update's first try. */
   "delivery:result": [{ deliveryId: string; kind: ChannelKind | null; status: string; receivedAt: Date | null }];

@@ -22,6 +22,11 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
     labelNames: ["kind"] as const,
     registers: [registry],
   });
+  const qrDropped = new Counter({
+    name: "qrfleet_qr_dropped_total",
+    help: "QR frames overtaken by a newer one before they were due (QRFLEET_QR_MIN_INTERVAL_MS), never stored",
+    registers: [registry],
+  });
   const running = new Gauge({ name: "qrfleet_sessions_running", help: "QR sessions running in this process", registers: [registry] });
   const deliveries = new Counter({
     name: "qrfleet_deliveries_total",
@@ -65,7 +70,10 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
   });
   events.on("session:notice", (n) => {
     notices.inc({ kind: n.kind });
-    if (n.kind !== "opened") log.info({ session: n.sessionId, notice: n.kind, detail: n.detail }, "session notice");
+    if (n.kind === "qr_dropped") {
+      qrDropped.inc(n.count ?? 0);
+      log.warn({ session: n.sessionId, dropped: n.count }, "the provider sent QR codes faster than they are shown: the newest was kept");
+    } else if (n.kind !== "opened") log.info({ session: n.sessionId, notice: n.kind, detail: n.detail }, "session notice");
   });
   events.on("instance:state", (s) => log.info({ instance: s.instanceId, state: s.state }, "instance state"));
   events.on("delivery:result", (d) => {

@@ -65,7 +65,10 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
   try {
     outcome = await runOverTransport(ctx, claim, provider, {
       onQr: intake.onQr,
-      onNotice: (n) => ctx.events.emit("session:notice", { sessionId: claim.session.id, kind: n.kind, detail: "type" in n ? n.type : "reason" in n ? n.reason : undefined }),
+      onNotice: (n) => ctx.events.emit("session:notice", {
+        sessionId: claim.session.id, kind: n.kind,
+        detail: "type" in n ? n.type : "reason" in n ? n.reason : undefined, count: "count" in n ? n.count : undefined,
+      }),
       signal: run.signal,
     });
   } finally {
@@ -121,7 +124,8 @@ function runOverTransport(ctx: FleetContext, claim: Claim, provider: Provider, h
     // REST answers carry no scan window: the configured one bounds a run as the provider's bounds a socket.
     return runRestAttempt({ client: provider.client, windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
   }
-  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs }), ...bounds, ...hooks });
+  const pace = { qrMinIntervalMs: ctx.config.QRFLEET_QR_MIN_INTERVAL_MS, qrFloodFrames: ctx.config.QRFLEET_QR_FLOOD_FRAMES };
+  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs }), ...bounds, ...pace, ...hooks });
 }
 
 async function finish(

@@ -1,10 +1,27 @@
 import { maskSecrets } from "../log.js";
+import type { QrFrame } from "./frames.js";
 import type { FailureReason, AttemptNotice, AttemptOutcome } from "./types.js";
 
 /** Pieces both QR transports (websocket and REST polling) build their single outcome from. */
 
 export function failed(reason: FailureReason, message: string): AttemptOutcome {
   return { kind: "failed", reason, message };
+}
+
+/** The ending a terminal frame of the websocket means. */
+export function outcomeOfFrame(frame: Exclude<QrFrame, { type: "qrCode" } | { type: "unknown" }>): AttemptOutcome {
+  switch (frame.type) {
+    case "accountData":
+      return { kind: "authorized", accountData: frame.raw, phone: frame.phone };
+    case "alreadyLogged":
+      return { kind: "already_logged" };
+    case "timeout":
+      return { kind: "timed_out" };
+    case "error":
+      return failed("provider_error", `provider error frame: ${maskSecrets(frame.message)}`);
+    case "protocolError":
+      return failed("protocol_error", frame.reason);
+  }
 }
 
 export function errorText(err: unknown): string {

@@ -25,7 +25,8 @@ export type FailureReason =
   | "protocol_error" // a frame that is not JSON, a qrCode that is not a PNG, a huge frame
   | "connection_lost" // the socket closed (or never opened) without a terminal message
   | "silent" // no frame for longer than the silence bound
-  | "too_long"; // the attempt outlived its hard bound
+  | "too_long" // the attempt outlived its hard bound
+  | "qr_flood"; // QR frames far faster than any rotation: a broken or hostile provider
 
 /** Exactly one of these ends every QR attempt, websocket or REST polling. */
 export type AttemptOutcome =
@@ -50,5 +51,7 @@ export type AttemptNotice =
   | { kind: "duplicate_qr"; sha256: string }
   | { kind: "unknown_type"; type: string }
   | { kind: "ignored_frame"; reason: string }
+  /** Once, at the attempt's end: QR frames overtaken by a newer one before they were due, never handed over. */
+  | { kind: "qr_dropped"; count: number }
   /** REST polling: one `qr` call failed in a way the next poll may not (5xx, timeout, bad body). */
   | { kind: "poll_failed"; reason: string };

@@ -24,6 +24,10 @@ const commandSchema = z.object({
   fate: z.enum(FATES).optional(),
   /** For fate scan: ms from socket open to the scan. @defaultValue 30000 */
   scanAfterMs: count(0, 86_400_000).optional(),
+  /** For fate flood: distinct QR frames each socket sends at once. @defaultValue 2000 */
+  floodFrames: count(1, 1_000_000).optional(),
+  /** For fate flood: frames sent per turn of the event loop. @defaultValue 100 */
+  floodBurst: count(1, 100_000).optional(),
   /** Print the instances as JSON instead of a table. @defaultValue false */
   json: z.boolean().default(false),
   /** Seed of the generated tokens. @defaultValue 1 */
@@ -65,7 +69,10 @@ export async function simulatorCommand(raw: SimulatorCommandOptions, io: Simulat
     port: opts.port,
     uniqueImages: opts.uniqueImages,
     webhookUrl: opts.webhookUrl,
-    defaults: { fate: opts.fate, rotationMs: opts.rotationMs, scanWindowMs: opts.windowMs, scanAfterMs: opts.scanAfterMs },
+    defaults: {
+      fate: opts.fate, rotationMs: opts.rotationMs, scanWindowMs: opts.windowMs, scanAfterMs: opts.scanAfterMs,
+      floodFrames: opts.floodFrames, floodBurst: opts.floodBurst,
+    },
     instances: generateInstances(opts.instances, { idPrefix: opts.idPrefix, seed: opts.seed }),
   });
   out(opts.json ? asJson(simulator) : asTable(simulator, opts.fate ?? "never"));
@@ -122,6 +129,8 @@ export async function runSimulatorCli(args: string[], io: SimulatorCommandIo = {
         "window-ms": { type: "string" },
         fate: { type: "string" },
         "scan-after-ms": { type: "string" },
+        "flood-frames": { type: "string" },
+        "flood-burst": { type: "string" },
         json: { type: "boolean" },
         seed: { type: "string" },
         "id-prefix": { type: "string" },

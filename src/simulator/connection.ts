@@ -1,5 +1,6 @@
 import { WebSocket } from "ws";
-import { qrFrame } from "./images.js";
+import { FRAME_TAG_KEYWORD, qrFrame } from "./images.js";
+import { withTextChunk } from "./png-text.js";
 import type { SimInstance, SimulatedProvider } from "./provider.js";
 import type { Script } from "./script.js";
 
@@ -65,6 +66,8 @@ export class SimConnection {
       case "unknown_type":
         this.send({ type: this.script.unknownType, message: "simulated frame of an unknown type" });
         break;
+      case "flood":
+        return this.flood();
       default:
         break;
     }
@@ -127,6 +130,33 @@ export class SimConnection {
       },
       (err: unknown) => this.provider.log.error({ err }, "simulator could not render a QR image"),
     );
+  }
+
+  /**
+   * Fate `flood`: one rendered picture, made distinct per frame by a text chunk (rendering 2,000
+   * QR codes would take seconds, and a flood is about arrival speed), sent `floodBurst` a turn so
+   * the socket's buffer, not the simulator, sets the pace; then the rotation starts as in `never`.
+   */
+  private flood(): void {
+    const request = { idInstance: this.instance.idInstance, connection: this.number, rotation: 0 };
+    this.provider.images.next(request).then(
+      (image) => this.floodFrom(Buffer.from(image.base64, "base64"), 0),
+      (err: unknown) => this.provider.log.error({ err }, "simulator could not render a QR image"),
+    );
+  }
+
+  private floodFrom(png: Buffer, sent: number): void {
+    if (this.ended || this.provider.frozen) return;
+    const { floodFrames, floodBurst } = this.script;
+    const until = Math.min(floodFrames, sent + floodBurst);
+    for (let k = sent + 1; k <= until; k += 1) {
+      const tagged = withTextChunk(png, FRAME_TAG_KEYWORD, `${this.instance.idInstance}:${this.number}:flood:${k}`);
+      this.sendRaw(qrFrame(tagged.toString("base64")));
+    }
+    this.provider.counters.qrFramesSent += until - sent;
+    this.provider.counters.floodFrames += until - sent;
+    if (until < floodFrames) setImmediate(() => this.floodFrom(png, until));
+    else this.tick();
   }
 
   private sendGarbage(): void {

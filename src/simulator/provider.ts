@@ -42,6 +42,8 @@ export interface SimCounters {
   timeouts: number;
   drops: number;
   restRequests: number;
+  /** QR frames sent by the `flood` fate (also counted in qrFramesSent). */
+  floodFrames: number;
 }
 
 /** A `qrCode` frame the simulator handed to a socket. */
@@ -90,6 +92,7 @@ export class SimulatedProvider {
     timeouts: 0,
     drops: 0,
     restRequests: 0,
+    floodFrames: 0,
   };
   /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
   frozen = false;

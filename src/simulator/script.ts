@@ -11,6 +11,7 @@ export const FATES = [
   "drop", // rotates, then the TCP connection is destroyed after dropAfterMs, no terminal frame
   "silence", // the socket opens and nothing is ever sent
   "unknown_type", // one frame of type `unknownType`, then continues like `never`
+  "flood", // floodFrames distinct QR frames as fast as it can (floodBurst a turn), then continues like `never`
 ] as const;
 export type Fate = (typeof FATES)[number];
 
@@ -42,6 +43,10 @@ export interface Script {
   errorMessage: string;
   /** Fate `unknown_type`: the type of the unexpected frame. @defaultValue "passkeyRequired" */
   unknownType: string;
+  /** Fate `flood`: how many distinct QR frames the socket sends at once after it opens. @defaultValue 2000 */
+  floodFrames: number;
+  /** Fate `flood`: frames sent per turn of the simulator's event loop (all of them: as fast as the socket takes them). @defaultValue 100 */
+  floodBurst: number;
   /** Sent back as `Authorization: Bearer <token>` on this instance's provider webhooks. @defaultValue none */
   webhookToken?: string;
 }
@@ -60,6 +65,8 @@ export const scriptSchema = z.strictObject({
   dropAfterMs: ms,
   errorMessage: z.string().max(2000),
   unknownType: z.string().min(1).max(100),
+  floodFrames: z.number().int().min(1).max(1_000_000),
+  floodBurst: z.number().int().min(1).max(100_000),
   webhookToken: z.string().min(1).max(1000).optional(),
 }) satisfies z.ZodType<Script>;
 
@@ -77,6 +84,8 @@ export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
   dropAfterMs: 5_000,
   errorMessage: "simulated provider error",
   unknownType: "passkeyRequired",
+  floodFrames: 2000,
+  floodBurst: 100,
 });
 
 /** Merges partial scripts over a base, validating the result; throws a readable error. */

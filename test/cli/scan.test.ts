@@ -5,7 +5,9 @@ import { newIdInstance, newToken } from "../support/fleet.js";
 import { cliRunner, drawnQrs, noStack } from "./run.js";
 import { decodeTerminalQr } from "./terminal-art.js";
 
-const qrfleet = cliRunner();
+const cli = cliRunner();
+// The simulator here rotates every 200 ms; at the default QR pace (500 ms) scan would show every other one.
+const qrfleet = Object.assign((args: string[]) => cli(args, { QRFLEET_QR_MIN_INTERVAL_MS: "20" }), { start: cli.start });
 let sim: Simulator;
 
 beforeAll(async () => {

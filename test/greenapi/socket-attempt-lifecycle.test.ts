@@ -13,14 +13,14 @@ function timeoutCount(): number {
 }
 
 describe("onQr", () => {
-  it("is awaited one at a time in frame order under a burst, and a terminal frame waits its turn", async () => {
+  it("is awaited one at a time; a burst meanwhile is coalesced to its newest, and a terminal frame waits its turn", async () => {
     const calls: string[] = [];
     let running = 0;
     const h = start({
       onQr: async (qr) => {
         running++;
         expect(running).toBe(1);
-        calls.push(`start ${qr.number}`);
+        calls.push(`start ${pngs.findIndex((p) => p.equals(qr.png))}`);
         await new Promise((r) => setTimeout(r, 10));
         calls.push(`end ${qr.number}`);
         running--;
@@ -30,7 +30,9 @@ describe("onQr", () => {
     h.socket.send(frame("accountData", { wid: "79001234567@c.us" }));
     h.socket.serverClose();
     expect(await h.outcome).toMatchObject({ kind: "authorized" });
-    expect(calls).toEqual(pngs.flatMap((_, i) => [`start ${i + 1}`, `end ${i + 1}`]));
+    // The first image, then the newest of those that came while it was handled.
+    expect(calls).toEqual(["start 0", "end 1", "start 5", "end 2"]);
+    expect(h.notices).toContainEqual({ kind: "qr_dropped", count: 4 });
   });
 
   it("a rejection closes the socket and rejects the session with that error", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
-import { getJson, openSession, restUrl, runSession, types, upgradeStatus, socketUrl, waitFor } from "./client.js";
+import { decodeQr, getJson, openSession, restUrl, runSession, types, upgradeStatus, socketUrl, waitFor } from "./client.js";
 
 let sim: Simulator;
 let nextId = 7103000001;
@@ -137,6 +137,19 @@ describe("simulator fates", () => {
     expect(result.received[0]!.frame!.type).toBe("passkeyRequired");
     expect(types(result)[1]).toBe("qrCode");
     expect(types(result).at(-1)).toBe("timeout");
+  });
+
+  it("flood: floodFrames distinct QR codes of one picture at once, then continues like never", async () => {
+    const { idInstance, token } = instance({ fate: "flood", floodFrames: 500, floodBurst: 64 });
+    const before = sim.stats().floodFrames;
+    const result = await runSession(sim, idInstance, token);
+    const qrs = result.received.filter((r) => r.frame?.type === "qrCode").map((r) => String(r.frame!.message));
+    expect(qrs.length).toBeGreaterThan(500);
+    expect(new Set(qrs).size).toBe(qrs.length);
+    // Every flood frame is a real, readable QR: only the bytes differ (a text chunk).
+    for (const k of [0, 250, 499]) expect(decodeQr(qrs[k]!)).toMatch(/^qrfleet-sim:/);
+    expect(types(result).at(-1)).toBe("timeout");
+    expect(sim.stats().floodFrames - before).toBe(500);
   });
 
   it("a phone linked while a socket is open ends it with accountData", async () => {

@@ -15,6 +15,8 @@ export const FAST: Record<string, string> = {
   QRFLEET_BACKOFF_BASE_MS: "200",
   QRFLEET_BACKOFF_MAX_MS: "800",
   QRFLEET_SILENCE_MS: "5000",
+  // Simulated rotations in tests are 50 ms and up.
+  QRFLEET_QR_MIN_INTERVAL_MS: "20",
   QRFLEET_ATTEMPT_MAX_MS: "10000",
   QRFLEET_HTTP_TIMEOUT_MS: "3000",
   QRFLEET_SWEEP_INTERVAL_MS: "3600000",
