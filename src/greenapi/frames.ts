@@ -1,4 +1,5 @@
 import { pngSize } from "../png.js";
+import { messageText, storableJson, storableText } from "./wire-text.js";
 
 /**
  * One provider frame `{ "type": string, "message": ... }` → a typed value. Never throws:
@@ -12,7 +13,7 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 export type QrFrame =
   | { type: "qrCode"; png: Buffer }
   | { type: "error"; message: string }
-  /** raw: the provider's `message` as received (string, JSON text or object). */
+  /** raw: the provider's `message` as received (string, JSON text or object), made storable (see wire-text.ts). */
   | { type: "accountData"; raw: unknown; phone: string | null }
   | { type: "alreadyLogged" }
   /** wireType: "timeout" or "timeoutExpired"; both mean the scan window passed. */
@@ -26,6 +27,7 @@ const DATA_URL_PREFIX = /^data:image\/png;base64,/i;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const WID = /(\d{5,20})@(?:c\.us|s\.whatsapp\.net)/;
 const MAX_TEXT = 500;
+const MAX_ACCOUNT_TEXT = 10_000;
 /** Widest QR image accepted from the provider, in pixels (GREEN-API's are a few hundred). */
 export const MAX_QR_SIDE = 2048;
 
@@ -47,16 +49,16 @@ export function parseFrame(data: string | Uint8Array): QrFrame {
     case "qrCode":
       return qrCodeFrame(message);
     case "error":
-      return { type: "error", message: text(message) };
+      return { type: "error", message: messageText(message, MAX_TEXT) };
     case "accountData":
-      return { type: "accountData", raw: message, phone: phoneOf(message) };
+      return { type: "accountData", raw: storableAccountData(message), phone: phoneOf(message) };
     case "alreadyLogged":
       return { type: "alreadyLogged" };
     case "timeout":
     case "timeoutExpired":
       return { type: "timeout", wireType: type };
     default:
-      return { type: "unknown", wireType: type.slice(0, 64) };
+      return { type: "unknown", wireType: storableText(type, 64) };
   }
 }
 
@@ -87,10 +89,12 @@ export function decodePng(message: unknown): Buffer | string {
   return png;
 }
 
-function text(message: unknown): string {
-  if (typeof message === "string") return message.slice(0, MAX_TEXT);
-  if (message === undefined) return "";
-  return (safeStringify(message) ?? String(message)).slice(0, MAX_TEXT);
+/** Account data is stored as jsonb: a copy PostgreSQL accepts, or its text when it is too large or deep for one. */
+function storableAccountData(message: unknown): unknown {
+  if (message === undefined) return undefined;
+  if (typeof message === "string") return storableText(message, MAX_ACCOUNT_TEXT);
+  const copy = storableJson(message);
+  return copy.ok ? copy.value : messageText(message, MAX_TEXT);
 }
 
 /**

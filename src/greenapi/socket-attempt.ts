@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { maskSecrets } from "../log.js";
 import { GreenApiError, InvalidTokenError, ProviderProtocolError, UnknownInstanceError } from "./errors.js";
 import { parseFrame } from "./frames.js";
+import { storableText } from "./wire-text.js";
 import type { QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
 import { badBound, errorText, failed, emitNotice, outcomeOfFrame, SingleOutcome } from "./outcomes.js";
 
@@ -152,7 +153,7 @@ class SocketAttempt extends SingleOutcome implements QrSocketListener {
 
   close(code: number, reason: string): void {
     if (this.done || this.ending) return;
-    const why = reason ? `: ${maskSecrets(reason.slice(0, 200))}` : "";
+    const why = reason ? `: ${maskSecrets(storableText(reason, 200))}` : "";
     this.endWhenSettled(failed("connection_lost", `socket closed (code ${code}${why}) without a terminal message`));
   }
 

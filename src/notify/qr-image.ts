@@ -19,7 +19,9 @@ const MAX_PIXELS = 4_000_000;
 
 export function enlargeQr(png: Buffer, minWidth = 320): QrPicture {
   const declared = pngSize(png);
-  if (!declared || declared.width * declared.height > MAX_PIXELS) return { png, width: declared?.width ?? 0, height: declared?.height ?? 0 };
+  // A side of 0 makes any other side pass the pixel bound: pngjs then spent seconds on 0×4294967295.
+  const absurd = !declared || declared.width === 0 || declared.height === 0 || declared.width * declared.height > MAX_PIXELS;
+  if (absurd) return { png, width: declared?.width ?? 0, height: declared?.height ?? 0 };
   if (declared.width >= minWidth) return { png, ...declared };
   const source = readGrey8(png) ?? greyOf(png);
   if (!source) return { png, width: 0, height: 0 };
