@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { expect } from "vitest";
 
 /**
  * A leak and stall detector for a fuzz run, measured in the test's own process: the event loop's
@@ -54,3 +55,10 @@ export function watch(): Watch {
 
 /** Lets the event loop turn, so the delay histogram sees each run's blocking alone. */
 export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The run left no unhandled rejection, no stall over `maxDelayMs`, no growth over `maxGrowthMb`. */
+export function expectBounded(m: Measured, limits: { maxDelayMs: number; maxGrowthMb: number }, context = ""): void {
+  expect(m.unhandled, context).toEqual([]);
+  expect(m.maxDelayMs, `event loop delay ${context} (${m.measuredBy} grew ${m.growthMb.toFixed(0)} MB)`).toBeLessThan(limits.maxDelayMs);
+  expect(m.growthMb, `${m.measuredBy} growth ${context}`).toBeLessThan(limits.maxGrowthMb);
+}
