@@ -12,7 +12,8 @@ describe("npm run bench", () => {
     "runs the bare client and the daemon, and prints one JSON line with both",
     async () => {
       const { code, stdout, stderr } = await runBench(
-        ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "4", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500"],
+        // A 400 ms rotation is faster than the daemon's default QR pace (500 ms): pace it below the rotation.
+        ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "4", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500", "--env", "QRFLEET_QR_MIN_INTERVAL_MS=100"],
         90_000,
       );
       const lines = stdout.trim().split("\n");
