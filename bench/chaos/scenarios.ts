@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Script } from "../../src/simulator/index.js";
 import { idInstanceOf } from "./fleet-run.js";
+import { queryOnce } from "./query.js";
 import type { ScenarioContext, ScenarioDefinition } from "./scenario.js";
 
 /**
@@ -142,10 +143,30 @@ export function scenarios(f: FaultParams): ScenarioDefinition[] {
 
 async function killAndRestart(s: ScenarioContext, moment: number): Promise<void> {
   await s.at(moment);
-  const index = randomInt(0, s.run.daemons.length);
+  const { index, running } = await busiestDaemon(s);
   await s.run.kill9(index);
-  s.note(`kill -9 daemon ${index + 1}`);
+  s.note(`kill -9 daemon ${index + 1} (running ${running} sessions)`);
   await wait(1_000);
   await s.run.startDaemon(index);
   s.note(`daemon ${index + 1} started again`);
+}
+
+/** The daemon running the most sessions now (QrAttempt.worker names its pid): a kill there hits QR codes in flight. */
+async function busiestDaemon(s: ScenarioContext): Promise<{ index: number; running: number }> {
+  const rows = await queryOnce<{ worker: string; n: number }>(
+    s.run.databaseUrl,
+    `SELECT a.worker, count(*)::int AS n FROM "QrAttempt" a JOIN "QrSession" q ON q.id = a."sessionId" AND q.attempt = a.number
+     WHERE q.status = 'running' AND a.worker IS NOT NULL GROUP BY a.worker`,
+  );
+  const byPid = new Map(rows.map((r) => [Number(r.worker.split(":").at(-2)), r.n]));
+  const alive = s.run.daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+  const best = alive.reduce((a, d) => ((byPid.get(d.pid) ?? 0) > (byPid.get(a.pid) ?? 0) ? d : a), alive[randomInt(0, alive.length)]!);
+  return { index: best.index, running: byPid.get(best.pid) ?? 0 };
+}
+
+/** The scenario called `name`. */
+export function scenarioNamed(name: string, f: FaultParams): ScenarioDefinition {
+  const found = scenarios(f).find((s) => s.name === name);
+  if (!found) throw new Error(`no scenario named ${name} (there are ${scenarios(f).map((s) => s.name).join(", ")})`);
+  return found;
 }

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { FleetRun, idInstanceOf } from "../../bench/chaos/fleet-run.js";
-import { startOwnPostgres, type OwnPostgres } from "../../bench/chaos/own-postgres.js";
-import { startOwnRedis, type OwnRedis } from "../../bench/chaos/own-redis.js";
 import { queryOnce } from "../../bench/chaos/query.js";
 import { FAST_TIMINGS } from "../../bench/chaos/timings.js";
 import { waitFor } from "../support/fleet.js";
+import { ownServices } from "./own-services.js";
 
 /**
  * PostgreSQL going away at the worst moments, on the suite's own cluster, against a daemon
@@ -12,16 +11,10 @@ import { waitFor } from "../support/fleet.js";
  * email it must then record. One session each, with a long rotation, so the moment is exact.
  */
 
-let pg: OwnPostgres;
-let redis: OwnRedis;
+const services = ownServices();
 const runs: FleetRun[] = [];
-
-beforeAll(async () => {
-  [pg, redis] = await Promise.all([startOwnPostgres(), startOwnRedis()]);
-}, 60_000);
 afterAll(async () => {
   await Promise.allSettled(runs.map((r) => r.close()));
-  await Promise.allSettled([redis?.stop(), pg?.destroy()]);
 }, 60_000);
 
 // One QR per socket (rotation past the window): no QR image is stored while PostgreSQL is away.
@@ -31,7 +24,7 @@ type RunOptions = Parameters<typeof FleetRun.open>[0];
 
 /** One instance; its daemon is started by the test, once the peers are set. */
 async function oneSession(name: string, scriptFor: RunOptions["scriptFor"], extra: Partial<RunOptions> = {}): Promise<FleetRun> {
-  const run = await FleetRun.open({ name, pg, redis, sessions: 1, daemons: 1, timings: ONE_QR, scriptFor, startDaemons: false, ...extra });
+  const run = await FleetRun.open({ name, pg: services.pg, redis: services.redis, sessions: 1, daemons: 1, timings: ONE_QR, scriptFor, startDaemons: false, ...extra });
   runs.push(run);
   return run;
 }
@@ -49,10 +42,10 @@ describe("PostgreSQL away at the worst moment", () => {
     const run = await oneSession("scan-while-away", () => ({ fate: "scan", scanAfterMs: 2_500 }), { expectedPhone: "79990000000" });
     await run.startDaemons(); // its start-up sweep starts the session
     await waitFor("the first QR to land", async () => run.receiver.landed.size > 0, 20_000);
-    await pg.stop();
+    await services.pg.stop();
     await waitFor("the phone to scan", async () => run.sim.state(idInstanceOf(0)) === "authorized", 10_000);
     await new Promise((r) => setTimeout(r, 1_000));
-    await pg.start();
+    await services.pg.start();
 
     // Before, the outcome was dropped with the failed write and the next socket said only alreadyLogged.
     const ended = await sessionEnded(run);
@@ -67,11 +60,11 @@ describe("PostgreSQL away at the worst moment", () => {
     const email = run.sink.holdNext();
     await run.startDaemons();
     await Promise.all([webhook.arrived, email.arrived]);
-    await pg.stop();
+    await services.pg.stop();
     webhook.release();
     email.release();
     await new Promise((r) => setTimeout(r, 2_000));
-    await pg.start();
+    await services.pg.start();
 
     const first = await waitFor("the first QR's deliveries to be recorded", async () => {
       const r = await queryOnce<{ kind: string; status: string; tries: number; lastError: string | null }>(
