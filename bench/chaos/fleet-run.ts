@@ -54,7 +54,7 @@ export class FleetRun {
   databaseUrl = "";
   private ctx?: FleetContext & { close(): Promise<void> };
   private env: Record<string, string> = {};
-  private readonly runDir = mkdtempSync(path.join(tmpdir(), "qrfleet-chaos-"));
+  readonly runDir = mkdtempSync(path.join(tmpdir(), "qrfleet-chaos-"));
   readonly startedAt = Date.now();
 
   private constructor(readonly opts: FleetRunOptions) {}
@@ -163,8 +163,14 @@ export class FleetRun {
       .map((d) => `daemon ${d.index + 1} exited (${d.child.signalCode ?? `code ${d.child.exitCode}`}); see ${d.logPath}`);
   }
 
-  /** Stops everything the run started. The log directory is removed unless `keepLogs`. */
-  async close(keepLogs = false): Promise<void> {
+  private closing: Promise<void> | undefined;
+
+  /** Stops everything the run started (once, however often it is asked). The log directory is removed unless `keepLogs`. */
+  close(keepLogs = false): Promise<void> {
+    return (this.closing ??= this.shutdown(keepLogs));
+  }
+
+  private async shutdown(keepLogs: boolean): Promise<void> {
     await Promise.allSettled(this.daemons.map((d) => stopDaemon(d, STOP_BOUND_MS)));
     await Promise.allSettled([this.ctx?.close(), this.sim?.close(), this.receiver?.close(), this.sink?.close()]);
     await this.captured.keepDaemonLogs();

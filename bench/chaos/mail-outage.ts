@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
+import type { SMTPServer } from "smtp-server";
+import { acceptingSmtpServer } from "../sink.js";
 import type { Captured } from "./captured.js";
 import { holdSlot, type Hold, type HoldSlot } from "./hold.js";
 
@@ -18,26 +19,12 @@ export interface OutageSink {
 }
 
 function server(captured: Captured, held: HoldSlot): SMTPServer {
-  const s = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    disableReverseLookup: true,
-    closeTimeout: 500,
-    size: 10 * 1024 * 1024,
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        captured.emails.push({ raw: Buffer.concat(chunks), at: Date.now() });
-        const hold = held.take();
-        hold?.arrive();
-        void (hold?.released ?? Promise.resolve()).then(() => callback());
-      });
-    },
+  return acceptingSmtpServer((raw, at, answer) => {
+    captured.emails.push({ raw, at });
+    const hold = held.take();
+    hold?.arrive();
+    void (hold?.released ?? Promise.resolve()).then(answer);
   });
-  s.on("error", () => undefined); // a client that hangs up mid-message is not our failure
-  return s;
 }
 
 async function listen(s: SMTPServer, port: number): Promise<number> {

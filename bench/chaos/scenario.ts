@@ -50,6 +50,8 @@ export interface ScenarioReport {
   settleTimedOut: boolean;
   durationS: number;
   captured: Captured;
+  /** Where the daemons' logs were kept, with keepLogs. */
+  logDir: string | null;
 }
 
 export interface ScenarioParams {
@@ -59,10 +61,15 @@ export interface ScenarioParams {
   timings: Timings;
   /** How long to wait, after the faults, for every session to end and every delivery to be final. */
   settleBoundMs: number;
+  /** Keep the daemons' log directory (its path is in the report). Default: false */
+  keepLogs?: boolean;
+  /** Told of the fleet as soon as it exists, so an interrupted run can still close it. */
+  opened?(run: FleetRun): void;
 }
 
 export async function runScenario(def: ScenarioDefinition, p: ScenarioParams): Promise<ScenarioReport> {
   const run = await FleetRun.open({ name: def.name, pg: p.pg, redis: p.redis, sessions: p.sessions, daemons: def.daemons, timings: p.timings, scriptFor: def.scriptFor });
+  p.opened?.(run);
   const injected: Injection[] = [];
   let t0 = Date.now();
   const s: ScenarioContext = {
@@ -81,9 +88,10 @@ export async function runScenario(def: ScenarioDefinition, p: ScenarioParams): P
     return {
       name: def.name, injected, databaseUrl: run.databaseUrl, verdict, frames: { sent, delivered, superseded, lost },
       unexpectedExits: run.unexpectedExits(), settleTimedOut, durationS: Math.round((Date.now() - t0) / 100) / 10, captured: run.captured,
+      logDir: p.keepLogs ? run.runDir : null,
     };
   } finally {
-    await run.close();
+    await run.close(p.keepLogs);
   }
 }
 
