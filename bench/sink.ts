@@ -14,8 +14,8 @@ export interface MailSink {
   close(): Promise<void>;
 }
 
-export async function startSink(): Promise<MailSink> {
-  let ledger: DeliveryLedger | null = null;
+/** An SMTP server that accepts every message, unparsed, and hands it over with the moment it was accepted. */
+export function acceptingSmtpServer(onMessage: (raw: Buffer, at: number, answer: () => void) => void): SMTPServer {
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
@@ -26,14 +26,19 @@ export async function startSink(): Promise<MailSink> {
     onData(stream, _session, callback) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        const at = Date.now();
-        callback();
-        ledger?.email(Buffer.concat(chunks).toString("latin1"), at);
-      });
+      stream.on("end", () => onMessage(Buffer.concat(chunks), Date.now(), () => callback()));
     },
   });
   server.on("error", () => undefined); // a client that hangs up mid-message is not our failure
+  return server;
+}
+
+export async function startSink(): Promise<MailSink> {
+  let ledger: DeliveryLedger | null = null;
+  const server = acceptingSmtpServer((raw, at, answer) => {
+    answer();
+    ledger?.email(raw.toString("latin1"), at);
+  });
   await new Promise<void>((resolve, reject) => {
     server.server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());

@@ -16,6 +16,13 @@ export interface BatcherOptions<I, O> {
   tries?: number;
   /** Wait before the second try, doubled for each later one, in ms. Default: 200 */
   retryDelayMs?: number;
+  /**
+   * Keep trying a failed batch until this long after its first try, even past `tries`: for
+   * writes whose loss costs more than their delay (a restart of PostgreSQL takes seconds). Default: 0
+   */
+  retryForMs?: number;
+  /** Longest wait between two tries, in ms. Default: 2000 */
+  maxRetryDelayMs?: number;
   /** Queued items above which `congested` is true. Default: Infinity */
   highWater?: number;
   /** `room()` resolves once queued items are at or below this. Default: highWater / 2 */
@@ -84,19 +91,21 @@ export class Batcher<I, O> {
 
   private async write(batch: Array<Queued<I, O>>): Promise<void> {
     const tries = this.opts.tries ?? 3;
+    const until = Date.now() + (this.opts.retryForMs ?? 0);
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await this.opts.run(batch.map((q) => q.item));
         batch.forEach((q, i) => q.resolve(results[i]!));
         return;
       } catch (err) {
-        const willRetry = attempt < tries;
+        const delay = Math.min((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1), this.opts.maxRetryDelayMs ?? 2_000);
+        const willRetry = attempt < tries || Date.now() + delay <= until;
         this.opts.onError?.(err, batch.length, willRetry);
         if (!willRetry) {
           for (const q of batch) q.reject(err);
           return;
         }
-        await sleep((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1));
+        await sleep(delay);
       }
     }
   }

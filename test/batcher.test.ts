@@ -32,6 +32,22 @@ describe("the batcher", () => {
     expect(errors).toEqual([true, false]);
   });
 
+  it("with retryForMs, keeps trying a failed batch past its tries until the write goes through", async () => {
+    let failuresLeft = 6;
+    const b = new Batcher<number, number>({
+      tries: 2,
+      retryDelayMs: 1,
+      maxRetryDelayMs: 5,
+      retryForMs: 5_000,
+      run: async (items) => {
+        if (failuresLeft-- > 0) throw new Error("the database system is starting up");
+        return items;
+      },
+    });
+    expect(await b.push(7)).toBe(7);
+    expect(failuresLeft).toBe(-1);
+  });
+
   it("cuts batches at maxBatch and says when intake must wait", async () => {
     const sizes: number[] = [];
     let release!: () => void;

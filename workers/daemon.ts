@@ -81,6 +81,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => sessionWorker.cancelJob(id, ABORT.lockLost)));
 
   const subscriber = createRedis(config.REDIS_URL, true);
+  // Without a listener ioredis prints each failed reconnect to stderr itself, outside the JSON log.
+  const redisDown = (which: string) => (err: Error) => log.warn({ err: err.message, connection: which }, "Redis connection failed; reconnecting");
+  subscriber.on("error", redisDown("cancels"));
+  queues.connection.on("error", redisDown("queues"));
   const unsubscribe = await subscribeCancels(subscriber, config.QRFLEET_REDIS_PREFIX, (jobId) =>
     sessionWorker.cancelJob(jobId, "cancelled"),
   );

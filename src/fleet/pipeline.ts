@@ -36,7 +36,7 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
     box: ctx.box, mailer, http,
     publicUrl: config.QRFLEET_PUBLIC_URL, liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S, webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
   };
-  const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"));
+  const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"), leaseMs);
   const dispatcher = new Dispatcher({
     send, recorder, retry, log, queues: ctx.queues,
     channels: new ChannelCache(ctx.db, ctx.box),

@@ -6,6 +6,7 @@ import { connectorFor } from "../greenapi/socket.js";
 import type { GreenApiClient } from "../greenapi/rest.js";
 import type { AttemptOutcome } from "../greenapi/types.js";
 import { MASK } from "../log.js";
+import { writePersistently } from "../persistent-write.js";
 import type { Outbound } from "../notify/dispatcher.js";
 import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
@@ -75,7 +76,9 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
     signal?.removeEventListener("abort", forward);
   }
   const failure = await intake.settle();
-  if (failure) {
+  // A provider that ended the attempt itself (a scan above all) said something a new socket
+  // cannot say again: it is recorded even though a QR image of the attempt could not be stored.
+  if (failure && outcome.kind === "cancelled") {
     // Storing failed (PostgreSQL away?): give the attempt back and let the queue retry the job.
     await pipeline.handBacks.push(claim).catch(() => false);
     throw failure;
@@ -88,7 +91,7 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
     });
     return { kind: "handed_back", reason: outcome.reason };
   }
-  return finish(ctx, pipeline, claim, provider, outcome);
+  return finish(ctx, pipeline, claim, provider, outcome, signal);
 }
 
 /**
@@ -134,8 +137,9 @@ async function finish(
   claim: Claim,
   provider: Provider | null,
   outcome: AttemptOutcome,
+  signal?: AbortSignal,
 ): Promise<AttemptRun> {
-  const end = await finishAttempt(ctx, claim, outcome, pipeline.leaseMs);
+  const end = await recordOutcome(ctx, claim, outcome, pipeline.leaseMs, signal);
   if (end.stale) return { kind: "stale" };
   const { session, instance } = claim;
   ctx.events.emit("session:transition", {
@@ -146,6 +150,22 @@ async function finish(
   pipeline.dispatcher.dispatch(outcomeDeliveries(claim, end, outcome, pipeline.leaseMs));
   if (provider && (end.status === "authorized" || end.status === "wrong_number")) await confirmScan(ctx, claim, provider.client, end.status);
   return { kind: "done", status: end.status };
+}
+
+/**
+ * An outcome the provider gave once (a scan's accountData above all) is lost if it is not
+ * recorded: the next socket only says `alreadyLogged`, so a wrong phone would pass unnoticed.
+ * The write is fenced by the run's id, so a try that did commit makes the next one stale, never
+ * a second outcome.
+ */
+const OUTCOME_RECORD_FOR_MS = 60_000;
+
+function recordOutcome(ctx: FleetContext, claim: Claim, outcome: AttemptOutcome, leaseMs: number, signal?: AbortSignal): Promise<AttemptEnd> {
+  return writePersistently(() => finishAttempt(ctx, claim, outcome, leaseMs), {
+    forMs: OUTCOME_RECORD_FOR_MS,
+    signal,
+    onRetry: (err) => ctx.log.warn({ err, sessionId: claim.session.id }, "could not record the attempt's outcome yet; trying again"),
+  });
 }
 
 function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: AttemptOutcome, leaseMs: number): Outbound[] {

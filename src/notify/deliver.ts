@@ -5,6 +5,7 @@ import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js"
 import { emailFor, permanent, sendWebhook, type SendDeps } from "./send.js";
 import { isEventType, QR_VALIDITY_MS, type TryResult, type EventView, type QrView } from "./types.js";
 import { isUuid } from "../uuid.js";
+import { writePersistently } from "../persistent-write.js";
 
 /**
  * Sends one Delivery row from the database: a retry, or one recovered after its process died.
@@ -78,13 +79,15 @@ function load(db: Db, id: string) {
 async function claim(deps: DeliverDeps, id: string, now: Date): Promise<true | DeliveryResult> {
   const { count } = await deps.db.delivery.updateMany({
     where: { id, status: "pending", nextTryAt: { lte: new Date(now.getTime() + EARLY_TOLERANCE_MS) } },
-    data: { nextTryAt: new Date(now.getTime() + (deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000))) },
+    data: { nextTryAt: new Date(now.getTime() + leaseOf(deps)) },
   });
   if (count === 1) return true;
   const row = await deps.db.delivery.findUnique({ where: { id }, select: { status: true, nextTryAt: true } });
   if (!row || row.status !== "pending") return { status: "noop" };
   return { status: "retry", retryInMs: Math.max(0, row.nextTryAt.getTime() - now.getTime()) };
 }
+
+const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000);
 
 function toView(d: Loaded): EventView | null {
   const e = d.event;
@@ -171,23 +174,28 @@ async function finish(
   const where = { id: d.id, status: "pending" as const };
   const type = isEventType(d.event.type) ? d.event.type : "session.failed";
   const verdict = afterTry(type, tries, result, validUntil, { ...DEFAULT_RETRY_POLICY, ...deps.retry }, now);
+  // The peer has answered: within the lease this run still holds the row, the answer is worth
+  // waiting for PostgreSQL to record (else the webhook goes again, or the email counts as interrupted).
+  const record = (data: Parameters<Db["delivery"]["updateMany"]>[0]["data"]) =>
+    writePersistently(() => deps.db.delivery.updateMany({ where, data }), {
+      forMs: Math.max(0, now.getTime() + leaseOf(deps) - Date.now()),
+      onRetry: (err) => log.warn({ err }, "could not record the delivery's result yet; trying again"),
+    });
   switch (verdict.status) {
     case "sent":
-      await deps.db.delivery.updateMany({ where, data: { status: "sent", tries, sentAt: now, nextTryAt: now, lastError: null, ...response } });
+      await record({ status: "sent", tries, sentAt: now, nextTryAt: now, lastError: null, ...response });
       log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
       return { status: "sent" };
     case "expired":
-      await deps.db.delivery.updateMany({ where, data: { status: "expired", tries, lastError: verdict.error, ...response } });
+      await record({ status: "expired", tries, lastError: verdict.error, ...response });
       log.info({ status: "expired", tries, err: verdict.error }, "delivery expired: no retry fits in the QR's validity");
       return { status: "expired" };
     case "failed":
-      await deps.db.delivery.updateMany({ where, data: { status: "failed", tries, lastError: verdict.error, nextTryAt: now, ...response } });
+      await record({ status: "failed", tries, lastError: verdict.error, nextTryAt: now, ...response });
       log.warn({ status: "failed", tries, err: verdict.error }, "delivery failed");
       return { status: "failed" };
     case "retry":
-      await deps.db.delivery.updateMany({
-        where, data: { tries, lastError: verdict.error, nextTryAt: new Date(now.getTime() + verdict.delayMs), ...response },
-      });
+      await record({ tries, lastError: verdict.error, nextTryAt: new Date(now.getTime() + verdict.delayMs), ...response });
       log.info({ status: "retry", tries, retryInMs: verdict.delayMs, err: verdict.error }, "delivery will be retried");
       return { status: "retry", retryInMs: verdict.delayMs };
   }
