@@ -37,6 +37,8 @@ export class Captured {
   /** Paths of the daemons' log files (stdout and stderr of each process). */
   readonly daemonLogPaths: string[] = [];
   readonly secrets: RunSecrets = { instanceTokens: [], webhookSecrets: [], secretKey: "", adminToken: "" };
+  /** The run's Redis key prefix, so its keys and values can be searched too. */
+  redisPrefix = "";
 
   /** Every line the daemons wrote, file by file; filled when the run closes (its log files may be deleted then). */
   daemonLogLines: string[] = [];

@@ -78,13 +78,14 @@ export class FleetRun {
     this.databaseUrl = await opts.pg.newDatabase(`qrfleet_chaos_${tag}`);
     captured.secrets.secretKey = randomBytes(32).toString("base64");
     captured.secrets.adminToken = `chaos-admin-${randomBytes(16).toString("hex")}`;
+    captured.redisPrefix = `qrfleet_chaos_${tag}`;
     this.receiver = await startFaultReceiver(captured);
     this.sink = await startOutageSink(captured);
     this.env = {
       PATH: process.env.PATH ?? "",
       DATABASE_URL: this.databaseUrl,
       REDIS_URL: opts.redis.url,
-      QRFLEET_REDIS_PREFIX: `qrfleet_chaos_${tag}`,
+      QRFLEET_REDIS_PREFIX: captured.redisPrefix,
       QRFLEET_SECRET_KEY: captured.secrets.secretKey,
       QRFLEET_ADMIN_TOKEN: captured.secrets.adminToken,
       SMTP_URL: this.sink.url,
