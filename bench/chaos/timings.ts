@@ -12,6 +12,8 @@ export interface Timings {
   attempts: number;
   /** QRFLEET_DELIVERY_RETRY_MULTIPLIER: scales the outcome retries (5 s, 5 min, …) to the run's length. */
   retryMultiplier: number;
+  /** QRFLEET_WEBHOOK_TIMEOUT_MS: how long a receiver may take to answer, ms. Default: 1000 */
+  webhookTimeoutMs?: number;
 }
 
 export const FAST_TIMINGS: Timings = { rotationMs: 1_000, windowMs: 5_000, attempts: 2, retryMultiplier: 1 };
@@ -26,7 +28,7 @@ export function timingsEnv(t: Timings): Record<string, string> {
     QRFLEET_BACKOFF_BASE_MS: "300",
     QRFLEET_BACKOFF_MAX_MS: "1000",
     QRFLEET_HTTP_TIMEOUT_MS: "2000",
-    QRFLEET_WEBHOOK_TIMEOUT_MS: "1000",
+    QRFLEET_WEBHOOK_TIMEOUT_MS: String(t.webhookTimeoutMs ?? 1_000),
     // The lease is max(this, webhook timeout + 5 s): a dead sender's deliveries are retaken 6 s on.
     QRFLEET_DELIVERY_LEASE_MS: "1000",
     QRFLEET_DELIVERY_RETRY_MULTIPLIER: String(t.retryMultiplier),

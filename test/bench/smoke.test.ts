@@ -13,7 +13,7 @@ describe("npm run bench", () => {
     async () => {
       const { code, stdout, stderr } = await runBench(
         // A 400 ms rotation is faster than the daemon's default QR pace (500 ms): pace it below the rotation.
-        ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "4", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500", "--env", "QRFLEET_QR_MIN_INTERVAL_MS=100"],
+        ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "8", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500", "--env", "QRFLEET_QR_MIN_INTERVAL_MS=100"],
         90_000,
       );
       const lines = stdout.trim().split("\n");
@@ -21,7 +21,7 @@ describe("npm run bench", () => {
       const result = JSON.parse(lines[0]!) as { error?: string; daemon: PhaseReport; floor: PhaseReport; ratios: Record<string, number | null> };
       expect(result.error, stderr).toBeUndefined();
       expect(code, stderr).toBe(0);
-      expect(result).toMatchObject({ sessions: 8, rotateMs: 400, windowMs: 60_000, seconds: 4, daemons: 1, start: "sweep" });
+      expect(result).toMatchObject({ sessions: 8, rotateMs: 400, windowMs: 60_000, seconds: 8, daemons: 1, start: "sweep" });
       for (const [name, phase] of [["floor", result.floor], ["daemon", result.daemon]] as const) {
         expect({ name, delivered: phase.delivered > 0 }).toEqual({ name, delivered: true });
         expect({ name, lost: phase.lost, duplicated: phase.duplicated, invalidSignatures: phase.invalidSignatures }).toEqual({

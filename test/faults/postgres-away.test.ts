@@ -18,7 +18,8 @@ afterAll(async () => {
 }, 60_000);
 
 // One QR per socket (rotation past the window): no QR image is stored while PostgreSQL is away.
-const ONE_QR = { ...FAST_TIMINGS, rotationMs: 60_000, windowMs: 20_000 };
+// A receiver held across a PostgreSQL stop must not time out: on a loaded machine the stop alone can take seconds.
+const ONE_QR = { ...FAST_TIMINGS, rotationMs: 60_000, windowMs: 20_000, webhookTimeoutMs: 20_000 };
 
 type RunOptions = Parameters<typeof FleetRun.open>[0];
 
