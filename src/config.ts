@@ -139,6 +139,22 @@ const schema = z.object({
   QRFLEET_DELIVERY_RETRY_MULTIPLIER: z.coerce.number().min(0.0001).max(100).default(1),
   /** Timeout of each outbound webhook POST, in ms. Default: 10000 */
   QRFLEET_WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
+  /**
+   * The partner token GREEN-API issues for a whole account: `qrfleet instance sync` lists the
+   * account's instances with it. A secret (it controls every instance of the account). No default.
+   */
+  GREENAPI_PARTNER_TOKEN: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._~-]{8,256}$/, "must be 8 to 256 letters, digits, '.', '_', '~' or '-' (the partner token GREEN-API issued)")
+    .optional(),
+  /** Where the partner API answers (scheme and host). Default: https://api.green-api.com */
+  GREENAPI_PARTNER_API_URL: url(["https:", "http:"]).default("https://api.green-api.com"),
+  /**
+   * apiUrl given to an instance `instance sync` creates when the partner API does not name its
+   * host; an instance that exists keeps its own. Default: https://api.green-api.com
+   */
+  GREENAPI_INSTANCE_API_URL: url(["https:", "http:"]).default("https://api.green-api.com"),
 });
 
 export type Config = Readonly<
@@ -211,5 +227,7 @@ export function loadConfig(
     ...parsed.data,
     QRFLEET_SECRET_KEY: parsed.data.QRFLEET_SECRET_KEY ?? "",
     QRFLEET_ADMIN_TOKEN: parsed.data.QRFLEET_ADMIN_TOKEN ?? "",
+    // Present even when unset, so every key is listed (the config test compares them with .env.example).
+    GREENAPI_PARTNER_TOKEN: parsed.data.GREENAPI_PARTNER_TOKEN,
   });
 }

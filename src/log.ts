@@ -4,9 +4,11 @@ export type { Logger };
 
 /**
  * GREEN-API puts the instance token in the URL path: {apiUrl}/waInstance{id}/{method}/{token}.
- * Masks that segment (and any query-string credential) wherever such a URL appears in text.
+ * Masks that segment (and any query-string credential) wherever such a URL appears in text. The
+ * partner API does the same with the partner token: {partnerApiUrl}/partner/{method}/{partnerToken}.
  */
 const TOKEN_IN_PATH = /(\/waInstance\d+\/[A-Za-z]+\/)([^/\s"'?#<>]+)/g;
+const PARTNER_TOKEN_IN_PATH = /(\/partner\/[A-Za-z]+\/)([^/\s"'?#<>]+)/g;
 const CREDENTIAL_IN_QUERY = /([?&](?:token|apiTokenInstance|access_token|secret)=)([^&\s"'#]+)/gi;
 const USERINFO_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s"'@]+:)([^@/\s"']+)(@)/gi;
 export const MASK = "***";
@@ -22,6 +24,7 @@ export function registerSecret(secret: string | undefined): void {
 export function maskSecrets(text: string): string {
   let out = text
     .replace(TOKEN_IN_PATH, `$1${MASK}`)
+    .replace(PARTNER_TOKEN_IN_PATH, `$1${MASK}`)
     .replace(CREDENTIAL_IN_QUERY, `$1${MASK}`)
     .replace(USERINFO_PASSWORD, `$1${MASK}$3`);
   for (const secret of knownSecrets) {

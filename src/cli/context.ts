@@ -18,6 +18,18 @@ export function cliConfig(required: readonly RequiredKey[]): Config {
   return loadConfig(undefined, required);
 }
 
+/** Runs `fn` with a signal that SIGINT or SIGTERM aborts: a long command stops between two batches, keeping what is done. */
+export async function untilStopped<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    return await fn(stop.signal);
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+}
+
 /**
  * A queue call waits for Redis to come back rather than fail, and PostgreSQL may hang on a
  * network fault; a command tells the user what it waits for, and gives up after a bound.

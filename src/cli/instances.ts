@@ -6,6 +6,7 @@ import {
   addInstance, listInstances, removeInstance, showInstance, updateInstance, type InstanceView,
 } from "../fleet/instances.js";
 import { withFleet } from "./context.js";
+import { syncCommand } from "./partner-sync.js";
 import { dash, emit, fields, intArg, secretArg, table, UsageError, when, type Out } from "./output.js";
 
 interface InstanceOpts extends Out {
@@ -177,11 +178,12 @@ function importCommand(): Command {
 
 export function instanceCommand(): Command {
   return new Command("instance")
-    .description("add, list, show, change, remove and import instances")
+    .description("add, list, show, change, remove, import and sync instances")
     .addCommand(addCommand())
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(updateCommand())
     .addCommand(removeCommand())
-    .addCommand(importCommand());
+    .addCommand(importCommand())
+    .addCommand(syncCommand());
 }

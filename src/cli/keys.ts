@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { rotateKey, sealedColumn, type KindReport, type RotationReport } from "../fleet/key-rotation.js";
-import { withFleet } from "./context.js";
+import { untilStopped, withFleet } from "./context.js";
 import { EXIT, emit, intArg, type Out } from "./output.js";
 
 /** `qrfleet rotate-key`: every sealed value under the current key, with daemons running. */
@@ -52,20 +52,12 @@ function rotateKeyCommand(): Command {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExit code 1 when a value opens under none of the configured keys, when the run was\nstopped (Ctrl-C: run it again to resume), or with --check when a value is still under an old key.")
     .action(async (o: RotateOpts & { dryRun?: boolean }) => {
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-      try {
-        const checkOnly = o.check === true || o.dryRun === true;
-        const report = await withFleet((ctx) =>
-          rotateKey(ctx, { checkOnly, batchSize: o.batchSize, signal: stop.signal, onProgress: progressLine }),
-          { boundMs: 24 * 3_600_000 },
-        );
-        emit(o, report, describeRotation);
-        if (!succeeded(report)) process.exitCode = EXIT.failed;
-      } finally {
-        process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-      }
+      const checkOnly = o.check === true || o.dryRun === true;
+      const report = await untilStopped((signal) =>
+        withFleet((ctx) => rotateKey(ctx, { checkOnly, batchSize: o.batchSize, signal, onProgress: progressLine }), { boundMs: 24 * 3_600_000 }),
+      );
+      emit(o, report, describeRotation);
+      if (!succeeded(report)) process.exitCode = EXIT.failed;
     });
 }
 

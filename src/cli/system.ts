@@ -56,6 +56,7 @@ interface SimulatorOpts {
   idPrefix: string;
   poolImages?: boolean;
   webhookUrl?: string;
+  partnerToken?: string;
 }
 
 function simulatorCmd(): Command {
@@ -75,6 +76,7 @@ function simulatorCmd(): Command {
     .option("--id-prefix <digits>", "leading digits of generated idInstance values", "1101")
     .option("--pool-images", "reuse a small pool of QR images (for thousands of sockets)")
     .option("--webhook-url <url>", "where to POST stateInstanceChanged webhooks")
+    .option("--partner-token <token>", "serve a partner account of every instance (getInstances) under this partner token")
     .option("--json", "print the instances as JSON")
     .action(async (o: SimulatorOpts) => {
       cliLogger(cliConfig([]));

@@ -52,26 +52,7 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
   async function call<T>(method: string, schema: z.ZodType<T>, signal?: AbortSignal, body?: unknown): Promise<T> {
     const url = methodUrl(address, method);
     const what = `${body === undefined ? "GET" : "POST"} ${maskSecrets(url)}`;
-    const timeout = deadline(opts.timeoutMs, signal);
-    let text: string;
-    let status: number;
-    try {
-      // undici's request rather than fetch: a sweep makes thousands of these a minute, at a
-      // third of the CPU each; it follows no redirect (a 3xx is refused below).
-      const res = await request(url, {
-        method: body === undefined ? "GET" : "POST",
-        headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: timeout.signal,
-        dispatcher: opts.dispatcher,
-      });
-      status = res.statusCode;
-      text = await readBounded(res, what);
-    } catch (err) {
-      throw translateFetchError(err, what, opts.timeoutMs, signal);
-    } finally {
-      timeout.clear();
-    }
+    const { status, text } = await requestText(url, what, { ...opts, signal, body });
     if (status < 200 || status > 299) throw errorForStatus(status, what);
     return validate(text, schema, what, status);
   }
@@ -100,6 +81,39 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
   };
 }
 
+export interface RequestTextOptions extends GreenApiClientOptions {
+  signal?: AbortSignal;
+  /** Sent as JSON with POST; GET without it. */
+  body?: unknown;
+  /** Largest body accepted, in bytes. Default: MAX_FRAME_BYTES */
+  maxBytes?: number;
+}
+
+/**
+ * One call to the provider, its body read within bounds, whatever its status. Every failure is a
+ * GreenApiError naming `what` (a masked URL), except the caller's own abort, whose reason is thrown.
+ */
+export async function requestText(url: string, what: string, opts: RequestTextOptions): Promise<{ status: number; text: string }> {
+  const { body, signal } = opts;
+  const timeout = deadline(opts.timeoutMs, signal);
+  try {
+    // undici's request rather than fetch: a sweep makes thousands of these a minute, at a
+    // third of the CPU each; it follows no redirect (a 3xx is refused by the caller).
+    const res = await request(url, {
+      method: body === undefined ? "GET" : "POST",
+      headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: timeout.signal,
+      dispatcher: opts.dispatcher,
+    });
+    return { status: res.statusCode, text: await readBounded(res, what, opts.maxBytes ?? MAX_FRAME_BYTES) };
+  } catch (err) {
+    throw translateFetchError(err, what, opts.timeoutMs, signal);
+  } finally {
+    timeout.clear();
+  }
+}
+
 function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
   switch (answer.type) {
     case "qrCode": {
@@ -118,20 +132,20 @@ function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
   }
 }
 
-/** Reads the body, refusing answers far larger than any the protocol has. */
-async function readBounded(res: Dispatcher.ResponseData, what: string): Promise<string> {
+/** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes). */
+async function readBounded(res: Dispatcher.ResponseData, what: string, limit: number): Promise<string> {
   const declared = Number(res.headers["content-length"] ?? "0");
-  if (declared > MAX_FRAME_BYTES) {
+  if (declared > limit) {
     res.body.destroy();
-    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${MAX_FRAME_BYTES}`, res.statusCode);
+    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body) {
     size += (chunk as Buffer).byteLength;
-    if (size > MAX_FRAME_BYTES) {
+    if (size > limit) {
       res.body.destroy();
-      throw new ProviderProtocolError(`${what} answered a body over ${MAX_FRAME_BYTES} bytes`, res.statusCode);
+      throw new ProviderProtocolError(`${what} answered a body over ${limit} bytes`, res.statusCode);
     }
     chunks.push(chunk as Buffer);
   }

@@ -38,6 +38,8 @@ const commandSchema = z.object({
   uniqueImages: z.boolean().default(true),
   /** Where the fake provider POSTs stateInstanceChanged. */
   webhookUrl: z.string().optional(),
+  /** The partner token of an account holding every instance (`qrfleet instance sync` against it). */
+  partnerToken: z.string().optional(),
 });
 
 export type SimulatorCommandOptions = z.input<typeof commandSchema>;
@@ -69,6 +71,7 @@ export async function simulatorCommand(raw: SimulatorCommandOptions, io: Simulat
     port: opts.port,
     uniqueImages: opts.uniqueImages,
     webhookUrl: opts.webhookUrl,
+    partnerToken: opts.partnerToken,
     defaults: {
       fate: opts.fate, rotationMs: opts.rotationMs, scanWindowMs: opts.windowMs, scanAfterMs: opts.scanAfterMs,
       floodFrames: opts.floodFrames, floodBurst: opts.floodBurst,
@@ -92,6 +95,9 @@ function asTable(simulator: Simulator, fate: string): string {
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd();
   return [
     `GREEN-API simulator on ${simulator.url} (fate ${fate}); Ctrl-C stops it`,
+    ...(simulator.partner.token === null
+      ? []
+      : [`partner account of every instance: GREENAPI_PARTNER_API_URL=${simulator.url} GREENAPI_PARTNER_TOKEN=${simulator.partner.token}`]),
     "",
     line(header),
     ...rows.map(line),
@@ -136,6 +142,7 @@ export async function runSimulatorCli(args: string[], io: SimulatorCommandIo = {
         "id-prefix": { type: "string" },
         "pool-images": { type: "boolean" },
         "webhook-url": { type: "string" },
+        "partner-token": { type: "string" },
       },
     }));
   } catch (err) {

@@ -9,6 +9,7 @@ import { pooledImages, taggedImages, uniqueImages, type ImageMode, type ImageSou
 import {
   SIM_STATES, SimulatedProvider, type InstanceDefinition, type SimCounters, type SimState, type SimulatorHooks,
 } from "./provider.js";
+import { isPartnerPath, SimulatedPartner, type SimPartnerControls } from "./partner.js";
 import { handleRest, parseInstancePath } from "./rest.js";
 import { DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, type Script } from "./script.js";
 import { WebhookSender } from "./webhook.js";
@@ -37,6 +38,10 @@ const optionsSchema = z.strictObject({
   imageMode: z.enum(["unique", "pool", "tagged"]).optional(),
   /** Images in the pool of modes "pool" and "tagged". @defaultValue 32 */
   imagePoolSize: z.number().int().min(2).max(10_000).default(32),
+  /** The partner token of an account holding every instance (`/partner/getInstances`); none without it. */
+  partnerToken: z.string().regex(/^[A-Za-z0-9._~-]{1,256}$/).optional(),
+  /** getInstances names each instance's host (`apiUrl`), which the documented answer does not. @defaultValue false */
+  partnerListsApiUrl: z.boolean().default(false),
 });
 
 export type SimulatorOptions = z.input<typeof optionsSchema> & {
@@ -82,6 +87,8 @@ export interface Simulator {
   stats(): SimulatorStats;
   /** No socket rotates, times out, drops or is scanned any more; sockets stay open (see SimulatedProvider.freeze). */
   freeze(): void;
+  /** The partner account: what getInstances lists of each instance, and how it answers. */
+  readonly partner: SimPartnerControls;
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
@@ -96,7 +103,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const provider = new SimulatedProvider(defaults, images, log, webhooks, hooks);
   for (const instance of opts.instances) provider.define(instance);
 
-  const server = createServer((req, res) => void handleRest(provider, req, res));
+  const partner = new SimulatedPartner(provider, opts.partnerToken ?? null, opts.partnerListsApiUrl);
+  const server = createServer((req, res) => void (isPartnerPath(req.url) ? partner.handle(req, res) : handleRest(provider, req, res)));
   // Bounded so a stuck client cannot hold a request forever; a QR poll is a few ms.
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
@@ -115,6 +123,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   await listen(server, opts.host, opts.port);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+  partner.apiUrl = url;
 
   return {
     url,
@@ -152,6 +161,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       images: images.stats(),
     }),
     freeze: () => provider.freeze(),
+    partner: partner.controls(),
   };
 }
 

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { ValidationError } from "../../fleet/errors.js";
+import { ConfigError } from "../../config.js";
+import { FleetError, ValidationError } from "../../fleet/errors.js";
+import { syncPartnerAccount } from "../../fleet/partner-sync.js";
+import { GreenApiError } from "../../greenapi/errors.js";
 import { importInstances } from "../../fleet/import.js";
 import { addInstance, listInstances, removeInstance, showInstance, updateInstance } from "../../fleet/instances.js";
 import type { FleetContext } from "../../fleet/context.js";
@@ -20,6 +23,8 @@ const listQuery = z
   })
   .strict();
 
+const syncBody = z.object({ dryRun: z.boolean("dryRun must be true or false").optional() }).strict();
+
 /** POST …/sessions takes no options today; an empty object is accepted so clients may send one. */
 const enqueueBody = z.object({}).strict();
 
@@ -38,12 +43,28 @@ export async function instanceRoutes(app: FastifyInstance, ctx: FleetContext): P
     reply.status(201).send(await importInstances(ctx, importText(req.body))),
   );
 
+  app.post("/instances/sync", async (req) => {
+    const { dryRun } = parseInput(syncBody, req.body);
+    try {
+      return await syncPartnerAccount(ctx, { dryRun });
+    } catch (err) {
+      throw syncFailure(err);
+    }
+  });
+
   app.post("/instances/:ref/sessions", async (req, reply) => {
     const { ref } = parseInput(refParams, req.params);
     parseInput(enqueueBody, req.body);
     const { session, created } = await enqueueSession(ctx, ref, "admin");
     return reply.status(created ? 201 : 200).send(session);
   });
+}
+
+/** A partner token not set is the server's configuration (409); the partner API's refusal or garbage is a bad gateway (502). */
+function syncFailure(err: unknown): unknown {
+  if (err instanceof ConfigError) return new FleetError("not_configured", 409, err.message);
+  if (err instanceof GreenApiError) return new FleetError(err.code, 502, err.message);
+  return err;
 }
 
 /** CSV arrives as text (content-type text/csv); JSON arrives parsed and goes back to the shared import parser. */
