@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
@@ -12,7 +13,8 @@ import { spawnDaemon, type Spawned } from "../support/spawn.js";
 /**
  * A real daemon does real work (a sweep finds three instances logged out and one blocked; two are
  * scanned, one times out; every QR goes out by webhook and email), then its /metrics is scraped
- * and checked the way an operator would: by promtool and by the numbers it shows.
+ * and checked the way an operator would: by promtool, by the numbers it shows, and against the
+ * Prometheus rules and the Grafana dashboard shipped in deploy/.
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -59,6 +61,18 @@ function value(name: string, labels: Record<string, string> = {}): number {
   const hit = samples(scrape).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   return hit?.value ?? 0;
 }
+
+/** Every name a query may use: each family, and a histogram's _bucket, _sum and _count. */
+function exposedNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    names.add(name!);
+    if (type === "histogram" || type === "summary") for (const s of ["_bucket", "_sum", "_count"]) names.add(`${name}${s}`);
+  }
+  return names;
+}
+
+const queried = (expr: string) => [...expr.matchAll(/\b(?:qrfleet|process|nodejs)_[a-z0-9_]+\b/g)].map((m) => m[0]);
 
 beforeAll(async () => {
   sim = await startSimulator({ defaults: { fate: "scan", rotationMs: 200, scanAfterMs: 700, scanWindowMs: 1500 } });
@@ -142,3 +156,43 @@ describe("/metrics of a daemon that has done some work", () => {
     expect(samples(scrape).some((s) => s.name.startsWith("qrfleet_process_"))).toBe(false);
   });
 });
+
+describe("deploy/: the Prometheus rules and the Grafana dashboard", () => {
+  it("the alert rules pass promtool check rules and their unit tests, and query only metrics the daemon exposes", () => {
+    expect(promtool(["check", "rules", "deploy/prometheus-rules.yaml"])).toMatchObject({ status: 0 });
+    expect(promtool(["test", "rules", "deploy/prometheus-rules.test.yaml"])).toMatchObject({ status: 0 });
+    const rules = readFileSync(path.join(ROOT, "deploy/prometheus-rules.yaml"), "utf8");
+    const used = new Set(queried(rules));
+    expect(used.size).toBeGreaterThan(5);
+    const missing = [...used].filter((n) => !exposedNames(scrape).has(n));
+    expect(missing).toEqual([]);
+  });
+
+  it("the dashboard is valid JSON whose every panel queries metrics the daemon exposes, covering the fleet metrics", () => {
+    const dashboard = JSON.parse(readFileSync(path.join(ROOT, "deploy/grafana-dashboard.json"), "utf8")) as { panels: Panel[] };
+    const panels = flatten(dashboard.panels).filter((p) => p.type !== "row");
+    expect(panels.length).toBeGreaterThan(5);
+    const used = new Set<string>();
+    for (const panel of panels) {
+      const exprs = (panel.targets ?? []).map((t) => t.expr ?? "");
+      expect(exprs.length, `panel "${panel.title}" has no query`).toBeGreaterThan(0);
+      for (const expr of exprs) for (const name of queried(expr)) used.add(name);
+    }
+    expect([...used].filter((n) => !exposedNames(scrape).has(n))).toEqual([]);
+    const families = [...used].map((n) => n.replace(/_(bucket|sum|count)$/, ""));
+    for (const wanted of [
+      "qrfleet_sessions_ended_total", "qrfleet_qr_codes_total", "qrfleet_deliveries_total", "qrfleet_queue_jobs", "qrfleet_instances",
+      "qrfleet_alerts_open", "qrfleet_session_first_qr_seconds", "qrfleet_qr_webhook_delivered_seconds",
+      "qrfleet_qr_email_accepted_seconds", "qrfleet_instance_unlinked_longest_seconds",
+    ]) expect(families).toContain(wanted);
+  });
+});
+
+interface Panel {
+  type?: string;
+  title?: string;
+  targets?: Array<{ expr?: string }>;
+  panels?: Panel[];
+}
+
+const flatten = (panels: Panel[]): Panel[] => panels.flatMap((p) => [p, ...flatten(p.panels ?? [])]);
