@@ -8,9 +8,9 @@ import type { NotifyJob } from "../src/queues.js";
  * was sent, so a redelivered job (crash between send and ack) is a no-op once the send is recorded.
  */
 export function createNotifyProcessor(ctx: FleetContext, deps: DeliverDeps) {
+  const observed: DeliverDeps = { ...deps, onResult: (r) => ctx.events.emit("delivery:result", { ...r, receivedAt: null }) };
   return async (job: Job<NotifyJob>, token?: string): Promise<string> => {
-    const result = await sendDelivery(deps, job.data.deliveryId);
-    ctx.events.emit("delivery:result", { deliveryId: job.data.deliveryId, kind: null, status: result.status, receivedAt: null });
+    const result = await sendDelivery(observed, job.data.deliveryId);
     if (result.status === "retry" && result.retryInMs !== undefined) {
       // The retry schedule belongs to the delivery (hours for outcomes, seconds for a QR), not to BullMQ.
       await job.moveToDelayed(Date.now() + result.retryInMs, token);

@@ -25,6 +25,8 @@ export interface Claim {
     maxAttempts: number;
     backoffBaseMs: number;
     backoffMaxMs: number;
+    /** When the trigger asked for the session (its first QR is timed from it). */
+    createdAt: Date;
   };
   /** QR codes stored for this attempt before this run (a resumed attempt): its first was emailed then. */
   attemptHasQr: boolean;
@@ -56,7 +58,9 @@ const CLAIM_SQL = `
     UPDATE "QrSession" q SET status = 'running', "runId" = i.run_id, "startedAt" = COALESCE(q."startedAt", now()), "updatedAt" = now()
     FROM input i WHERE q.id = i.session_id AND q.attempt = i.attempt AND q.status IN ('queued', 'running')
     RETURNING q.id, q."instanceId", q.trigger::text, q.attempt, q."maxAttempts", q."backoffBaseMs", q."backoffMaxMs", q."runId",
-      EXISTS (SELECT 1 FROM "QrCode" c WHERE c."sessionId" = q.id AND c.attempt = q.attempt) AS "attemptHasQr"
+      EXISTS (SELECT 1 FROM "QrCode" c WHERE c."sessionId" = q.id AND c.attempt = q.attempt) AS "attemptHasQr",
+      -- Epoch ms: node-postgres would read a zone-less timestamp in the host's zone.
+      (extract(epoch FROM q."createdAt") * 1000)::float8 AS "createdMs"
   ), a AS (
     INSERT INTO "QrAttempt" (id, "sessionId", number, worker, "startedAt")
     SELECT gen_random_uuid(), s.id, s.attempt, $4, now() FROM s
@@ -66,12 +70,12 @@ const CLAIM_SQL = `
   SELECT 's' AS row, s.*, NULL::int AS resumes, i."apiUrl", i."idInstance", i."tokenCiphertext", i.label, i."expectedPhone", i."qrTransport"::text
   FROM s JOIN "Instance" i ON i.id = s."instanceId"
   UNION ALL
-  SELECT 'a', "sessionId", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, resumes, NULL, NULL, NULL, NULL, NULL, NULL FROM a`;
+  SELECT 'a', "sessionId", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, resumes, NULL, NULL, NULL, NULL, NULL, NULL FROM a`;
 
 interface ClaimRow {
   row: "s" | "a";
   id: string; instanceId: string; trigger: SessionTrigger; attempt: number; maxAttempts: number; backoffBaseMs: number;
-  backoffMaxMs: number; runId: string; attemptHasQr: boolean; resumes: number | null; apiUrl: string; idInstance: string; tokenCiphertext: Buffer;
+  backoffMaxMs: number; runId: string; attemptHasQr: boolean; createdMs: number; resumes: number | null; apiUrl: string; idInstance: string; tokenCiphertext: Buffer;
   label: string | null; expectedPhone: string | null; qrTransport: QrTransport;
 }
 
@@ -91,7 +95,7 @@ export async function claimAttempts(ctx: FleetContext, requests: readonly ClaimR
   for (const r of requests) last.set(r.sessionId, r);
   const unique = [...last.values()];
   const { rows } = await ctx.sql.query<ClaimRow>({
-    name: "qrfleet-claim-v2",
+    name: "qrfleet-claim-v3",
     text: CLAIM_SQL,
     values: [unique.map((r) => r.sessionId), unique.map((r) => r.attempt), unique.map((r) => r.runId), worker],
   });
@@ -105,7 +109,7 @@ export async function claimAttempts(ctx: FleetContext, requests: readonly ClaimR
       attemptHasQr: r.attemptHasQr,
       session: {
         id: r.id, instanceId: r.instanceId, trigger: r.trigger, attempt: r.attempt, maxAttempts: r.maxAttempts,
-        backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs,
+        backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, createdAt: new Date(r.createdMs),
       },
       instance: {
         id: r.instanceId, apiUrl: r.apiUrl, idInstance: r.idInstance, tokenCiphertext: r.tokenCiphertext, label: r.label,

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { ChannelKind, SessionStatus } from "../db.js";
+import type { ChannelKind, SessionStatus, SessionTrigger } from "../db.js";
 
 /** Business code emits these; logs and metrics subscribe (they never live inside the logic). */
 export interface FleetEventMap {
@@ -9,6 +9,8 @@ export interface FleetEventMap {
       instanceId: string;
       from: SessionStatus | null;
       to: SessionStatus;
+      /** What started the session (metrics count outcomes by it). */
+      trigger: SessionTrigger;
       attempt: number;
       reason?: string;
       nextAttemptInMs?: number;
@@ -16,11 +18,18 @@ export interface FleetEventMap {
   ];
   /** This process started running an attempt (`running`), or stopped, however it ended (a cancel from elsewhere included). */
   "attempt:run": [{ sessionId: string; running: boolean }];
-  "session:qr": [{ sessionId: string; instanceId: string; attempt: number; sequence: number }];
+  /**
+   * A QR code was stored; `sequence` counts in the session. `sessionCreatedAt` (when the trigger
+   * asked for the session) and `receivedAt` time the first QR; both come with the claim and the
+   * frame, so no lookup is made per QR.
+   */
+  "session:qr": [
+    { sessionId: string; instanceId: string; trigger: SessionTrigger; attempt: number; sequence: number; sessionCreatedAt: Date; receivedAt: Date },
+  ];
   "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
-  /** A try of a delivery came to `status`; `receivedAt` is set for a QR update's first try. */
-  "delivery:result": [{ deliveryId: string; kind: ChannelKind | null; status: string; receivedAt: Date | null }];
+  /** A try of a delivery (or its expiry unsent) came to `status`; `receivedAt` is set for a QR update's first try. */
+  "delivery:result": [{ deliveryId: string; kind: ChannelKind; status: string; receivedAt: Date | null }];
 }
 
 export class FleetEvents extends EventEmitter<FleetEventMap> {}

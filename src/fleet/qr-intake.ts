@@ -89,7 +89,10 @@ export class QrIntake {
       validUntil: new Date(image.receivedAt.getTime() + QR_VALIDITY_MS),
     };
     this.latest = qr;
-    this.ctx.events.emit("session:qr", { sessionId: session.id, instanceId: instance.id, attempt: session.attempt, sequence: stored.sequence });
+    this.ctx.events.emit("session:qr", {
+      sessionId: session.id, instanceId: instance.id, trigger: session.trigger, attempt: session.attempt, sequence: stored.sequence,
+      sessionCreatedAt: session.createdAt, receivedAt: image.receivedAt,
+    });
     const view: EventView = {
       id: stored.event.id, type: "qr.updated", createdAt: stored.event.createdAt, attempt: session.attempt,
       qrSequence: stored.sequence,

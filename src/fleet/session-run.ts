@@ -54,7 +54,7 @@ export async function runAttempt(
 async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: Claim, signal?: AbortSignal): Promise<AttemptRun> {
   ctx.events.emit("session:transition", {
     sessionId: claim.session.id, instanceId: claim.instance.id, from: claim.resumed ? "running" : "queued", to: "running",
-    attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
+    trigger: claim.session.trigger, attempt: claim.session.attempt, reason: claim.resumed ? "resumed" : undefined,
   });
   const provider = providerFor(ctx, claim.instance);
   if (!provider) return finish(ctx, pipeline, claim, null, UNREADABLE_TOKEN);
@@ -87,7 +87,8 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
   if (outcome.kind === "cancelled" && (outcome.reason === ABORT.shutdown || outcome.reason === ABORT.lockLost)) {
     await pipeline.handBacks.push(claim);
     ctx.events.emit("session:transition", {
-      sessionId: claim.session.id, instanceId: claim.instance.id, from: "running", to: "queued", attempt: claim.session.attempt, reason: outcome.reason,
+      sessionId: claim.session.id, instanceId: claim.instance.id, from: "running", to: "queued", trigger: claim.session.trigger,
+      attempt: claim.session.attempt, reason: outcome.reason,
     });
     return { kind: "handed_back", reason: outcome.reason };
   }
@@ -143,7 +144,7 @@ async function finish(
   if (end.stale) return { kind: "stale" };
   const { session, instance } = claim;
   ctx.events.emit("session:transition", {
-    sessionId: session.id, instanceId: instance.id, from: "running", to: end.status, attempt: session.attempt,
+    sessionId: session.id, instanceId: instance.id, from: "running", to: end.status, trigger: session.trigger, attempt: session.attempt,
     reason: outcome.kind === "failed" ? outcome.reason : outcome.kind, nextAttemptInMs: end.next?.delayMs,
   });
   if (end.next) await addSessionJob(ctx.queues, { sessionId: session.id, attempt: end.next.attempt }, end.next.delayMs);

@@ -107,7 +107,7 @@ export async function enqueueSession(
         ctx.log.warn({ err, sessionId: created.id }, "session queued in PostgreSQL but not yet in Redis"),
       );
       ctx.events.emit("session:transition", {
-        sessionId: created.id, instanceId: inst.id, from: null, to: "queued", attempt: 1, reason: trigger,
+        sessionId: created.id, instanceId: inst.id, from: null, to: "queued", trigger, attempt: 1, reason: trigger,
       });
       return { session: toView(created), created: true };
     } catch (err) {
@@ -172,7 +172,7 @@ export async function enqueueSessions(ctx: FleetContext, which: InstanceSelectio
     ctx.log.warn({ err, sessions: created.length }, "sessions queued in PostgreSQL but not yet in Redis"),
   );
   for (const [sessionId, instanceId] of created) {
-    ctx.events.emit("session:transition", { sessionId, instanceId, from: null, to: "queued", attempt: 1, reason: trigger });
+    ctx.events.emit("session:transition", { sessionId, instanceId, from: null, to: "queued", trigger, attempt: 1, reason: trigger });
   }
   return { created: created.length, alreadyOpen: chosen - created.length, ...(ids && { notFound: ids.length - chosen }) };
 }
@@ -254,7 +254,7 @@ async function endOpenSession(
   await ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0);
   await addNotifyJobs(ctx.queues, deliveryIds);
   ctx.events.emit("session:transition", {
-    sessionId: s.id, instanceId: s.instanceId, from: s.status, to: status, attempt: s.attempt, reason: opts.error ?? undefined,
+    sessionId: s.id, instanceId: s.instanceId, from: s.status, to: status, trigger: s.trigger, attempt: s.attempt, reason: opts.error ?? undefined,
   });
   return showSession(ctx, s.id);
 }

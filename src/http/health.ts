@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
+import { registerFleetGauges } from "../fleet/fleet-gauges.js";
 
 /** A readiness probe must answer before the orchestrator's own timeout, even with a dependency hung. */
 const CHECK_TIMEOUT_MS = 2_000;
@@ -23,6 +24,8 @@ export async function healthRoutes(app: FastifyInstance, opts: { ctx: FleetConte
     return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable", checks: { postgres, redis } });
   });
 
+  // This process's counters and histograms, and the fleet-wide gauges read (cached) at scrape time.
+  registerFleetGauges(ctx, metrics);
   app.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 }
 

@@ -1,4 +1,4 @@
-import type { Db } from "../db.js";
+import type { ChannelKind, Db } from "../db.js";
 import type { Logger } from "../log.js";
 import { channelInfo } from "./channels.js";
 import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
@@ -25,6 +25,8 @@ export interface DeliverDeps extends SendDeps {
    * second run could send too. Default: the larger of 120000 and webhookTimeoutMs + 30000
    */
   leaseMs?: number;
+  /** Told about every delivery this run tried or expired (metrics), as the dispatcher tells of first tries. */
+  onResult?(r: { deliveryId: string; kind: ChannelKind; status: DeliveryOutcome }): void;
 }
 
 /** sent, failed and expired are final; retry asks to be run again; noop means nothing was done (already final, gone). */
@@ -47,6 +49,12 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   if (!d || d.status !== "pending") return { status: "noop" };
   const held = await claim(deps, d.id, now);
   if (held !== true) return held;
+  const result = await sendHeld(deps, d, now);
+  deps.onResult?.({ deliveryId: d.id, kind: d.channel.kind, status: result.status });
+  return result;
+}
+
+async function sendHeld(deps: DeliverDeps, d: Loaded, now: Date): Promise<DeliveryResult> {
   const log = deps.log.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
   const view = toView(d);
   if (!view) return finish(deps, d, now, permanent(`unknown event type ${d.event.type}`), null, log);
