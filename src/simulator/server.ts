@@ -10,7 +10,9 @@ import {
   SIM_STATES, SimulatedProvider, type InstanceDefinition, type SimCounters, type SimState, type SimulatorHooks,
 } from "./provider.js";
 import { handleRest, parseInstancePath } from "./rest.js";
-import { DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, type Script } from "./script.js";
+import {
+  DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, stateStepsSchema, type Script, type StateStep,
+} from "./script.js";
 import { WebhookSender } from "./webhook.js";
 
 const optionsSchema = z.strictObject({
@@ -21,7 +23,7 @@ const optionsSchema = z.strictObject({
   /** Script fields every instance gets unless it says otherwise. */
   defaults: partialScriptSchema.default({}),
   instances: z
-    .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string() }))
+    .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string(), states: stateStepsSchema.optional() }))
     .default([]),
   /** Where `stateInstanceChanged` webhooks go; none are sent without it. */
   webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
@@ -67,8 +69,12 @@ export interface Simulator {
   /** Changes an instance's script for sockets opened from now on. */
   script(idInstance: string, script: Partial<Script>): void;
   state(idInstance: string): SimState;
-  /** Sets the state as the provider would (a webhook follows a change; authorized ends open sessions). */
+  /** Sets the state as the provider would (a webhook follows a change; authorized ends open sessions); stops a timeline. */
   setState(idInstance: string, state: SimState): void;
+  /** Plays a state timeline, e.g. `starting` for 500 ms then `authorized`; each change is sent as the provider's webhook. */
+  playStates(idInstance: string, steps: StateStep[]): void;
+  /** `reboot` calls this instance has answered. */
+  reboots(idInstance: string): number;
   /** The text encoded in the QR shown now, or null when none is. */
   currentQr(idInstance: string): string | null;
   /** The PNG shown now, or null. */
@@ -135,6 +141,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!SIM_STATES.includes(state)) throw new Error(`simulator: unknown state "${String(state)}"`);
       provider.setState(provider.require(id), state);
     },
+    playStates: (id, steps) => {
+      const parsed = stateStepsSchema.safeParse(steps);
+      if (!parsed.success) throw new Error(`simulator: invalid state timeline: ${describeIssues(parsed.error)}`);
+      provider.playStates(provider.require(id), parsed.data);
+    },
+    reboots: (id) => provider.require(id).reboots,
     currentQr: (id) => provider.require(id).shown?.image.content ?? null,
     currentPng: (id) => {
       const shown = provider.require(id).shown;
