@@ -117,6 +117,14 @@ const schema = z.object({
   QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
   /** getStateInstance calls in flight at once during a sweep. Default: 20 */
   QRFLEET_SWEEP_CONCURRENCY: int(1, 1000).default(20),
+  /**
+   * A sweep spaces its getStateInstance calls evenly over this window instead of bursting them at
+   * the provider, in ms; held under 90% of QRFLEET_SWEEP_INTERVAL_MS so one sweep ends before the
+   * next. 0: as fast as QRFLEET_SWEEP_CONCURRENCY allows. Default: 45000 (¾ of the default interval)
+   */
+  QRFLEET_SWEEP_SPREAD_MS: int(0).default(45_000),
+  /** …but a sweep never polls slower than this many calls a second, so a small fleet is swept in moments. Default: 100 */
+  QRFLEET_SWEEP_MIN_RATE_PER_S: int(1, 100_000).default(100),
   /** How often the reconciler re-enqueues due sessions from PostgreSQL, in ms. Default: 60000 */
   QRFLEET_RECONCILE_INTERVAL_MS: int(1000).default(60_000),
   /** On SIGTERM, how long running sessions get before they are handed back, in ms. Default: 10000 */
