@@ -82,7 +82,7 @@ export async function reauthInstance(ctx: FleetContext, instanceId: string, sign
   return inst.attention === null ? checkInstances(ctx, [inst], "schedule", signal) : "needs attention";
 }
 
-/** Polls, records and (where logged out) starts sessions for these instances. */
+/** Polls, records and acts on these instances' states: sessions here, episodes and alerts in recordInstanceStates. */
 export async function checkInstances(
   ctx: FleetContext,
   instances: readonly Instance[],
@@ -97,7 +97,8 @@ export async function checkInstances(
   });
   const states = polled.filter((p): p is Extract<Polled, { state: InstanceState }> => "state" in p);
   const written = await recordInstanceStates(ctx, states.map(({ inst, state, at }) => ({ instance: inst, state, at })));
-  const loggedOut = states.filter((p) => policyFor(p.state) === "start_session" && written.has(p.inst.id)).map((p) => p.inst.id);
+  const policies = ctx.config.QRFLEET_STATE_POLICIES;
+  const loggedOut = states.filter((p) => policyFor(p.state, policies) === "start_session" && written.has(p.inst.id)).map((p) => p.inst.id);
   const { created } = await enqueueSessions(ctx, { ids: loggedOut }, trigger);
   return { checked: polled.length, notAuthorized: loggedOut.length, enqueued: created, errors: polled.length - states.length };
 }
