@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_STATE_POLICIES, parseStatePolicies } from "./state-policies.js";
 
 /**
  * The only reader of process.env. Every key is documented here and in .env.example with its
@@ -117,6 +118,42 @@ const schema = z.object({
   QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
   /** getStateInstance calls in flight at once during a sweep. Default: 20 */
   QRFLEET_SWEEP_CONCURRENCY: int(1, 1000).default(20),
+  /**
+   * A sweep spaces its getStateInstance calls evenly over this window instead of bursting them at
+   * the provider, in ms; held under 90% of QRFLEET_SWEEP_INTERVAL_MS so one sweep ends before the
+   * next. 0: as fast as QRFLEET_SWEEP_CONCURRENCY allows. Default: 45000 (¾ of the default interval)
+   */
+  QRFLEET_SWEEP_SPREAD_MS: int(0).default(45_000),
+  /** …but a sweep never polls slower than this many calls a second, so a small fleet is swept in moments. Default: 100 */
+  QRFLEET_SWEEP_MIN_RATE_PER_S: int(1, 100_000).default(100),
+  /**
+   * What each provider state leads to, as state=policy pairs over the defaults, e.g.
+   * "yellowCard=reboot,unknown=alert" (policies: src/state-policies.ts). Default:
+   * notAuthorized=start_session, authorized=end_session, blocked=alert, yellowCard=alert,
+   * starting=reboot, sleepMode=warn_unlink, unknown=record (GREEN-API's own advice per state)
+   */
+  QRFLEET_STATE_POLICIES: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseStatePolicies(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .default(DEFAULT_STATE_POLICIES),
+  /** Policy `reboot`: time in the state before the one reboot, in ms; the provider says `starting` takes up to 5 min. Default: 300000 */
+  QRFLEET_REBOOT_AFTER_MS: int(0).default(300_000),
+  /** Policy `reboot`: time still in the state after the reboot before operators are alerted, in ms; the provider says wait ~2 min. Default: 120000 */
+  QRFLEET_REBOOT_ALERT_AFTER_MS: int(0).default(120_000),
+  /**
+   * Policy `warn_unlink` (sleepMode): time with the phone offline before operators are warned, in
+   * ms; a phone off over a weekend is no news, and 3 days leave 11 to act. Default: 259200000 (3 days)
+   */
+  QRFLEET_SLEEP_WARN_AFTER_MS: int(0).default(259_200_000),
+  /** Policy `warn_unlink`: WhatsApp unlinks a companion whose phone stays offline this long, in ms. Default: 1209600000 (14 days) */
+  QRFLEET_SLEEP_UNLINK_AFTER_MS: int(1).default(1_209_600_000),
   /** How often the reconciler re-enqueues due sessions from PostgreSQL, in ms. Default: 60000 */
   QRFLEET_RECONCILE_INTERVAL_MS: int(1000).default(60_000),
   /** On SIGTERM, how long running sessions get before they are handed back, in ms. Default: 10000 */

@@ -36,6 +36,8 @@ export function timingsEnv(t: Timings): Record<string, string> {
     QRFLEET_STALLED_INTERVAL_MS: "1000",
     QRFLEET_RECONCILE_INTERVAL_MS: "2000",
     QRFLEET_SWEEP_INTERVAL_MS: "3600000",
+    // The scenarios time their faults from the start-up sweep: it polls the fleet at once.
+    QRFLEET_SWEEP_SPREAD_MS: "0",
     QRFLEET_SHUTDOWN_GRACE_MS: "500",
     QRFLEET_DB_POOL: "10",
   };

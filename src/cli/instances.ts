@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
+import { showInstanceWithAlerts, type AlertView } from "../fleet/alert-list.js";
 import { importInstances } from "../fleet/import.js";
 import { QR_TRANSPORTS } from "../fleet/instance-input.js";
 import {
-  addInstance, listInstances, removeInstance, showInstance, updateInstance, type InstanceView,
+  addInstance, listInstances, removeInstance, updateInstance, type InstanceView,
 } from "../fleet/instances.js";
 import { withFleet } from "./context.js";
 import { syncCommand } from "./partner-sync.js";
@@ -70,7 +71,7 @@ function updateInput(o: InstanceOpts): Record<string, unknown> {
   return input;
 }
 
-export function describeInstance(v: InstanceView): string {
+export function describeInstance(v: InstanceView & { alerts?: AlertView[] }): string {
   const last = v.lastSession;
   return fields([
     ["id", v.id],
@@ -88,7 +89,14 @@ export function describeInstance(v: InstanceView): string {
     ["qr transport", v.qrTransport],
     ["last session", last ? `${last.id} ${last.status} (attempt ${last.attempt}, ended ${when(last.endedAt)})` : "-"],
     ["created", when(v.createdAt)],
+    ...(v.alerts ?? []).map((a): [string, string] => ["alert", describeAlert(a)]),
   ]);
+}
+
+function describeAlert(a: AlertView): string {
+  const reboot = a.rebootedAt ? `, rebooted ${when(a.rebootedAt)}` : "";
+  const deadline = a.deadline ? `, unlinks around ${when(a.deadline)}` : "";
+  return `${a.state} since ${when(a.since)} (told ${when(a.alertedAt)}${reboot}${deadline})`;
 }
 
 function instanceTable(list: InstanceView[]): string {
@@ -126,7 +134,7 @@ function showCommand(): Command {
     .description("show one instance")
     .argument("<ref>", "the instance's id or idInstance")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => showInstance(ctx, ref)), describeInstance));
+    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => showInstanceWithAlerts(ctx, ref)), describeInstance));
 }
 
 function updateCommand(): Command {

@@ -28,6 +28,10 @@ export interface FleetEventMap {
   ];
   "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
+  /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
+  "instance:episode": [
+    { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },
+  ];
   /** A try of a delivery (or its expiry unsent) came to `status`; `receivedAt` is set for a QR update's first try. */
   "delivery:result": [{ deliveryId: string; kind: ChannelKind; status: string; receivedAt: Date | null }];
 }

@@ -51,12 +51,13 @@ async function readQueues(ctx: FleetContext): Promise<QueueReading> {
   return Promise.all([session, notify, sweep].map(async (q) => ({ queue: q.name, counts: await q.getJobCounts(...JOB_STATES) })));
 }
 
-/**
- * Open alerts by kind, for `qrfleet_alerts_open`. Alerts are not stored yet: until they are, this
- * reads nothing and the gauge has no series. When they are, this is one GROUP BY over the open ones.
- */
-async function readOpenAlerts(_ctx: FleetContext): Promise<AlertReading> {
-  return [];
+/** Open alerts by the state they are about: episodes whose operators were told and that have not ended. */
+const OPEN_ALERTS_SQL = `
+  SELECT state AS kind, count(*)::int AS open FROM "StateEpisode"
+  WHERE "alertedAt" IS NOT NULL AND "endedAt" IS NULL GROUP BY 1`;
+
+async function readOpenAlerts(ctx: FleetContext): Promise<AlertReading> {
+  return (await ctx.sql.query<{ kind: string; open: number }>(OPEN_ALERTS_SQL)).rows;
 }
 
 /**

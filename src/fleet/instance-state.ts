@@ -1,5 +1,7 @@
 import type { Instance } from "../db.js";
 import type { InstanceState } from "../greenapi/types.js";
+import { DEFAULT_STATE_POLICIES, type StatePolicies, type StatePolicy } from "../state-policies.js";
+import { followStates } from "./alerts.js";
 import type { FleetContext } from "./context.js";
 
 /**
@@ -20,15 +22,13 @@ export interface StateReport {
 }
 
 /**
- * What a recorded state leads to, wherever it was learnt: a logged-out instance gets a session,
- * a linked one ends the session still waiting for a scan, the others are only recorded.
+ * What a recorded state leads to, wherever it was learnt (the sweep, the provider's webhook, the
+ * check after a scan): the policy QRFLEET_STATE_POLICIES gives it (src/state-policies.ts).
+ * Sessions are the caller's part (`start_session`, `end_session`); episodes, reboots and alerts
+ * are followed here, for every writer alike (fleet/alerts.ts).
  */
-export type StatePolicy = "start_session" | "end_session" | "record";
-
-export function policyFor(state: InstanceState): StatePolicy {
-  if (state === "notAuthorized") return "start_session";
-  if (state === "authorized") return "end_session";
-  return "record";
+export function policyFor(state: InstanceState, policies: StatePolicies = DEFAULT_STATE_POLICIES): StatePolicy {
+  return policies[state];
 }
 
 /** Since when the instance has been logged out, given the state it is now in and since when. */
@@ -45,7 +45,10 @@ const RECORD_SQL = `
   WHERE i.id = v.id AND (i."lastStateAt" IS NULL OR i."lastStateAt" < v.at + (v.precision_ms + 1) * interval '1 millisecond')
   RETURNING i.id`;
 
-/** Records the reports in one statement; returns the ids whose state was written (the others knew something newer). */
+/**
+ * Records the reports in one statement, then follows their episodes (fleet/alerts.ts); returns
+ * the ids whose state was written (the others knew something newer and are not acted on).
+ */
 export async function recordInstanceStates(ctx: FleetContext, reports: readonly StateReport[]): Promise<Set<string>> {
   if (reports.length === 0) return new Set();
   const { rows } = await ctx.sql.query<{ id: string }>(RECORD_SQL, [
@@ -56,6 +59,7 @@ export async function recordInstanceStates(ctx: FleetContext, reports: readonly 
     if (!written.has(instance.id)) ctx.log.info({ instanceId: instance.id, state, at }, "instance state older than the recorded one: ignored");
     else if (state !== instance.lastState) ctx.events.emit("instance:state", { instanceId: instance.id, state });
   }
+  await followStates(ctx, reports.filter((r) => written.has(r.instance.id)));
   return written;
 }
 

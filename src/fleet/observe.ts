@@ -125,6 +125,10 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
     } else if (n.kind !== "opened") log.info({ session: n.sessionId, notice: n.kind, detail: n.detail }, "session notice");
   });
   events.on("instance:state", (s) => log.info({ instance: s.instanceId, state: s.state }, "instance state"));
+  events.on("instance:episode", (e) => {
+    const level = e.step === "reboot_failed" || e.step === "reboot_refused" ? "warn" : "info";
+    log[level]({ instance: e.instanceId, state: e.state, step: e.step, detail: e.detail }, "instance state episode");
+  });
   events.on("delivery:result", (d) => {
     deliveries.inc({ kind: d.kind, result: d.status });
     if (d.status !== "sent" || !d.receivedAt) return;

@@ -9,8 +9,9 @@ import { parseInput } from "./validate.js";
 import { endSessionAuthorizedByProvider, enqueueSession } from "./sessions.js";
 
 /**
- * The provider's inbound `stateInstanceChanged` webhook (GREEN-API.md, "Inbound webhook"):
- * record the state, start a session on `notAuthorized`, end the open one on `authorized`.
+ * The provider's inbound `stateInstanceChanged` webhook (GREEN-API.md, "Inbound webhook"): the
+ * same policies as the sweep (fleet/instance-state.ts): the state recorded, its episode followed
+ * (alerts, reboots), a session started on `notAuthorized`, the open one ended on `authorized`.
  */
 
 export class UnauthorizedError extends FleetError {
@@ -110,7 +111,7 @@ async function applyState(
   // authorized after the phone was unlinked again); a clock ahead of ours is capped at now.
   const at = new Date(Math.min(event.timestamp * 1000, Date.now()));
   if (!(await recordInstanceState(ctx, { instance: inst, state, at, precisionMs: PROVIDER_CLOCK_MS }))) return { action: "stale" };
-  const policy = policyFor(state);
+  const policy = policyFor(state, ctx.config.QRFLEET_STATE_POLICIES);
   if (policy === "start_session") {
     if (!inst.enabled) return { action: "disabled" };
     const { session, created } = await enqueueSession(ctx, inst, "provider");

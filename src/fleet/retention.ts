@@ -3,8 +3,8 @@ import type { FleetContext } from "./context.js";
 /**
  * What is kept, and for how long: QR images for QRFLEET_QR_RETENTION_DAYS (they are only useful
  * while scannable, and they are most of the bytes); the audit trail — ended sessions with their
- * attempts, events and deliveries, and events of no session — for QRFLEET_AUDIT_RETENTION_DAYS.
- * Open sessions are never touched. Deletes run in batches so no statement holds locks for long.
+ * attempts, events and deliveries, events of no session, and ended provider-state episodes — for
+ * QRFLEET_AUDIT_RETENTION_DAYS. Open sessions and open episodes are never touched. Deletes run in batches so no statement holds locks for long.
  */
 
 const BATCH = 5000;
@@ -13,6 +13,7 @@ export interface RetentionResult {
   qrCodes: number;
   sessions: number;
   events: number;
+  episodes: number;
 }
 
 export async function applyRetention(ctx: FleetContext): Promise<RetentionResult> {
@@ -30,6 +31,11 @@ export async function applyRetention(ctx: FleetContext): Promise<RetentionResult
     events: await inBatches(
       ctx,
       `DELETE FROM "Event" WHERE id IN (SELECT id FROM "Event" WHERE "sessionId" IS NULL AND "createdAt" < $1 LIMIT ${BATCH})`,
+      auditCutoff,
+    ),
+    episodes: await inBatches(
+      ctx,
+      `DELETE FROM "StateEpisode" WHERE id IN (SELECT id FROM "StateEpisode" WHERE "endedAt" < $1 LIMIT ${BATCH})`,
       auditCutoff,
     ),
   };

@@ -1,4 +1,5 @@
 import { maskSecrets } from "../log.js";
+import { alertMessage, recoveredMessage } from "./alert-content.js";
 import { enlargeQr } from "./qr-image.js";
 import type { EventView, QrView } from "./types.js";
 
@@ -31,7 +32,7 @@ export interface ComposedEmail {
   attachments: EmailAttachment[];
 }
 
-type Block =
+export type Block =
   | { p: string }
   | { cta: { url: string; label: string } }
   | { qr: { cid: string; width: number; height: number; validUntil: Date } }
@@ -62,6 +63,10 @@ function messageFor(event: EventView, ctx: EmailContext, attachments: EmailAttac
     case "session.authorized":
     case "session.already_logged":
       return { subject: `Linked: ${shortName(event)}`, blocks: [{ p: `WhatsApp instance ${longName(event)} is linked.` }] };
+    case "instance.alert":
+      return alertMessage(event, naming(event));
+    case "instance.recovered":
+      return recoveredMessage(event, naming(event));
   }
 }
 
@@ -161,6 +166,8 @@ function attempts(event: EventView): { attempt: number; max: number } {
   const max = event.session?.maxAttempts ?? num(event.data.maxAttempts) ?? attempt;
   return { attempt, max };
 }
+
+const naming = (event: EventView) => ({ short: shortName(event), long: longName(event), at: dateTime });
 
 function shortName(event: EventView): string {
   return event.instance.label?.trim() || event.instance.idInstance;

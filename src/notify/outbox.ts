@@ -17,7 +17,8 @@ export interface RecordEventInput {
   type: EventType;
   instanceId: string;
   sessionId: string | null;
-  attempt: number;
+  /** The session's attempt; null for an event about the instance itself. */
+  attempt: number | null;
   /** qr.updated: the announced QR's sequence in its session. */
   qrSequence?: number;
   /** qr.updated: true for the first QR of its attempt, the only one that is emailed. */
@@ -29,7 +30,15 @@ export interface RecordEventInput {
   final?: boolean;
   /** Event-specific fields, merged into the webhook's `data` (JSON-safe values). */
   data: Record<string, unknown>;
+  /**
+   * Route to every escalation tier, not only those due at `attempt`: an alert about the
+   * instance itself (instance.*) concerns everyone who looks after it.
+   */
+  everyTier?: boolean;
 }
+
+/** An attempt number past every tier's threshold (tiers are small integers). */
+const EVERY_TIER_ATTEMPT = 2_147_483_647;
 
 export interface RoutingOptions {
   /** Tier N (N ≥ 2) hears about an instance once attempt > (N − 1) × escalateAfter. */
@@ -54,7 +63,8 @@ export async function recordEvent(tx: Tx, input: RecordEventInput, opts: Routing
     },
     select: { id: true },
   });
-  const recipients = (await recipientsOf(tx, input.instanceId, input.attempt, opts)).filter((r) => wants(r.kind, input));
+  const routeAt = input.everyTier ? EVERY_TIER_ATTEMPT : (input.attempt ?? 1);
+  const recipients = (await recipientsOf(tx, input.instanceId, routeAt, opts)).filter((r) => wants(r.kind, input));
   if (recipients.length === 0) return [];
   const rows = await tx.delivery.createManyAndReturn({
     data: recipients.map((r) => ({ eventId: event.id, channelId: r.channelId })),
@@ -75,7 +85,8 @@ export function storedPayload(input: Pick<RecordEventInput, "type" | "data" | "f
 
 /**
  * Email is for a human who must act: the first QR of an attempt (the live link does the rest),
- * and the endings that need someone. Webhooks are for machines and get everything.
+ * the endings that need someone, an instance's alert and its end (one each per episode).
+ * Webhooks are for machines and get everything.
  */
 export function wants(kind: ChannelKind, input: Pick<RecordEventInput, "type" | "firstOfAttempt" | "final">): boolean {
   if (kind === "webhook") return true;
@@ -86,6 +97,8 @@ export function wants(kind: ChannelKind, input: Pick<RecordEventInput, "type" | 
     case "session.failed":
       return input.final !== false;
     case "session.wrong_number":
+    case "instance.alert":
+    case "instance.recovered":
       return true;
     default:
       return false;

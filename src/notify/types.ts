@@ -6,6 +6,10 @@ export const EVENT_TYPES = [
   "session.failed",
   "session.already_logged",
   "session.wrong_number",
+  /** A provider state an operator must act on (blocked, yellowCard, a `starting` that outlived its reboot, a phone offline for days). */
+  "instance.alert",
+  /** The state an `instance.alert` was about has ended. */
+  "instance.recovered",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

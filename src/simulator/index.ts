@@ -4,7 +4,7 @@
  */
 export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorStats } from "./server.js";
 export { generateInstances, type GenerateOptions } from "./instances.js";
-export { FATES, DEFAULT_SCRIPT, type Fate, type Script } from "./script.js";
+export { FATES, DEFAULT_SCRIPT, type Fate, type Script, type StateStep } from "./script.js";
 export {
   SIM_STATES, type SimState, type InstanceDefinition, type SimulatorHooks, type SentQrFrame, type SocketEvent,
 } from "./provider.js";

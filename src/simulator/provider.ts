@@ -2,7 +2,7 @@ import { INSTANCE_STATES } from "../greenapi/types.js";
 import type { Logger } from "../log.js";
 import type { SimConnection } from "./connection.js";
 import type { ImageSource, QrImage } from "./images.js";
-import { resolveScript, type Script } from "./script.js";
+import { resolveScript, type Script, type StateStep } from "./script.js";
 import type { WebhookSender } from "./webhook.js";
 
 /** The states the simulator can be put in: those getStateInstance documents. */
@@ -13,6 +13,8 @@ export interface InstanceDefinition extends Partial<Script> {
   idInstance: string;
   /** apiTokenInstance of the fake instance. */
   token: string;
+  /** A state timeline played from the definition on (see SimulatedProvider.playStates). @defaultValue none */
+  states?: StateStep[];
 }
 
 export interface SimInstance {
@@ -30,6 +32,10 @@ export interface SimInstance {
   restSnapshots: number;
   /** A pending link from pairing or REST polling; one per instance. */
   linkTimer: NodeJS.Timeout | null;
+  /** The next step of a state timeline (or of a reboot), if one is playing. */
+  stateTimer: NodeJS.Timeout | null;
+  /** `reboot` calls answered. */
+  reboots: number;
 }
 
 export interface SimCounters {
@@ -44,6 +50,8 @@ export interface SimCounters {
   restRequests: number;
   /** QR frames sent by the `flood` fate (also counted in qrFramesSent). */
   floodFrames: number;
+  /** `reboot` calls answered, over all instances. */
+  reboots: number;
 }
 
 /** A `qrCode` frame the simulator handed to a socket. */
@@ -75,6 +83,8 @@ export interface SimulatorHooks {
   socketOpened?(socket: SocketEvent): void;
   /** A QR socket's connection has closed, whoever closed it. */
   socketClosed?(socket: SocketEvent): void;
+  /** A REST call of an instance was accepted (its token matched), before it is answered. */
+  restCall?(call: { idInstance: string; method: string; at: number }): void;
 }
 
 export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; status: 401 | 404 };
@@ -93,6 +103,7 @@ export class SimulatedProvider {
     drops: 0,
     restRequests: 0,
     floodFrames: 0,
+    reboots: 0,
   };
   /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
   frozen = false;
@@ -124,12 +135,15 @@ export class SimulatedProvider {
   freeze(): void {
     this.frozen = true;
     for (const connection of this.sockets) connection.freeze();
-    for (const instance of this.instances.values()) this.cancelLink(instance);
+    for (const instance of this.instances.values()) {
+      this.cancelLink(instance);
+      this.stopTimeline(instance);
+    }
   }
 
   /** Adds an instance, or replaces one (its open sockets are cut). */
   define(def: InstanceDefinition): SimInstance {
-    const { idInstance, token, ...script } = def;
+    const { idInstance, token, states, ...script } = def;
     if (!/^\d{1,15}$/.test(idInstance)) throw new Error(`invalid idInstance "${idInstance}": digits only`);
     if (!/^[\x21-\x7e]{1,200}$/.test(token) || token.includes("/")) throw new Error(`invalid token for ${idInstance}`);
     const resolved = resolveScript(this.defaults, script);
@@ -146,8 +160,11 @@ export class SimulatedProvider {
       shown: null,
       restSnapshots: 0,
       linkTimer: null,
+      stateTimer: null,
+      reboots: 0,
     };
     this.instances.set(idInstance, instance);
+    if (states) this.playStates(instance, states);
     return instance;
   }
 
@@ -171,7 +188,9 @@ export class SimulatedProvider {
     if (partial.fate === "authorized") this.link(instance, instance.script.phone);
   }
 
-  setState(instance: SimInstance, state: SimState): void {
+  /** Sets the state as the provider would; a state set from outside a timeline stops the timeline. */
+  setState(instance: SimInstance, state: SimState, fromTimeline = false): void {
+    if (!fromTimeline) this.stopTimeline(instance);
     if (instance.state === state) return;
     instance.state = state;
     if (state !== "notAuthorized") this.cancelLink(instance);
@@ -186,6 +205,32 @@ export class SimulatedProvider {
       for (const connection of [...instance.open]) connection.linked(this.accountData(instance));
       this.hide(instance);
     }
+  }
+
+  /**
+   * Plays a state timeline: each step's state now, the next after its `forMs`, each change sent
+   * as the provider's webhook. It replaces a timeline already playing.
+   */
+  playStates(instance: SimInstance, steps: readonly StateStep[]): void {
+    this.stopTimeline(instance);
+    const [step, ...rest] = steps;
+    if (!step) return;
+    this.setState(instance, step.state, true);
+    if (rest.length === 0 || step.forMs === undefined || this.frozen) return;
+    instance.stateTimer = setTimeout(() => {
+      instance.stateTimer = null;
+      this.playStates(instance, rest);
+    }, step.forMs);
+  }
+
+  /** The `reboot` call: `starting` for the script's rebootMs, then its rebootTo state. */
+  reboot(instance: SimInstance): void {
+    instance.reboots += 1;
+    this.counters.reboots += 1;
+    const { rebootMs, rebootTo } = instance.script;
+    const previous = instance.state === "starting" ? "authorized" : instance.state;
+    const after = rebootTo === "previous" ? previous : rebootTo;
+    this.playStates(instance, rebootMs > 0 ? [{ state: "starting", forMs: rebootMs }, { state: after }] : [{ state: after }]);
   }
 
   /** The phone `<phone>` linked the instance (a scan, a pairing code, a REST poller's scan). */
@@ -228,8 +273,14 @@ export class SimulatedProvider {
 
   private retire(instance: SimInstance): void {
     this.cancelLink(instance);
+    this.stopTimeline(instance);
     for (const connection of [...instance.open]) connection.cut();
     instance.shown = null;
+  }
+
+  private stopTimeline(instance: SimInstance): void {
+    if (instance.stateTimer) clearTimeout(instance.stateTimer);
+    instance.stateTimer = null;
   }
 
   private cancelLink(instance: SimInstance): void {

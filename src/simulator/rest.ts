@@ -56,7 +56,13 @@ const ROUTES: Record<string, { verb: "GET" | "POST"; handle: (call: Call) => Rep
       return ok({ isLogout: true });
     },
   },
-  reboot: { verb: "GET", handle: () => ok({ isReboot: true }) },
+  reboot: {
+    verb: "GET",
+    handle: ({ provider, instance }) => {
+      provider.reboot(instance);
+      return ok({ isReboot: true });
+    },
+  },
   getAuthorizationCode: { verb: "POST", handle: pairingCode },
 };
 
@@ -83,6 +89,7 @@ async function route(provider: SimulatedProvider, req: IncomingMessage): Promise
   const auth = provider.authenticate(path.idInstance, path.token);
   if (!auth.ok) throw new HttpError(auth.status, auth.status === 401 ? "unauthorized" : "instance not found");
   if (req.method !== target.verb) throw new HttpError(405, `use ${target.verb}`);
+  provider.observe("restCall", { idInstance: path.idInstance, method: path.method, at: Date.now() });
   const body = target.verb === "POST" ? await readJson(req) : undefined;
   return target.handle({ provider, instance: auth.instance, body });
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { INSTANCE_STATES } from "../greenapi/types.js";
 
 /** What one simulated instance does when a QR websocket opens on it. */
 export const FATES = [
@@ -49,6 +50,20 @@ export interface Script {
   floodBurst: number;
   /** Sent back as `Authorization: Bearer <token>` on this instance's provider webhooks. @defaultValue none */
   webhookToken?: string;
+  /** The `reboot` call: ms the instance then spends `starting` (0: none). @defaultValue 60000 */
+  rebootMs: number;
+  /**
+   * The state a reboot ends in: "previous" is the state before it, except that a stuck `starting`
+   * comes back `authorized` (a reboot is what unsticks a start). @defaultValue "previous"
+   */
+  rebootTo: (typeof INSTANCE_STATES)[number] | "previous";
+}
+
+/** One step of a scripted state timeline: the state, and how long it lasts (the last step may last for ever). */
+export interface StateStep {
+  state: (typeof INSTANCE_STATES)[number];
+  /** ms in this state before the next step; omitted on the last step. */
+  forMs?: number;
 }
 
 const ms = z.number().int().min(0).max(24 * 3_600_000);
@@ -68,7 +83,16 @@ export const scriptSchema = z.strictObject({
   floodFrames: z.number().int().min(1).max(1_000_000),
   floodBurst: z.number().int().min(1).max(100_000),
   webhookToken: z.string().min(1).max(1000).optional(),
+  rebootMs: ms,
+  rebootTo: z.enum([...INSTANCE_STATES, "previous"] as const),
 }) satisfies z.ZodType<Script>;
+
+/** A state timeline: each step but the last has a duration. */
+export const stateStepsSchema = z
+  .array(z.strictObject({ state: z.enum(INSTANCE_STATES), forMs: ms.optional() }))
+  .min(1)
+  .max(1000)
+  .refine((steps) => steps.slice(0, -1).every((s) => s.forMs !== undefined), "every step but the last needs forMs") satisfies z.ZodType<StateStep[]>;
 
 export const partialScriptSchema = scriptSchema.partial();
 
@@ -86,6 +110,8 @@ export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
   unknownType: "passkeyRequired",
   floodFrames: 2000,
   floodBurst: 100,
+  rebootMs: 60_000,
+  rebootTo: "previous",
 });
 
 /** Merges partial scripts over a base, validating the result; throws a readable error. */

@@ -11,7 +11,9 @@ import {
 } from "./provider.js";
 import { isPartnerPath, SimulatedPartner, type SimPartnerControls } from "./partner.js";
 import { handleRest, parseInstancePath } from "./rest.js";
-import { DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, type Script } from "./script.js";
+import {
+  DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, stateStepsSchema, type Script, type StateStep,
+} from "./script.js";
 import { WebhookSender } from "./webhook.js";
 
 const optionsSchema = z.strictObject({
@@ -22,7 +24,7 @@ const optionsSchema = z.strictObject({
   /** Script fields every instance gets unless it says otherwise. */
   defaults: partialScriptSchema.default({}),
   instances: z
-    .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string() }))
+    .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string(), states: stateStepsSchema.optional() }))
     .default([]),
   /** Where `stateInstanceChanged` webhooks go; none are sent without it. */
   webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
@@ -72,8 +74,12 @@ export interface Simulator {
   /** Changes an instance's script for sockets opened from now on. */
   script(idInstance: string, script: Partial<Script>): void;
   state(idInstance: string): SimState;
-  /** Sets the state as the provider would (a webhook follows a change; authorized ends open sessions). */
+  /** Sets the state as the provider would (a webhook follows a change; authorized ends open sessions); stops a timeline. */
   setState(idInstance: string, state: SimState): void;
+  /** Plays a state timeline, e.g. `starting` for 500 ms then `authorized`; each change is sent as the provider's webhook. */
+  playStates(idInstance: string, steps: StateStep[]): void;
+  /** `reboot` calls this instance has answered. */
+  reboots(idInstance: string): number;
   /** The text encoded in the QR shown now, or null when none is. */
   currentQr(idInstance: string): string | null;
   /** The PNG shown now, or null. */
@@ -144,6 +150,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!SIM_STATES.includes(state)) throw new Error(`simulator: unknown state "${String(state)}"`);
       provider.setState(provider.require(id), state);
     },
+    playStates: (id, steps) => {
+      const parsed = stateStepsSchema.safeParse(steps);
+      if (!parsed.success) throw new Error(`simulator: invalid state timeline: ${describeIssues(parsed.error)}`);
+      provider.playStates(provider.require(id), parsed.data);
+    },
+    reboots: (id) => provider.require(id).reboots,
     currentQr: (id) => provider.require(id).shown?.image.content ?? null,
     currentPng: (id) => {
       const shown = provider.require(id).shown;

@@ -29,7 +29,7 @@ async function history(instanceId: string, ageDays: number, running = false) {
 }
 
 describe("retention", () => {
-  it("deletes QR images past their days, ended sessions with their trail past theirs, and never an open session", async () => {
+  it("deletes QR images past their days, ended sessions and episodes with their trail past theirs, and never an open one", async () => {
     const { instance } = await makeInstance(fleet.db);
     const op = await makeOperator(fleet.db, instance.id, { webhook: "https://hooks.example.com/retention" });
     operators.push(op.operator.id);
@@ -37,6 +37,11 @@ describe("retention", () => {
     const imageOld = await history(instance.id, 40);
     const ancient = await history(instance.id, 400);
     const stillOpen = await history(instance.id, 400, true);
+    const longAgo = new Date(Date.now() - 400 * DAY);
+    const episode = (endedAt: Date | null) =>
+      fleet.db.stateEpisode.create({ data: { instanceId: instance.id, state: "blocked", since: longAgo, seenAt: longAgo, alertedAt: longAgo, endedAt } });
+    const endedEpisode = await episode(longAgo);
+    const openEpisode = await episode(null);
 
     const result = await applyRetention(fleet);
     expect(result.sessions).toBeGreaterThanOrEqual(1);
@@ -48,6 +53,8 @@ describe("retention", () => {
     expect(codes.map((c) => c.sessionId)).toEqual([recent.session]);
     const deliveries = new Set((await fleet.db.delivery.findMany({ where: { event: { instanceId: instance.id } } })).map((d) => d.id));
     expect([recent, imageOld, ancient, stillOpen].map((h) => deliveries.has(h.delivery))).toEqual([true, true, false, true]);
-    expect(await applyRetention(fleet)).toEqual({ qrCodes: 0, sessions: 0, events: 0 });
+    const episodes = new Set((await fleet.db.stateEpisode.findMany({ where: { instanceId: instance.id } })).map((e) => e.id));
+    expect([endedEpisode, openEpisode].map((e) => episodes.has(e.id))).toEqual([false, true]); // an open alert stays, however old
+    expect(await applyRetention(fleet)).toEqual({ qrCodes: 0, sessions: 0, events: 0, episodes: 0 });
   });
 });

@@ -96,6 +96,7 @@ beforeAll(async () => {
   const started = await daemon.waitForLine(/"url":"http[^"]+".*qrfleet daemon started/, 30_000);
   const url = /"url":"(http[^"]+)"/.exec(started)![1]!;
   await waitFor("the three sessions to end", async () => (await fleet.db.qrSession.count({ where: { endedAt: { not: null } } })) === 3, 30_000);
+  await waitFor("the blocked instance's alert", async () => (await fleet.db.stateEpisode.count({ where: { alertedAt: { not: null } } })) === 1, 20_000);
   await waitFor("every delivery to be final", async () => (await fleet.db.delivery.count({ where: { status: "pending" } })) === 0, 20_000);
   await waitFor("both scans confirmed", async () => (await fleet.db.instance.count({ where: { lastState: "authorized" } })) === 2);
   scrape = await (await fetch(`${url}/metrics`)).text();
@@ -138,6 +139,7 @@ describe("/metrics of a daemon that has done some work", () => {
     expect(value("qrfleet_instances", { state: "authorized" })).toBe(2);
     expect(value("qrfleet_instances", { state: "notAuthorized" })).toBe(1);
     expect(value("qrfleet_instances", { state: "blocked" })).toBe(1);
+    expect(value("qrfleet_alerts_open", { kind: "blocked" })).toBe(1);
     expect(samples(scrape).some((s) => s.name === "qrfleet_instances" && s.labels.state === "sleepMode" && s.value === 0)).toBe(true);
     expect(value("qrfleet_instance_unlinked_longest_seconds")).toBeGreaterThan(0);
     for (const queue of ["qr-session", "notify", "sweep"]) {

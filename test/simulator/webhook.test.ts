@@ -78,6 +78,16 @@ describe("simulator provider webhooks", () => {
     expect(() => sim!.setState(ID, "sleeping" as never)).toThrow(/unknown state/);
   });
 
+  it("sends every step of a state timeline as it plays", async () => {
+    sim = await startSimulator({
+      log: silent,
+      webhookUrl: receiverUrl,
+      instances: [{ idInstance: ID, token: TOKEN, states: [{ state: "starting", forMs: 100 }, { state: "sleepMode", forMs: 100 }, { state: "authorized" }] }],
+    });
+    await waitFor(() => deliveries.length === 3);
+    expect(deliveries.map((d) => d.body.stateInstance)).toEqual(["starting", "sleepMode", "authorized"]);
+  });
+
   it("a receiver that is down is logged and ignored", async () => {
     receiver.closeAllConnections();
     await new Promise((r) => receiver.close(r));

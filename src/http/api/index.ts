@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { FleetContext } from "../../fleet/context.js";
 import { requireBearer } from "../auth.js";
 import { sendError } from "../errors.js";
+import { alertRoutes } from "./alerts.js";
 import { instanceRoutes } from "./instances.js";
 import { operatorRoutes } from "./operators.js";
 import { sessionRoutes } from "./sessions.js";
@@ -13,4 +14,5 @@ export async function adminApi(app: FastifyInstance, opts: { ctx: FleetContext }
   await instanceRoutes(app, opts.ctx);
   await sessionRoutes(app, opts.ctx);
   await operatorRoutes(app, opts.ctx);
+  await alertRoutes(app, opts.ctx);
 }

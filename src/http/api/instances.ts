@@ -5,7 +5,8 @@ import { FleetError, ValidationError } from "../../fleet/errors.js";
 import { syncPartnerAccount } from "../../fleet/partner-sync.js";
 import { GreenApiError } from "../../greenapi/errors.js";
 import { importInstances } from "../../fleet/import.js";
-import { addInstance, listInstances, removeInstance, showInstance, updateInstance } from "../../fleet/instances.js";
+import { showInstanceWithAlerts } from "../../fleet/alert-list.js";
+import { addInstance, listInstances, removeInstance, updateInstance } from "../../fleet/instances.js";
 import type { FleetContext } from "../../fleet/context.js";
 import { enqueueSession } from "../../fleet/sessions.js";
 import { limit, parseInput, refParams } from "../input.js";
@@ -33,7 +34,7 @@ export async function instanceRoutes(app: FastifyInstance, ctx: FleetContext): P
 
   app.post("/instances", async (req, reply) => reply.status(201).send(await addInstance(ctx, req.body)));
 
-  app.get("/instances/:ref", async (req) => showInstance(ctx, parseInput(refParams, req.params).ref));
+  app.get("/instances/:ref", async (req) => showInstanceWithAlerts(ctx, parseInput(refParams, req.params).ref));
 
   app.patch("/instances/:ref", async (req) => updateInstance(ctx, parseInput(refParams, req.params).ref, req.body ?? {}));
 
