@@ -121,9 +121,11 @@ const schema = z.object({
   /**
    * A sweep spaces its getStateInstance calls evenly over this window instead of bursting them at
    * the provider, in ms; held under 90% of QRFLEET_SWEEP_INTERVAL_MS so one sweep ends before the
-   * next. 0: as fast as QRFLEET_SWEEP_CONCURRENCY allows. Default: 45000 (¾ of the default interval)
+   * next. 0: as fast as QRFLEET_SWEEP_CONCURRENCY allows. Default: 20000 — at 10,000 instances that
+   * is 500 calls a second, still faster than sessions start (QRFLEET_SESSION_STARTS_PER_S), so the
+   * spread never delays a re-link of a fleet logged out at once, yet the calls are no longer one burst
    */
-  QRFLEET_SWEEP_SPREAD_MS: int(0).default(45_000),
+  QRFLEET_SWEEP_SPREAD_MS: int(0).default(20_000),
   /** …but a sweep never polls slower than this many calls a second, so a small fleet is swept in moments. Default: 100 */
   QRFLEET_SWEEP_MIN_RATE_PER_S: int(1, 100_000).default(100),
   /**
