@@ -208,6 +208,13 @@ const schema = z.object({
    * host; an instance that exists keeps its own. Default: https://api.green-api.com
    */
   GREENAPI_INSTANCE_API_URL: url(["https:", "http:"]).default("https://api.green-api.com"),
+  /** The longest wait a receiver's Retry-After (on 429 or 503) sets before the next try, in ms. Default: 3600000 (1 h) */
+  QRFLEET_WEBHOOK_RETRY_AFTER_MAX_MS: int(0).default(3_600_000),
+  /**
+   * A webhook channel whose every try has failed for this long is disabled and its operator's email
+   * channels are told; a 410 Gone disables it at once. Default: 259200000 ms (3 days)
+   */
+  QRFLEET_CHANNEL_DISABLE_AFTER_MS: int(1000).default(259_200_000),
 });
 
 export type Config = Readonly<
