@@ -112,6 +112,20 @@ const schema = z.object({
   QRFLEET_ATTEMPT_MAX_MS: int(500).default(130_000),
   /** Timeout of each provider REST call and websocket upgrade, in ms. Default: 10000 */
   QRFLEET_HTTP_TIMEOUT_MS: int(100).default(10_000),
+  /**
+   * Least time between two REST calls of one method (getStateInstance, qr, …) to one instance,
+   * across every daemon (kept in Redis): GREEN-API allows about one a second. 0: no limit. Default: 1000 ms
+   */
+  QRFLEET_PROVIDER_CALL_INTERVAL_MS: int(0, 3_600_000).default(1_000),
+  /**
+   * REST calls per second toward one apiUrl host, every instance and daemon together: a bound for
+   * many daemons at once (one daemon's sweep, 20 calls in flight, stays well under it). 0: no limit. Default: 1000
+   */
+  QRFLEET_PROVIDER_HOST_RPS: int(0, 100_000).default(1_000),
+  /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */
+  QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS: int(0, 3_600_000).default(60_000),
+  /** A provider's 429s one call waits out before it gives up as rate limited (transient). Default: 3 */
+  QRFLEET_PROVIDER_RATE_LIMIT_RETRIES: int(0, 100).default(3),
   /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /** Fleet state sweep period, in ms. Default: 60000 */
@@ -194,6 +208,13 @@ const schema = z.object({
    * host; an instance that exists keeps its own. Default: https://api.green-api.com
    */
   GREENAPI_INSTANCE_API_URL: url(["https:", "http:"]).default("https://api.green-api.com"),
+  /** The longest wait a receiver's Retry-After (on 429 or 503) sets before the next try, in ms. Default: 3600000 (1 h) */
+  QRFLEET_WEBHOOK_RETRY_AFTER_MAX_MS: int(0).default(3_600_000),
+  /**
+   * A webhook channel whose every try has failed for this long is disabled and its operator's email
+   * channels are told; a 410 Gone disables it at once. Default: 259200000 ms (3 days)
+   */
+  QRFLEET_CHANNEL_DISABLE_AFTER_MS: int(1000).default(259_200_000),
 });
 
 export type Config = Readonly<

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { DELIVERY_STATUSES, listDeliveries, type DeliveryView } from "../fleet/deliveries.js";
 import { fleetStatus, type FleetStatus } from "../fleet/status.js";
 import { withFleet } from "./context.js";
+import { retryCommand } from "./deliveries.js";
 import { dash, emit, intArg, table, when, type Out } from "./output.js";
 
 const counts = (record: Record<string, number>) =>
@@ -52,7 +53,8 @@ function deliveriesCommand(): Command {
     .action(async (o: Out & { session?: string; status?: string; limit: number }) => {
       const filter = { session: o.session, status: o.status as DeliveryView["status"] | undefined, limit: o.limit };
       emit(o, await withFleet((ctx) => listDeliveries(ctx, filter)), deliveryTable);
-    });
+    })
+    .addCommand(retryCommand());
 }
 
 export function fleetCommands(): Command[] {

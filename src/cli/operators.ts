@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { enableChannel } from "../fleet/deliveries.js";
 import { resolveInstance } from "../fleet/instances.js";
 import {
   MAX_TIER, addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
@@ -15,7 +16,7 @@ interface AddOpts extends Out {
 }
 
 const channelText = (o: OperatorView) =>
-  o.channels.map((c) => `${c.kind} ${c.address}${c.enabled ? "" : " (disabled)"}`).join(", ") || "-";
+  o.channels.map((c) => `${c.kind} ${c.address}${c.enabled ? "" : ` (disabled${c.disabledReason ? `: ${c.disabledReason}` : ""})`}`).join(", ") || "-";
 
 export function describeOperator(o: OperatorView): string {
   const assignments = o.assignments.map((a) => `  instance ${a.instanceId} tier ${a.tier}`);
@@ -24,6 +25,7 @@ export function describeOperator(o: OperatorView): string {
       ["operator", o.name],
       ["id", o.id],
       ["channels", channelText(o)],
+      ["channel ids", o.channels.map((c) => `${c.kind} ${c.id}`).join(", ") || "-"],
       ["created", when(o.createdAt)],
       ["instances", String(o.assignments.length)],
     ]),
@@ -91,6 +93,17 @@ function addChannelCommand(): Command {
     });
 }
 
+function enableChannelCommand(): Command {
+  return new Command("enable-channel")
+    .description("enable a channel that was disabled (410 Gone, failing too long): it gets new events again")
+    .argument("<channel>", "the channel's id (qrfleet operator show lists them)")
+    .option("--json", "print JSON")
+    .action(async (channel: string, o: Out) => {
+      const done = await withFleet((ctx) => enableChannel(ctx, channel));
+      emit(o, done, (r) => (r.wasDisabled ? `enabled channel ${r.id}` : `channel ${r.id} was enabled already`));
+    });
+}
+
 function listCommand(): Command {
   return new Command("list")
     .description("list operators")
@@ -147,9 +160,10 @@ function unassignCommand(): Command {
 
 export function operatorCommands(): Command[] {
   const operator = new Command("operator")
-    .description("add, list, show and remove operators")
+    .description("add, list, show and remove operators; enable their channels again")
     .addCommand(addCommand())
     .addCommand(addChannelCommand())
+    .addCommand(enableChannelCommand())
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(removeCommand());

@@ -15,6 +15,9 @@ export interface ChannelView {
   /** Email address or webhook URL. The webhook secret is never part of a view. */
   address: string;
   enabled: boolean;
+  /** Why and when qrfleet disabled it (a 410 Gone, failing for too long); null while enabled. */
+  disabledReason: string | null;
+  disabledAt: Date | null;
 }
 
 export interface OperatorView {
@@ -115,16 +118,20 @@ type OperatorRow = {
   id: string;
   name: string;
   createdAt: Date;
-  channels: Array<{ id: string; kind: ChannelKind; address: string; enabled: boolean }>;
+  channels: Array<{ id: string; kind: ChannelKind; address: string; enabled: boolean; disabledReason: string | null; disabledAt: Date | null }>;
   assignments: Array<{ instanceId: string; tier: number }>;
 };
+
+export function channelView(c: OperatorRow["channels"][number]): ChannelView {
+  return { id: c.id, kind: c.kind, address: shownAddress(c.address), enabled: c.enabled, disabledReason: c.disabledReason, disabledAt: c.disabledAt };
+}
 
 function toView(row: OperatorRow): OperatorView {
   return {
     id: row.id,
     name: row.name,
     createdAt: row.createdAt,
-    channels: row.channels.map((c) => ({ id: c.id, kind: c.kind, address: shownAddress(c.address), enabled: c.enabled })),
+    channels: row.channels.map(channelView),
     assignments: row.assignments.map((a) => ({ instanceId: a.instanceId, tier: a.tier })),
   };
 }
@@ -161,7 +168,7 @@ export async function addChannel(db: Db, box: SecretBox, operatorRef: string, in
         secretCiphertext: webhookSecret === null ? null : box.seal(webhookSecret),
       },
     });
-    return { channel: { id: c.id, kind: c.kind, address: c.address, enabled: c.enabled }, webhookSecret: v.kind === "webhook" && v.secret === undefined ? webhookSecret : null };
+    return { channel: { ...channelView(c), address: c.address }, webhookSecret: v.kind === "webhook" && v.secret === undefined ? webhookSecret : null };
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`operator "${operator.name}" already has this ${v.kind} channel`);
     throw err;

@@ -1,5 +1,6 @@
 import { Agent } from "undici";
 import { Batcher } from "../batcher.js";
+import { ChannelHealth } from "../notify/channel-health.js";
 import { ChannelCache } from "../notify/channels.js";
 import type { DeliverDeps } from "../notify/deliver.js";
 import { Dispatcher } from "../notify/dispatcher.js";
@@ -31,15 +32,18 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
   // Keep-alive connections to webhook endpoints, shared by first tries and retries.
   const http = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const leaseMs = Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000);
-  const retry = { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER };
+  const retry = { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER, retryAfterMaxMs: config.QRFLEET_WEBHOOK_RETRY_AFTER_MAX_MS };
   const send = {
     box: ctx.box, mailer, http,
     publicUrl: config.QRFLEET_PUBLIC_URL, liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S, webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
   };
   const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"), leaseMs);
+  const channels = new ChannelCache(ctx.db, ctx.box);
+  const health = new ChannelHealth({
+    sql: ctx.sql, mailer, log, disableAfterMs: config.QRFLEET_CHANNEL_DISABLE_AFTER_MS, onDisabled: (id) => channels.forget(id),
+  });
   const dispatcher = new Dispatcher({
-    send, recorder, retry, log, queues: ctx.queues,
-    channels: new ChannelCache(ctx.db, ctx.box),
+    send, recorder, retry, log, queues: ctx.queues, channels, health,
     onResult: (r) => ctx.events.emit("delivery:result", r),
   });
   const claims = new Batcher({ run: (requests: ClaimRequest[]) => claimAttempts(ctx, requests, worker), onError: onError("claiming attempts") });
@@ -47,7 +51,7 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
   const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
   return {
     session: { store, dispatcher, leaseMs, claims, handBacks },
-    retries: { ...send, db: ctx.db, log, leaseMs, retry },
+    retries: { ...send, db: ctx.db, log, leaseMs, retry, health },
     async close() {
       await Promise.all([claims.drain(), store.drain(), handBacks.drain()]);
       await dispatcher.close();

@@ -2,6 +2,7 @@ import type { Instance } from "../db.js";
 import { createGreenApiClient, type GreenApiClient } from "../greenapi/rest.js";
 import type { InstanceAddress } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
+import { providerPace } from "./provider-pace.js";
 
 /** A token sealed under another key cannot be used; only a human can set it again. */
 export const UNREADABLE_TOKEN =
@@ -34,7 +35,23 @@ export function providerFor(
     address,
     // Most attempts only open the websocket: the REST client is made when first asked for.
     get client() {
-      return (client ??= createGreenApiClient(address, { timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS }));
+      return (client ??= createGreenApiClient(address, clientOptions(ctx, inst)));
     },
+  };
+}
+
+/** The provider's rate limits, shared by every daemon through Redis, and its 429s waited out. */
+function clientOptions(ctx: FleetContext, inst: Pick<Instance, "apiUrl" | "idInstance">) {
+  const { config } = ctx;
+  const pace = { redis: ctx.queues.connection, prefix: ctx.queues.prefix, log: ctx.log };
+  return {
+    timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS,
+    limiter: providerPace(
+      { ...pace, instanceIntervalMs: config.QRFLEET_PROVIDER_CALL_INTERVAL_MS, hostRps: config.QRFLEET_PROVIDER_HOST_RPS },
+      inst.apiUrl,
+      inst.idInstance,
+    ),
+    rateLimitRetries: config.QRFLEET_PROVIDER_RATE_LIMIT_RETRIES,
+    retryAfterMaxMs: config.QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS,
   };
 }

@@ -40,6 +40,20 @@ export class ProviderUnavailableError extends GreenApiError {
   override readonly transient = true;
 }
 
+/** 429 after every wait it asked for: transient, and `retryAfterMs` says when to come back. */
+export class ProviderRateLimitedError extends GreenApiError {
+  override name = "ProviderRateLimitedError";
+  override readonly code = "provider_rate_limited";
+  override readonly transient = true;
+
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message, 429);
+  }
+}
+
 /** The provider answered, but not with what the protocol says (not JSON, wrong shape, huge frame). */
 export class ProviderProtocolError extends GreenApiError {
   override name = "ProviderProtocolError";

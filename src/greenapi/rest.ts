@@ -2,14 +2,17 @@ import { request, type Dispatcher } from "undici";
 import { z } from "zod";
 import { deadline } from "../deadline.js";
 import { maskSecrets } from "../log.js";
+import { retryAfterMs } from "../retry-after.js";
 import { decodePng, MAX_FRAME_BYTES } from "./frames.js";
 import {
   describeCause,
   errorForStatus,
   GreenApiError,
   ProviderProtocolError,
+  ProviderRateLimitedError,
   ProviderUnavailableError,
 } from "./errors.js";
+import { waitFor, type CallLimiter } from "./pace.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 import { methodUrl, parseAddress } from "./urls.js";
 
@@ -31,6 +34,22 @@ export interface GreenApiClientOptions {
   timeoutMs: number;
   /** Keep-alive connections to the provider. Default: undici's global agent */
   dispatcher?: Dispatcher;
+  /** Paces calls per instance and method and per host, across daemons. Default: no pacing */
+  limiter?: CallLimiter;
+  /** Answers of 429 waited out (as Retry-After says) before ProviderRateLimitedError. Default: 3 */
+  rateLimitRetries?: number;
+  /** The longest Retry-After honoured, in ms; a longer one is cut to this. Default: 60000 */
+  retryAfterMaxMs?: number;
+}
+
+/** A 429 without a readable Retry-After waits this, doubled on each further 429. */
+const RATE_LIMIT_FALLBACK_MS = 1_000;
+
+/** A provider's answer, whatever its status, with the Retry-After a 429 may carry. */
+export interface ProviderAnswer {
+  status: number;
+  text: string;
+  retryAfter: string | string[] | undefined;
 }
 
 const stateSchema = z.object({ stateInstance: z.string().min(1).max(100) });
@@ -49,12 +68,29 @@ const PHONE = /^\d{5,15}$/;
 export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClientOptions): GreenApiClient {
   const address = parseAddress(addr);
 
+  const retries = opts.rateLimitRetries ?? 3;
+  const retryAfterMaxMs = opts.retryAfterMaxMs ?? 60_000;
+
+  /**
+   * One call, paced. A 429 is the provider asking for time, not a failure: the wait it names (or a
+   * doubling fallback) is taken, the limiter makes every daemon hold off too, and the call goes again.
+   */
   async function call<T>(method: string, schema: z.ZodType<T>, signal?: AbortSignal, body?: unknown): Promise<T> {
     const url = methodUrl(address, method);
     const what = `${body === undefined ? "GET" : "POST"} ${maskSecrets(url)}`;
-    const { status, text } = await requestText(url, what, { ...opts, signal, body });
-    if (status < 200 || status > 299) throw errorForStatus(status, what);
-    return validate(text, schema, what, status);
+    for (let retry = 0; ; retry++) {
+      await opts.limiter?.acquire(method, signal);
+      const { status, text, retryAfter } = await requestText(url, what, { ...opts, signal, body });
+      if (status === 429) {
+        const waitMs = retryAfterMs(retryAfter, new Date(), retryAfterMaxMs) ?? Math.min(RATE_LIMIT_FALLBACK_MS * 2 ** retry, retryAfterMaxMs);
+        if (retry >= retries) throw new ProviderRateLimitedError(`${what} answered HTTP 429 (too many requests), ${retry + 1} in a row`, waitMs);
+        await opts.limiter?.holdOff(method, waitMs);
+        await waitFor(waitMs, signal);
+        continue;
+      }
+      if (status < 200 || status > 299) throw errorForStatus(status, what);
+      return validate(text, schema, what, status);
+    }
   }
 
   return {
@@ -93,7 +129,7 @@ export interface RequestTextOptions extends GreenApiClientOptions {
  * One call to the provider, its body read within bounds, whatever its status. Every failure is a
  * GreenApiError naming `what` (a masked URL), except the caller's own abort, whose reason is thrown.
  */
-export async function requestText(url: string, what: string, opts: RequestTextOptions): Promise<{ status: number; text: string }> {
+export async function requestText(url: string, what: string, opts: RequestTextOptions): Promise<ProviderAnswer> {
   const { body, signal } = opts;
   const timeout = deadline(opts.timeoutMs, signal);
   try {
@@ -106,7 +142,8 @@ export async function requestText(url: string, what: string, opts: RequestTextOp
       signal: timeout.signal,
       dispatcher: opts.dispatcher,
     });
-    return { status: res.statusCode, text: await readBounded(res, what, opts.maxBytes ?? MAX_FRAME_BYTES) };
+    const text = await readBounded(res, what, opts.maxBytes ?? MAX_FRAME_BYTES);
+    return { status: res.statusCode, text, retryAfter: res.headers["retry-after"] };
   } catch (err) {
     throw translateFetchError(err, what, opts.timeoutMs, signal);
   } finally {

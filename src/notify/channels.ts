@@ -10,6 +10,8 @@ export interface ChannelInfo {
   /** An email address or a webhook URL. */
   address: string;
   enabled: boolean;
+  /** Since when every try has failed, as read (channel-health.ts keeps it). */
+  failingSince: Date | null;
   /** Webhooks: signs with the channel's secret; null when it cannot (see `problem`). */
   signer: WebhookSigner | null;
   /** Why this channel cannot be sent to, or null. */
@@ -20,9 +22,11 @@ const UNREADABLE_SECRET = "cannot decrypt the webhook secret (was QRFLEET_SECRET
 
 export function channelInfo(
   box: SecretBox,
-  row: { id: string; kind: ChannelKind; address: string; enabled: boolean; secretCiphertext: Uint8Array | null },
+  row: { id: string; kind: ChannelKind; address: string; enabled: boolean; failingSince?: Date | null; secretCiphertext: Uint8Array | null },
 ): ChannelInfo {
-  const base = { id: row.id, kind: row.kind, address: row.address, enabled: row.enabled, signer: null, problem: null };
+  const base = {
+    id: row.id, kind: row.kind, address: row.address, enabled: row.enabled, failingSince: row.failingSince ?? null, signer: null, problem: null,
+  };
   if (row.kind !== "webhook") return base;
   const refused = addressProblem(row.address);
   if (refused) return { ...base, problem: refused };
@@ -52,7 +56,8 @@ function addressProblem(address: string): string | null {
 /**
  * Channels by id, kept for a minute. A channel's address and secret never change (a new one is a
  * new channel), and routing reads `enabled` from the database in the statement that creates the
- * deliveries; so the minute only bounds how long a channel disabled meanwhile still gets a send.
+ * deliveries; so the minute only bounds how long a channel disabled meanwhile still gets a send
+ * (and a disable also fails the channel's pending deliveries, which makes such a send's record a no-op).
  */
 export class ChannelCache {
   private readonly entries = new Map<string, { info: ChannelInfo; at: number }>();
@@ -76,7 +81,7 @@ export class ChannelCache {
     if (missing.size === 0) return found;
     const rows = await this.db.channel.findMany({
       where: { id: { in: [...missing] } },
-      select: { id: true, kind: true, address: true, enabled: true, secretCiphertext: true },
+      select: { id: true, kind: true, address: true, enabled: true, failingSince: true, secretCiphertext: true },
     });
     if (this.entries.size + rows.length > this.maxEntries) this.entries.clear();
     for (const row of rows) {
@@ -85,5 +90,10 @@ export class ChannelCache {
       found.set(row.id, info);
     }
     return found;
+  }
+
+  /** Forgets one channel, so the next send reads it again (it was disabled here). */
+  forget(id: string): void {
+    this.entries.delete(id);
   }
 }

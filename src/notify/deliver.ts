@@ -1,5 +1,6 @@
 import type { ChannelKind, Db } from "../db.js";
 import type { Logger } from "../log.js";
+import type { ChannelHealth } from "./channel-health.js";
 import { channelInfo } from "./channels.js";
 import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
 import { emailFor, permanent, sendWebhook, type SendDeps } from "./send.js";
@@ -27,6 +28,8 @@ export interface DeliverDeps extends SendDeps {
   leaseMs?: number;
   /** Told about every delivery this run tried or expired (metrics), as the dispatcher tells of first tries. */
   onResult?(r: { deliveryId: string; kind: ChannelKind; status: DeliveryOutcome }): void;
+  /** Told what each try came to: disables a channel that answers 410 or fails for too long. */
+  health?: ChannelHealth;
 }
 
 /** sent, failed and expired are final; retry asks to be run again; noop means nothing was done (already final, gone). */
@@ -63,14 +66,16 @@ async function sendHeld(deps: DeliverDeps, d: Loaded, now: Date): Promise<Delive
   const fresh = await freshness(deps, d, view);
   if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
   const result = await sendOnce(deps, d, view, fresh.qr, now);
-  return finish(deps, d, now, result, fresh.qr?.validUntil ?? null, log);
+  const outcome = await finish(deps, d, now, result, fresh.qr?.validUntil ?? null, log);
+  await deps.health?.afterTry(d.channel, result);
+  return outcome;
 }
 
 function load(db: Db, id: string) {
   return db.delivery.findUnique({
     where: { id },
     include: {
-      channel: { select: { id: true, kind: true, address: true, secretCiphertext: true, enabled: true } },
+      channel: { select: { id: true, kind: true, address: true, secretCiphertext: true, enabled: true, failingSince: true } },
       event: {
         include: {
           instance: { select: { id: true, idInstance: true, label: true, expectedPhone: true } },

@@ -1,6 +1,7 @@
 import type { ChannelKind } from "../db.js";
 import type { Logger } from "../log.js";
 import { addNotifyJobs, notifyJobId, type Queues } from "../queues.js";
+import type { ChannelHealth } from "./channel-health.js";
 import type { ChannelCache, ChannelInfo } from "./channels.js";
 import { Lane, type LaneItem } from "./lanes.js";
 import type { DeliveryRecorder, TryRecord } from "./recorder.js";
@@ -39,6 +40,8 @@ export interface DispatcherDeps {
   queues: Queues;
   log: Logger;
   retry?: Partial<RetryPolicy>;
+  /** Told what each try came to: disables a channel that answers 410 or fails for too long. */
+  health?: ChannelHealth;
   /** Told about every first try that reached a final status or a retry. */
   onResult?(r: { deliveryId: string; kind: ChannelInfo["kind"]; status: TryRecord["status"] | "retry"; receivedAt: Date | null }): void;
 }
@@ -98,15 +101,27 @@ export class Dispatcher {
     if (Date.now() > item.leaseUntil || this.closed) return void (await this.release([item]));
     const fresh = item.check(item.channel.kind);
     if (!fresh.ok) return this.expire(item, `expired: ${fresh.reason}`);
-    if (!item.channel.enabled) return this.finish(item, { kind: "permanent", status: null, body: null, error: "the channel was disabled" }, null);
+    // The cached copy disagrees with routing, which found the channel enabled when it wrote this row
+    // (a channel enabled again), or is older than this process disabling it (a 410 a moment ago):
+    // the notify queue reads the row and the channel afresh, and sends only if both still say so.
+    if (!item.channel.enabled || this.deps.health?.disabledHere(item.channel.id)) {
+      this.deps.channels.forget(item.channel.id);
+      return void (await this.release([item]));
+    }
     const now = new Date();
     if (item.channel.kind === "webhook") {
       const result = await sendWebhook(this.deps.send, item.channel, item.deliveryId, item.view, fresh.qr, now);
-      return this.finish(item, result, fresh.qr?.validUntil ?? null);
+      return this.finishTry(item, result, fresh.qr?.validUntil ?? null);
     }
     if (!(await this.deps.recorder.handOff(item.deliveryId))) return;
     const result = await this.deps.send.mailer.send(emailFor(this.deps.send, item.channel, item.view, fresh.qr, now));
-    return this.finish(item, result, null);
+    return this.finishTry(item, result, null);
+  }
+
+  /** The delivery records its own answer first; then a 410 or a long failure may disable the channel. */
+  private async finishTry(item: Item, result: TryResult, validUntil: Date | null): Promise<void> {
+    await this.finish(item, result, validUntil);
+    await this.deps.health?.afterTry(item.channel, result);
   }
 
   private async finish(item: Item, result: TryResult, validUntil: Date | null): Promise<void> {

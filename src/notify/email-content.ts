@@ -50,6 +50,18 @@ export function composeEmail(event: EventView, ctx: EmailContext): ComposedEmail
   return { headers, subject: oneLine(subject), text: renderText(blocks), html: renderHtml(subject, blocks), attachments };
 }
 
+/** A message about qrfleet itself (a channel it stopped using), not about an instance's event. */
+export interface Notice {
+  subject: string;
+  paragraphs: string[];
+}
+
+export function composeNotice(notice: Notice): ComposedEmail {
+  const blocks: Block[] = [...notice.paragraphs.map((p) => ({ p })), { small: "You get this because you are an operator in qrfleet." }];
+  const headers = { "X-Qrfleet-Event": "channel.disabled" };
+  return { headers, subject: oneLine(notice.subject), text: renderText(blocks), html: renderHtml(notice.subject, blocks), attachments: [] };
+}
+
 function messageFor(event: EventView, ctx: EmailContext, attachments: EmailAttachment[]): { subject: string; blocks: Block[] } {
   switch (event.type) {
     case "qr.updated":

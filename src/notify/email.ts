@@ -1,16 +1,29 @@
 import nodemailer from "nodemailer";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import { maskSecrets } from "../log.js";
-import { composeEmail, type EmailContext } from "./email-content.js";
+import { composeEmail, composeNotice, type EmailContext, type Notice } from "./email-content.js";
 import { buildMime } from "./mime.js";
 import { truncateBody, type TryResult, type EventView } from "./types.js";
 
-export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext } from "./email-content.js";
+export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext, type Notice } from "./email-content.js";
 
 /** One email to write and send: the event it tells of, to one address. */
-export interface EmailRequest extends EmailContext {
+export interface EventEmailRequest extends EmailContext {
   view: EventView;
   to: string;
+}
+
+/** A notice about qrfleet itself to one address (see channel-health.ts). */
+export interface NoticeRequest {
+  notice: Notice;
+  to: string;
+}
+
+export type EmailRequest = EventEmailRequest | NoticeRequest;
+
+function compose(request: EmailRequest) {
+  if ("notice" in request) return composeNotice(request.notice);
+  return composeEmail(request.view, { liveUrl: request.liveUrl, liveExpiresAt: request.liveExpiresAt, qr: request.qr });
 }
 
 /**
@@ -50,10 +63,10 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
     },
   );
   return {
-    async send({ view, to, ...context }) {
+    async send(request) {
       try {
-        const raw = buildMime({ from, to }, composeEmail(view, context));
-        const info = await transport.sendMail({ envelope: { from: fromAddress, to: [to] }, raw });
+        const raw = buildMime({ from, to: request.to }, compose(request));
+        const info = await transport.sendMail({ envelope: { from: fromAddress, to: [request.to] }, raw });
         const response = String(info.response ?? "");
         return { kind: "sent", status: smtpCode(response), body: truncateBody(response) };
       } catch (err) {

@@ -4,6 +4,9 @@
  * their own). Written once as SQL so every statement that records an event routes its deliveries
  * in the same round trip; `tierIsDue` is the same rule for code that asks about one tier.
  *
+ * A disabled channel (by an admin, a 410 Gone, or failing too long: channel-health.ts) gets nothing
+ * new: `enabled` is read here, inside that statement, so the per-QR path makes no extra lookup.
+ *
  * The arguments are SQL expressions (column references or placeholders), never input text.
  * The result has the columns `id` (channel id) and `kind`.
  */

@@ -21,12 +21,15 @@ export interface RetryPolicy {
   qr: readonly number[];
   /** Scales every wait; tests use e.g. 0.001 to run a day-long schedule in milliseconds. */
   multiplier: number;
+  /** The longest wait a receiver's Retry-After can ask for, in ms (not scaled). */
+  retryAfterMaxMs: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   outcome: OUTCOME_SCHEDULE_MS,
   qr: QR_SCHEDULE_MS,
   multiplier: 1,
+  retryAfterMaxMs: H,
 });
 
 export function scheduleFor(type: EventType, policy: RetryPolicy = DEFAULT_RETRY_POLICY): readonly number[] {
@@ -58,8 +61,10 @@ export function afterTry(
 ): TryVerdict {
   if (result.kind === "sent") return { status: "sent" };
   const error = maskSecrets(result.error).slice(0, 1000);
-  const delayMs = result.kind === "retryable" ? nextRetryDelayMs(type, triesMade, policy) : null;
-  if (delayMs === null) return { status: "failed", error };
+  const scheduled = result.kind === "retryable" ? nextRetryDelayMs(type, triesMade, policy) : null;
+  if (scheduled === null) return { status: "failed", error };
+  // The receiver knows when it can take more: its Retry-After replaces the schedule's wait, bounded.
+  const delayMs = result.retryAfterMs === undefined ? scheduled : Math.min(result.retryAfterMs, policy.retryAfterMaxMs);
   if (type === "qr.updated" && validUntil && now.getTime() + delayMs >= validUntil.getTime()) return { status: "expired", error };
   return { status: "retry", delayMs, error };
 }

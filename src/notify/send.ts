@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { SecretBox } from "../secrets.js";
 import type { ChannelInfo } from "./channels.js";
-import type { EmailRequest, Mailer } from "./email.js";
+import type { EventEmailRequest, Mailer } from "./email.js";
 import { liveUrl, signLiveToken } from "./live-link.js";
 import type { TryResult, EventView, QrView } from "./types.js";
 import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
@@ -52,7 +52,7 @@ export async function sendWebhook(
 }
 
 /** What an email channel gets, for the mailer to compose and send. */
-export function emailFor(deps: SendDeps, channel: ChannelInfo, view: EventView, qr: QrView | null, now: Date): EmailRequest {
+export function emailFor(deps: SendDeps, channel: ChannelInfo, view: EventView, qr: QrView | null, now: Date): EventEmailRequest {
   const expiresAt = new Date(now.getTime() + deps.liveLinkTtlS * 1000);
   const withLink = LINKED_TYPES.has(view.type);
   return {

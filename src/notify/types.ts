@@ -20,7 +20,16 @@ export function isEventType(value: string): value is EventType {
 /** What one try of a delivery (one send through its channel) came to; the outbox decides what happens next. */
 export type TryResult =
   | { kind: "sent"; status: number | null; body: string | null }
-  | { kind: "retryable" | "permanent"; status: number | null; body: string | null; error: string };
+  | {
+      kind: "retryable" | "permanent";
+      status: number | null;
+      body: string | null;
+      error: string;
+      /** retryable: the receiver's Retry-After (429, 503), in ms; it sets the next try's time. */
+      retryAfterMs?: number;
+      /** permanent: the receiver answered 410 Gone, so the channel is disabled. */
+      gone?: boolean;
+    };
 
 /** Stored provider responses are capped: enough to debug, never a payload dump. */
 export const RESPONSE_BODY_MAX = 1024;

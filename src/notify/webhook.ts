@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import { deadline } from "../deadline.js";
 import { maskSecrets } from "../log.js";
+import { retryAfterMs } from "../retry-after.js";
 import { RESPONSE_BODY_MAX, truncateBody, type TryResult, type EventView, type QrView } from "./types.js";
 
 /**
@@ -132,7 +133,7 @@ export async function postWebhook(req: WebhookRequest): Promise<TryResult> {
       body: req.body,
     });
     const body = truncateBody(maskSecrets(await readCapped(res.body)));
-    return classifyResponse(res.statusCode, body);
+    return classifyResponse(res.statusCode, body, retryAfterMs(res.headers["retry-after"], req.now, RETRY_AFTER_CAP_MS));
   } catch (err) {
     const error = timeout.expired ? `webhook timed out after ${req.timeoutMs} ms` : networkError(err);
     return { kind: "retryable", status: null, body: null, error: maskSecrets(error) };
@@ -141,12 +142,20 @@ export async function postWebhook(req: WebhookRequest): Promise<TryResult> {
   }
 }
 
-/** 2xx is delivered; 408, 429 and 5xx may pass later; any other answer will not change by itself. */
-export function classifyResponse(status: number, body: string): TryResult {
+/** A receiver's Retry-After is read up to a week; the retry policy bounds it further. */
+const RETRY_AFTER_CAP_MS = 7 * 24 * 3600_000;
+
+/**
+ * 2xx is delivered; 408, 429 and 5xx may pass later (429 and 503 may say when, in Retry-After);
+ * 410 says the endpoint is gone for good; any other answer will not change by itself.
+ */
+export function classifyResponse(status: number, body: string, retryAfter: number | null = null): TryResult {
   if (status >= 200 && status < 300) return { kind: "sent", status, body };
   if (status === 408 || status === 429 || status >= 500) {
-    return { kind: "retryable", status, body, error: `webhook answered ${status}` };
+    const asked = (status === 429 || status === 503) && retryAfter !== null ? { retryAfterMs: retryAfter } : {};
+    return { kind: "retryable", status, body, error: `webhook answered ${status}`, ...asked };
   }
+  if (status === 410) return { kind: "permanent", status, body, error: "webhook answered 410", gone: true };
   const hint = status >= 300 && status < 400 ? " (redirects are not followed: point the channel at the final URL)" : "";
   return { kind: "permanent", status, body, error: `webhook answered ${status}${hint}` };
 }

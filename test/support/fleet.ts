@@ -19,6 +19,8 @@ export const FAST: Record<string, string> = {
   QRFLEET_QR_MIN_INTERVAL_MS: "20",
   QRFLEET_ATTEMPT_MAX_MS: "10000",
   QRFLEET_HTTP_TIMEOUT_MS: "3000",
+  // Simulated REST polling runs faster than the provider's one call a second (test/greenapi/rest-pace.test.ts sets it).
+  QRFLEET_PROVIDER_CALL_INTERVAL_MS: "0",
   QRFLEET_SWEEP_INTERVAL_MS: "3600000",
   QRFLEET_RECONCILE_INTERVAL_MS: "3600000",
   QRFLEET_SHUTDOWN_GRACE_MS: "500",

@@ -13,7 +13,7 @@ export interface ReceivedRequest {
 }
 
 /** How to answer one request: a status (and body), after `delayMs`; or never (the sender must time out). */
-export type Reply = { status: number; body?: string; delayMs?: number } | "hang";
+export type Reply = { status: number; body?: string; delayMs?: number; headers?: Record<string, string> } | "hang";
 
 export interface Receiver {
   url: string;
@@ -46,7 +46,7 @@ export async function startReceiver(): Promise<Receiver> {
       const reply = router?.(received) ?? queue.shift() ?? fallback;
       if (reply === "hang") return;
       const answer = () => {
-        res.writeHead(reply.status, { "content-type": "text/plain" });
+        res.writeHead(reply.status, { "content-type": "text/plain", ...reply.headers });
         res.end(reply.body ?? "");
       };
       if (reply.delayMs) setTimeout(answer, reply.delayMs);

@@ -3,6 +3,7 @@ import type { FleetContext } from "../../fleet/context.js";
 import { requireBearer } from "../auth.js";
 import { sendError } from "../errors.js";
 import { alertRoutes } from "./alerts.js";
+import { deliveryRoutes } from "./deliveries.js";
 import { instanceRoutes } from "./instances.js";
 import { operatorRoutes } from "./operators.js";
 import { sessionRoutes } from "./sessions.js";
@@ -15,4 +16,5 @@ export async function adminApi(app: FastifyInstance, opts: { ctx: FleetContext }
   await sessionRoutes(app, opts.ctx);
   await operatorRoutes(app, opts.ctx);
   await alertRoutes(app, opts.ctx);
+  await deliveryRoutes(app, opts.ctx);
 }
