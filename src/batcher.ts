@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { writePersistently } from "./persistent-write.js";
 
 /**
  * Turns many small writes into few statements. Items pushed while a batch is in flight wait for
@@ -90,25 +90,20 @@ export class Batcher<I, O> {
   }
 
   private async write(batch: Array<Queued<I, O>>): Promise<void> {
-    const tries = this.opts.tries ?? 3;
-    const until = Date.now() + (this.opts.retryForMs ?? 0);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const results = await this.opts.run(batch.map((q) => q.item));
-        batch.forEach((q, i) => q.resolve(results[i]!));
-        return;
-      } catch (err) {
-        const delay = Math.min((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1), this.opts.maxRetryDelayMs ?? 2_000);
-        const willRetry = attempt < tries || Date.now() + delay <= until;
-        this.opts.onError?.(err, batch.length, willRetry);
-        if (!willRetry) {
-          for (const q of batch) q.reject(err);
-          return;
-        }
-        await sleep(delay);
-      }
+    const { tries = 3, retryDelayMs, retryForMs = 0, maxRetryDelayMs, onError } = this.opts;
+    const items = batch.map((q) => q.item);
+    try {
+      const results = await writePersistently(() => this.opts.run(items), {
+        forMs: retryForMs, tries, firstDelayMs: retryDelayMs, maxDelayMs: maxRetryDelayMs,
+        onRetry: (err) => onError?.(err, batch.length, true),
+      });
+      batch.forEach((q, i) => q.resolve(results[i]!));
+    } catch (err) {
+      onError?.(err, batch.length, false);
+      for (const q of batch) q.reject(err);
     }
   }
+
 
   private releaseRoom(): void {
     if (this.queue.length > this.lowWater || this.waitingForRoom.length === 0) return;
