@@ -84,6 +84,7 @@ async function runClaimed(ctx: FleetContext, pipeline: SessionPipeline, claim: C
     throw failure;
   }
   outcome = await withoutSecrets(ctx, outcome, claim.instance.id, provider.address.token);
+  outcome = await scanOfAnEarlierRun(ctx, claim, provider.client, outcome);
   if (outcome.kind === "cancelled" && (outcome.reason === ABORT.shutdown || outcome.reason === ABORT.lockLost)) {
     await pipeline.handBacks.push(claim);
     ctx.events.emit("session:transition", {
@@ -116,6 +117,26 @@ async function webhookTokenOf(ctx: FleetContext, instanceId: string): Promise<st
   const row = await ctx.db.instance.findUnique({ where: { id: instanceId }, select: { webhookTokenCiphertext: true } });
   // An unreadable one throws: the message is then withheld, as nothing can be masked in it.
   return row?.webhookTokenCiphertext ? [ctx.box.open(row.webhookTokenCiphertext)] : [];
+}
+
+/**
+ * A run that finds the instance linked, after an earlier run of the same session showed QR codes
+ * (a retry, or an attempt resumed after a crash or a lost lock), has most likely met the scan of
+ * one of them, whose `accountData` went to a socket that is gone. Its phone is asked for, so the
+ * session ends `authorized` (or `wrong_number`) as the scan deserved, not `already_logged` with
+ * no phone checked. When the provider does not say, the outcome stays as it was.
+ */
+async function scanOfAnEarlierRun(ctx: FleetContext, claim: Claim, client: GreenApiClient, outcome: AttemptOutcome): Promise<AttemptOutcome> {
+  if (outcome.kind !== "already_logged" || (!claim.resumed && claim.session.attempt === 1)) return outcome;
+  try {
+    const { phone, state } = await client.getWaSettings();
+    if (state !== "authorized" || phone === null) return outcome;
+    ctx.log.info({ sessionId: claim.session.id, attempt: claim.session.attempt }, "linked after an earlier run's QR: recorded as its scan");
+    return { kind: "authorized", accountData: undefined, phone };
+  } catch (err) {
+    ctx.log.warn({ err, sessionId: claim.session.id }, "could not read the linked phone; the session ends already_logged");
+    return outcome;
+  }
 }
 
 type AttemptHooks = Pick<SocketAttemptOptions, "onQr" | "onNotice" | "signal">;

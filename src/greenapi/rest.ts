@@ -27,6 +27,8 @@ export interface GreenApiClient {
   reboot(signal?: AbortSignal): Promise<boolean>;
   /** Phone-number pairing: `phoneNumber` in international form, digits (a leading + and spaces are allowed). */
   getAuthorizationCode(phoneNumber: string, signal?: AbortSignal): Promise<{ status: boolean; code: string }>;
+  /** The linked phone (digits, null when none or unreadable) and the state, from `getWaSettings`. */
+  getWaSettings(signal?: AbortSignal): Promise<{ phone: string | null; state: InstanceState }>;
 }
 
 export interface GreenApiClientOptions {
@@ -62,6 +64,7 @@ const authCodeSchema = z.object({
     .nullish()
     .transform((v) => v ?? ""),
 });
+const waSettingsSchema = z.object({ phone: z.unknown().optional(), stateInstance: z.string().min(1).max(100) });
 const qrSchema = z.object({ type: z.string(), message: z.unknown() });
 const PHONE = /^\d{5,15}$/;
 
@@ -113,6 +116,11 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
         throw new RangeError("phoneNumber must be 5-15 digits in international form, e.g. 79001234567");
       }
       return call("getAuthorizationCode", authCodeSchema, signal, { phoneNumber: Number(digits) });
+    },
+    async getWaSettings(signal) {
+      const { phone, stateInstance } = await call("getWaSettings", waSettingsSchema, signal);
+      const digits = typeof phone === "string" || typeof phone === "number" ? String(phone).replace(/^\+/, "") : "";
+      return { phone: PHONE.test(digits) ? digits : null, state: toInstanceState(stateInstance) };
     },
   };
 }

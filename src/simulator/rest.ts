@@ -64,7 +64,15 @@ const ROUTES: Record<string, { verb: "GET" | "POST"; handle: (call: Call) => Rep
     },
   },
   getAuthorizationCode: { verb: "POST", handle: pairingCode },
+  getWaSettings: { verb: "GET", handle: ({ instance }) => ok(waSettings(instance)) },
 };
+
+/** The provider's account settings: the linked phone only while the instance is authorized. */
+function waSettings(instance: SimInstance) {
+  const wid = instance.wid ?? `${instance.script.phone}@c.us`;
+  const phone = instance.state === "authorized" ? wid.replace(/@c\.us$/, "") : "";
+  return { avatar: "", phone, stateInstance: instance.state, deviceId: `sim-${instance.idInstance}` };
+}
 
 function ok(body: unknown): Reply {
   return { status: 200, body };

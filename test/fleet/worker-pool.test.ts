@@ -33,6 +33,11 @@ beforeAll(async () => {
   }
 }, 60_000);
 
+/** The attempts' outcomes in order, so a wrong status says how the session got there. */
+function attemptTrail(attempts: Array<{ number: number; outcome: string | null; errorCode: string | null; qrCount: number }>): string {
+  return [...attempts].sort((a, b) => a.number - b.number).map((a) => `${a.outcome ?? "none"}${a.errorCode ? `/${a.errorCode}` : ""} (${a.qrCount} QR)`).join(", ");
+}
+
 afterAll(async () => {
   await daemon?.close();
   await sim?.close();
@@ -53,7 +58,7 @@ describe("the worker pool", () => {
     const wrong = instances
       .map((inst) => ({ inst, s: byInstance.get(inst.id)! }))
       .filter(({ inst, s }) => s.status !== inst.expect)
-      .map(({ inst, s }) => `${inst.fate}: ${s.status} ${s.errorCode ?? ""} ${s.error ?? ""}`);
+      .map(({ inst, s }) => `${inst.fate}: ${s.status} ${s.errorCode ?? ""} ${s.error ?? ""} after ${attemptTrail(s.attempts)}`);
     expect(wrong).toEqual([]);
     // one session per instance, never two
     expect(await daemon.ctx.db.qrSession.count({ where: { instanceId: { in: instances.map((i) => i.id) } } })).toBe(instances.length);

@@ -199,6 +199,28 @@ describe("logout, reboot, getAuthorizationCode", () => {
   });
 });
 
+describe("getWaSettings", () => {
+  it("returns the linked phone and the state", async () => {
+    provider.rest = (_req, res) => json(res, 200, { avatar: "", phone: "79001234567", stateInstance: "authorized", deviceId: "d1" });
+    expect(await client.getWaSettings()).toEqual({ phone: "79001234567", state: "authorized" });
+    expect(provider.requests[0]!.url).toBe(`/waInstance7103000001/getWaSettings/${TOKEN}`);
+  });
+
+  it("reads a phone that is missing, empty or not a number as none", async () => {
+    for (const phone of [undefined, "", "not a phone", { nested: 1 }, "1".repeat(40)]) {
+      provider.rest = (_req, res) => json(res, 200, { phone, stateInstance: "notAuthorized" });
+      expect(await client.getWaSettings()).toEqual({ phone: null, state: "notAuthorized" });
+    }
+    provider.rest = (_req, res) => json(res, 200, { phone: 79001234567, stateInstance: "authorized" });
+    expect((await client.getWaSettings()).phone).toBe("79001234567");
+  });
+
+  it("refuses an answer without a state", async () => {
+    provider.rest = (_req, res) => json(res, 200, { phone: "79001234567" });
+    expect(await failure(client.getWaSettings())).toBeInstanceOf(ProviderProtocolError);
+  });
+});
+
 describe("construction", () => {
   it("refuses an unusable address up front", () => {
     expect(() => createGreenApiClient({ apiUrl: "ftp://x", idInstance: "1", token: TOKEN }, { timeoutMs: 100 })).toThrow(/https:\/\//);
