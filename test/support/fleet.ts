@@ -36,9 +36,18 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, ...FAST, ...env });
 }
 
+/**
+ * A daemon sweeps the fleet when it starts. The daemon is handed over once that sweep is done, so
+ * instances a test adds next are not swept (and linked by a sweep session) behind its back.
+ */
 export async function startTestDaemon(env: Record<string, string>): Promise<Daemon> {
   const config = testConfig(env);
-  return startDaemon(config, createLogger({ level: config.LOG_LEVEL }));
+  const daemon = await startDaemon(config, createLogger({ level: config.LOG_LEVEL }));
+  await waitFor("the start-up sweep to finish", async () => {
+    const counts = await daemon.ctx.queues.sweep.getJobCounts("waiting", "active", "prioritized");
+    return Object.values(counts).every((n) => n === 0);
+  }, 30_000, 50);
+  return daemon;
 }
 
 export function testFleet(env: Record<string, string>) {
