@@ -84,7 +84,7 @@ export async function instanceRoutes(app: FastifyInstance, ctx: FleetContext): P
     "/instances/import",
     {
       bodyLimit: IMPORT_BODY_LIMIT,
-      schema: { summary: "import instances, all or nothing", body: importBody, response: { 201: z.looseObject({ created: z.number().int() }), ...errorResponses } },
+      schema: { summary: "import instances, all or nothing", consumes: ["text/csv", "application/json"], body: importBody, response: { 201: z.looseObject({ created: z.number().int() }), ...errorResponses } },
     },
     async (req, reply) => reply.status(201).send(await importInstances(ctx, importText(req.body))),
   );

@@ -1,6 +1,7 @@
 import fastifySwagger from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { jsonSchemaTransform } from "fastify-type-provider-zod";
+import type { OpenAPIV3 } from "openapi-types";
 import { z } from "zod";
 import { packageVersion } from "../../paths.js";
 
@@ -37,6 +38,21 @@ export function openApiRoute(app: FastifyInstance): void {
   app.get(
     "/openapi.json",
     { schema: { summary: "this document", response: { 200: z.looseObject({ openapi: z.string() }).describe("an OpenAPI 3 document") } } },
-    async () => app.swagger(),
+    async () => optionalBodies(app.swagger() as OpenAPIV3.Document),
   );
+}
+
+/**
+ * @fastify/swagger marks every body required, but an absent body is read as `{}` here
+ * (src/http/input.ts): a body whose schema requires no field may be left out.
+ */
+function optionalBodies(doc: OpenAPIV3.Document): OpenAPIV3.Document {
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item ?? {})) {
+      const body = (op as OpenAPIV3.OperationObject).requestBody as OpenAPIV3.RequestBodyObject | undefined;
+      const schema = body?.content["application/json"]?.schema as OpenAPIV3.SchemaObject | undefined;
+      if (body && schema?.type === "object" && !schema.required?.length) body.required = false;
+    }
+  }
+  return doc;
 }
