@@ -29,6 +29,10 @@ export const session = record("QR session", {
   status: z.string().describe("queued, running, authorized, already_logged, wrong_number, timed_out, failed or cancelled"),
 });
 
+const bulkEnqueued = z
+  .object({ created: z.number().int(), alreadyOpen: z.number().int(), notFound: z.number().int().optional().describe("ids given that are no instance") })
+  .describe("sessions created, and instances that had one open already");
+
 /** Sessions, their deliveries and the fleet summary: what an admin reads when a phone is unlinked. */
 export async function sessionRoutes(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   const api = zodRoutes(app);
@@ -40,9 +44,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: FleetContext): Pr
 
   api.post(
     "/sessions",
-    { schema: { summary: "start sessions for many instances", body: bulkBody, response: { 200: z
-          .object({ created: z.number().int(), alreadyOpen: z.number().int(), notFound: z.number().int().optional().describe("ids given that are no instance") })
-          .describe("sessions created, and instances that had one open already"), ...errorResponses } } },
+    { schema: { summary: "start sessions for many instances", body: bulkBody, response: { 200: bulkEnqueued, ...errorResponses } } },
     async (req) => enqueueSessions(ctx, "allUnlinked" in req.body ? { allUnlinked: true } : { ids: req.body.instances }, "admin"),
   );
 
