@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, realpathSync } from "node:fs";
-import path from "node:path";
+import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { fleetCommands } from "./cli/fleet.js";
@@ -11,7 +10,7 @@ import { exitCodeOf, reportError } from "./cli/output.js";
 import { scanCommand } from "./cli/scan.js";
 import { sessionCommands } from "./cli/sessions.js";
 import { LONG_RUNNING, systemCommands } from "./cli/system.js";
-import { PROJECT_ROOT } from "./paths.js";
+import { packageVersion } from "./paths.js";
 
 /** `qrfleet`: a face over the same src/fleet functions the HTTP API uses. */
 
@@ -22,10 +21,6 @@ Exit codes: 0 done; 1 failed (not found, conflict, invalid data, provider or dat
 --json {"error":{"code":"…","message":"…"}}. Logs go to stderr at warn (LOG_LEVEL to change).
 Configuration comes from the environment and .env (see .env.example).`;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string };
-  return pkg.version;
-}
 
 function everyCommand(cmd: Command, apply: (c: Command) => void): void {
   apply(cmd);
@@ -35,7 +30,7 @@ function everyCommand(cmd: Command, apply: (c: Command) => void): void {
 export function buildProgram(): Command {
   const program = new Command("qrfleet")
     .description("keeps a fleet of GREEN-API WhatsApp instances linked")
-    .version(version())
+    .version(packageVersion())
     .addHelpText("after", EXIT_CODES);
   const commands = [
     ...systemCommands(), scanCommand(), instanceCommand(), ...sessionCommands(), ...operatorCommands(), ...fleetCommands(), ...keyCommands(),

@@ -83,7 +83,7 @@ const secretSchema = z.string().refine(isValidWebhookSecret, {
   message: "must be whsec_ followed by base64 of 24 to 64 bytes",
 });
 
-const operatorSchema = z
+export const operatorSchema = z
   .object({ name: nameSchema, email: emailSchema.optional(), webhook: webhookSchema.optional(), webhookSecret: secretSchema.optional() })
   .refine((v) => v.email !== undefined || v.webhook !== undefined, { message: "give an email, a webhook or both", path: [] })
   .refine((v) => v.webhookSecret === undefined || v.webhook !== undefined, {
@@ -91,7 +91,7 @@ const operatorSchema = z
     path: ["webhookSecret"],
   });
 
-const channelSchema = z.discriminatedUnion("kind", [
+export const channelSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("email"), address: emailSchema }),
   z.object({ kind: z.literal("webhook"), address: webhookSchema, secret: secretSchema.optional() }),
 ]);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ConfigError } from "../../config.js";
-import { FleetError, ValidationError } from "../../fleet/errors.js";
+import { FleetError } from "../../fleet/errors.js";
 import { syncPartnerAccount } from "../../fleet/partner-sync.js";
 import { GreenApiError } from "../../greenapi/errors.js";
 import { importInstances } from "../../fleet/import.js";
@@ -9,7 +9,10 @@ import { showInstanceWithAlerts } from "../../fleet/alert-list.js";
 import { addInstance, listInstances, removeInstance, updateInstance } from "../../fleet/instances.js";
 import type { FleetContext } from "../../fleet/context.js";
 import { enqueueSession } from "../../fleet/sessions.js";
-import { limit, parseInput, refParams } from "../input.js";
+import { instanceUpdateSchema, newInstanceSchema } from "../../fleet/instance-input.js";
+import { limit, refParams } from "../input.js";
+import { checkedInHandler, errorResponses, listOf, record, zodRoutes } from "./route-schema.js";
+import { session } from "./sessions.js";
 import { plainText } from "../../fleet/validate.js";
 
 /** An import is the one request allowed to be large: thousands of rows of CSV or JSON. */
@@ -29,36 +32,83 @@ const syncBody = z.object({ dryRun: z.boolean("dryRun must be true or false").op
 /** POST …/sessions takes no options today; an empty object is accepted so clients may send one. */
 const enqueueBody = z.object({}).strict();
 
+const instance = record("instance", {
+  idInstance: z.string(),
+  apiUrl: z.string(),
+  label: z.string().nullable(),
+  expectedPhone: z.string().nullable(),
+  cron: z.string().nullable(),
+  enabled: z.boolean(),
+  lastState: z.string().nullable().describe("the provider's last known state, e.g. authorized or notAuthorized"),
+});
+
+/** CSV (content-type text/csv) with a header row, or a JSON array of instance objects. */
+const importBody = z.union([z.string().describe("CSV with a header row"), z.array(z.record(z.string(), z.unknown()))], {
+  error: "send CSV with content-type text/csv, or a JSON array of instances",
+});
+
 export async function instanceRoutes(app: FastifyInstance, ctx: FleetContext): Promise<void> {
-  app.get("/instances", async (req) => ({ instances: await listInstances(ctx, parseInput(listQuery, req.query)) }));
-
-  app.post("/instances", async (req, reply) => reply.status(201).send(await addInstance(ctx, req.body)));
-
-  app.get("/instances/:ref", async (req) => showInstanceWithAlerts(ctx, parseInput(refParams, req.params).ref));
-
-  app.patch("/instances/:ref", async (req) => updateInstance(ctx, parseInput(refParams, req.params).ref, req.body ?? {}));
-
-  app.delete("/instances/:ref", async (req) => removeInstance(ctx, parseInput(refParams, req.params).ref));
-
-  app.post("/instances/import", { bodyLimit: IMPORT_BODY_LIMIT }, async (req, reply) =>
-    reply.status(201).send(await importInstances(ctx, importText(req.body))),
+  const api = zodRoutes(app);
+  api.get(
+    "/instances",
+    { schema: { summary: "list instances", querystring: listQuery, response: { 200: listOf("instances", instance), ...errorResponses } } },
+    async (req) => ({ instances: await listInstances(ctx, req.query) }),
   );
 
-  app.post("/instances/sync", async (req) => {
-    const { dryRun } = parseInput(syncBody, req.body);
-    try {
-      return await syncPartnerAccount(ctx, { dryRun });
-    } catch (err) {
-      throw syncFailure(err);
-    }
-  });
+  api.post(
+    "/instances",
+    { schema: { summary: "add an instance", body: newInstanceSchema, response: { 201: instance, ...errorResponses } } },
+    async (req, reply) => reply.status(201).send(await addInstance(ctx, req.body)),
+  );
 
-  app.post("/instances/:ref/sessions", async (req, reply) => {
-    const { ref } = parseInput(refParams, req.params);
-    parseInput(enqueueBody, req.body);
-    const { session, created } = await enqueueSession(ctx, ref, "admin");
-    return reply.status(created ? 201 : 200).send(session);
-  });
+  api.get(
+    "/instances/:ref",
+    { schema: { summary: "an instance by our id or its idInstance, with its open alerts", params: refParams, response: { 200: instance, ...errorResponses } } },
+    async (req) => showInstanceWithAlerts(ctx, req.params.ref),
+  );
+
+  api.patch(
+    "/instances/:ref",
+    { schema: { summary: "change an instance; null clears an optional field", params: refParams, body: checkedInHandler(instanceUpdateSchema), response: { 200: instance, ...errorResponses } } },
+    // The instance is looked up before its update is checked: an unknown instance is a 404 whatever the body says.
+    async (req) => updateInstance(ctx, req.params.ref, req.body ?? {}),
+  );
+
+  api.delete(
+    "/instances/:ref",
+    { schema: { summary: "remove an instance and its history", params: refParams, response: { 200: z.looseObject({}).describe("what was removed"), ...errorResponses } } },
+    async (req) => removeInstance(ctx, req.params.ref),
+  );
+
+  api.post(
+    "/instances/import",
+    {
+      bodyLimit: IMPORT_BODY_LIMIT,
+      schema: { summary: "import instances, all or nothing", consumes: ["text/csv", "application/json"], body: importBody, response: { 201: z.looseObject({ created: z.number().int() }), ...errorResponses } },
+    },
+    async (req, reply) => reply.status(201).send(await importInstances(ctx, importText(req.body))),
+  );
+
+  api.post(
+    "/instances/sync",
+    { schema: { summary: "add the partner account's instances", body: syncBody, response: { 200: z.looseObject({}).describe("what was added or would be"), ...errorResponses } } },
+    async (req) => {
+      try {
+        return await syncPartnerAccount(ctx, { dryRun: req.body.dryRun });
+      } catch (err) {
+        throw syncFailure(err);
+      }
+    },
+  );
+
+  api.post(
+    "/instances/:ref/sessions",
+    { schema: { summary: "start a QR session now", params: refParams, body: enqueueBody, response: { 200: session, 201: session, ...errorResponses } } },
+    async (req, reply) => {
+      const { session: view, created } = await enqueueSession(ctx, req.params.ref, "admin");
+      return reply.status(created ? 201 : 200).send(view);
+    },
+  );
 }
 
 /** A partner token not set is the server's configuration (409); the partner API's refusal or garbage is a bad gateway (502). */
@@ -68,9 +118,7 @@ function syncFailure(err: unknown): unknown {
   return err;
 }
 
-/** CSV arrives as text (content-type text/csv); JSON arrives parsed and goes back to the shared import parser. */
-function importText(body: unknown): string {
-  if (typeof body === "string") return body;
-  if (Array.isArray(body)) return JSON.stringify(body);
-  throw new ValidationError("send CSV with content-type text/csv, or a JSON array of instances");
+/** CSV arrives as text (content-type text/csv); a JSON array arrives parsed and goes back to the shared import parser. */
+function importText(body: z.output<typeof importBody>): string {
+  return typeof body === "string" ? body : JSON.stringify(body);
 }

@@ -2,8 +2,9 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
 import { resolveInstance } from "../../fleet/instances.js";
-import { addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign, type ChannelInput, type OperatorInput } from "../../fleet/operators.js";
+import { addChannel, addOperator, assign, channelSchema, getOperator, listOperators, operatorSchema, removeOperator, unassign } from "../../fleet/operators.js";
 import { parseInput, refParams } from "../input.js";
+import { errorResponses, listOf, record, zodRoutes } from "./route-schema.js";
 
 const ref = z.string().trim().min(1, "must not be empty").max(200);
 
@@ -12,34 +13,63 @@ const assignmentBody = z
   .object({ instance: ref, operator: ref, tier: z.number("tier must be a number").optional() })
   .strict();
 const unassignmentInput = assignmentBody.omit({ tier: true });
+/** An unassignment names both sides in the body or, for clients that send no DELETE body, in the query. */
+const unassignmentPart = unassignmentInput.partial();
+
+const channel = record("channel", { kind: z.enum(["email", "webhook"]), address: z.string(), enabled: z.boolean() });
+const operator = record("operator", { name: z.string(), channels: z.array(channel) });
+/** The secret is there once, when qrfleet generated it; null otherwise. */
+const generatedSecret = z.string().nullable().describe("a generated webhook signing secret, shown only in this answer");
+const assignment = z.looseObject({ instanceId: z.string(), operatorId: z.string(), tier: z.number().int() }).describe("an assignment");
 
 export async function operatorRoutes(app: FastifyInstance, ctx: FleetContext): Promise<void> {
-  app.get("/operators", async () => ({ operators: await listOperators(ctx.db) }));
+  const api = zodRoutes(app);
+  api.get("/operators", { schema: { summary: "list operators", response: { 200: listOf("operators", operator), 401: errorResponses[401] } } }, async () => ({
+    operators: await listOperators(ctx.db),
+  }));
 
   // The webhook signing secret is in this response once (generated when not given); it is stored sealed.
-  app.post("/operators", async (req, reply) =>
-    reply.status(201).send(await addOperator(ctx.db, ctx.box, (req.body ?? {}) as OperatorInput)),
+  api.post(
+    "/operators",
+    { schema: { summary: "add an operator with an email, a webhook or both", body: operatorSchema, response: { 201: z.object({ operator, webhookSecret: generatedSecret }), ...errorResponses } } },
+    async (req, reply) => reply.status(201).send(await addOperator(ctx.db, ctx.box, req.body)),
   );
 
-  app.get("/operators/:ref", async (req) => getOperator(ctx.db, parseInput(refParams, req.params).ref));
+  api.get(
+    "/operators/:ref",
+    { schema: { summary: "an operator with channels and assignments", params: refParams, response: { 200: operator, ...errorResponses } } },
+    async (req) => getOperator(ctx.db, req.params.ref),
+  );
 
-  app.delete("/operators/:ref", async (req) => removeOperator(ctx.db, parseInput(refParams, req.params).ref));
+  api.delete(
+    "/operators/:ref",
+    { schema: { summary: "remove an operator", params: refParams, response: { 200: z.looseObject({}).describe("what was removed"), ...errorResponses } } },
+    async (req) => removeOperator(ctx.db, req.params.ref),
+  );
 
   // Like an operator's first channels: a generated webhook secret is in this response only.
-  app.post("/operators/:ref/channels", async (req, reply) => {
-    const { ref: operator } = parseInput(refParams, req.params);
-    return reply.status(201).send(await addChannel(ctx.db, ctx.box, operator, (req.body ?? {}) as ChannelInput));
-  });
+  api.post(
+    "/operators/:ref/channels",
+    { schema: { summary: "add a channel to an operator", params: refParams, body: channelSchema, response: { 201: z.object({ channel, webhookSecret: generatedSecret }), ...errorResponses } } },
+    async (req, reply) => reply.status(201).send(await addChannel(ctx.db, ctx.box, req.params.ref, req.body)),
+  );
 
-  app.post("/assignments", async (req, reply) => {
-    const body = parseInput(assignmentBody, req.body);
-    const instance = await resolveInstance(ctx.db, body.instance);
-    return reply.status(201).send(await assign(ctx.db, instance.id, body.operator, body.tier));
-  });
+  api.post(
+    "/assignments",
+    { schema: { summary: "assign an instance to an operator", body: assignmentBody, response: { 201: assignment, ...errorResponses } } },
+    async (req, reply) => {
+      const instance = await resolveInstance(ctx.db, req.body.instance);
+      return reply.status(201).send(await assign(ctx.db, instance.id, req.body.operator, req.body.tier));
+    },
+  );
 
-  app.delete("/assignments", async (req) => {
-    const input = parseInput(unassignmentInput, req.body ?? req.query);
-    const instance = await resolveInstance(ctx.db, input.instance);
-    return unassign(ctx.db, instance.id, input.operator);
-  });
+  api.delete(
+    "/assignments",
+    { schema: { summary: "unassign an instance from an operator", body: unassignmentPart, querystring: unassignmentPart, response: { 200: z.looseObject({}).describe("what was removed"), ...errorResponses } } },
+    async (req) => {
+      const input = parseInput(unassignmentInput, Object.keys(req.body).length > 0 ? req.body : req.query);
+      const instance = await resolveInstance(ctx.db, input.instance);
+      return unassign(ctx.db, instance.id, input.operator);
+    },
+  );
 }
