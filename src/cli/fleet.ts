@@ -11,17 +11,32 @@ const counts = (record: Record<string, number>) =>
     .map(([k, n]) => `${k} ${n}`)
     .join(", ") || "none";
 
+/** Seconds as people read a duration: "3d 4h", "2h 5m", "40s". */
+export function duration(seconds: number): string {
+  if (seconds <= 0) return "-";
+  const parts: Array<[number, string]> = [[Math.floor(seconds / 86_400), "d"], [Math.floor(seconds / 3_600) % 24, "h"], [Math.floor(seconds / 60) % 60, "m"], [seconds % 60, "s"]];
+  const first = parts.findIndex(([n]) => n > 0);
+  return parts.slice(first, first + 2).filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`).join(" ");
+}
+
+/** The same numbers as GET /api/status, one per aligned row. */
 export function describeStatus(s: FleetStatus): string {
   const i = s.instances;
-  const lines = [
-    `instances: ${i.total} (${i.enabled} enabled, ${i.attention} need attention)`,
-    `  by state: ${counts(i.byState)}`,
-    `sessions: ${counts(s.sessions)}`,
+  const rows: string[][] = [
+    ["instances", String(i.total), `${i.enabled} enabled`],
+    ...Object.entries(i.byState).sort(([a], [b]) => a.localeCompare(b)).map(([state, n]) => [`  ${state}`, String(n), ""]),
+    ["attention", String(i.attention), "need a human (e.g. token refused)"],
+    ["longest unlinked", duration(i.longestUnlinkedSeconds), "enabled instances"],
+    ["alerts open", String(s.alertsOpen), ""],
+    ["channels failing", String(s.channels.failing), `${s.channels.disabled} disabled`],
+    ["sessions running", String(s.sessions.running), ""],
+    ["sessions queued", String(s.sessions.queued), ""],
   ];
+  const lines = [table(["", "count", "note"], rows, "")];
   if (s.queues) {
-    lines.push("queues:", ...Object.entries(s.queues).map(([name, c]) => `  ${name}: ${counts(c)}`));
+    lines.push("", table(["queue", "jobs"], Object.entries(s.queues).map(([name, c]) => [name, counts(c)]), ""));
   } else {
-    lines.push(`queues: unknown (${s.queuesError ?? "Redis is unavailable"})`);
+    lines.push("", `queues: unknown (${s.queuesError ?? "Redis is unavailable"})`);
   }
   return lines.join("\n");
 }
@@ -38,7 +53,7 @@ function deliveryTable(list: DeliveryView[]): string {
 
 function statusCommand(): Command {
   return new Command("status")
-    .description("the fleet at a glance: instances by state, sessions by status, queue depths")
+    .description("the fleet at a glance: instances by state, attention, alerts, failing channels, sessions, queue depths")
     .option("--json", "print JSON")
     .action(async (o: Out) => emit(o, await withFleet((ctx) => fleetStatus(ctx)), describeStatus));
 }

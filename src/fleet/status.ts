@@ -12,7 +12,13 @@ export interface FleetStatus {
     attention: number;
     /** By last known provider state; "unchecked" for instances never polled. */
     byState: Record<string, number>;
+    /** Seconds the enabled instance unlinked the longest has been so (0: none is), as the metric reports it. */
+    longestUnlinkedSeconds: number;
   };
+  /** Operator alerts raised and not yet recovered. */
+  alertsOpen: number;
+  /** Operators' channels: failing (every recent try failed) and disabled (410 Gone, failing too long). */
+  channels: { failing: number; disabled: number };
   sessions: Record<SessionStatus, number>;
   /** Job counts per queue, or null when Redis did not answer in time (see queuesError). */
   queues: Record<string, Record<string, number>> | null;
@@ -24,20 +30,40 @@ const JOB_TYPES: JobType[] = ["waiting", "active", "delayed", "prioritized", "wa
 const QUEUE_COUNTS_TIMEOUT_MS = 3_000;
 
 export async function fleetStatus(ctx: FleetContext): Promise<FleetStatus> {
-  const [instances, sessions, queues] = await Promise.all([instanceCounts(ctx), sessionCounts(ctx), queueCounts(ctx)]);
-  return { instances, sessions, ...queues };
+  const [instances, sessions, queues, others] = await Promise.all([instanceCounts(ctx), sessionCounts(ctx), queueCounts(ctx), otherCounts(ctx)]);
+  return { instances, sessions, ...others, ...queues };
 }
 
+/** One pass over the instances, grouped by state: its cost grows with the states, not with the fleet's size in round trips. */
+const INSTANCES_SQL = `
+  SELECT COALESCE("lastState", 'unchecked') AS state, count(*)::int AS total,
+    (count(*) FILTER (WHERE enabled))::int AS enabled, (count(*) FILTER (WHERE attention IS NOT NULL))::int AS attention,
+    COALESCE(extract(epoch FROM now() - min("unlinkedSince") FILTER (WHERE enabled)), 0)::float8 AS "unlinkedSeconds"
+  FROM "Instance" GROUP BY 1`;
+
 async function instanceCounts(ctx: FleetContext): Promise<FleetStatus["instances"]> {
-  const [byStateRows, total, enabled, attention] = await Promise.all([
-    ctx.db.instance.groupBy({ by: ["lastState"], _count: { _all: true } }),
-    ctx.db.instance.count(),
-    ctx.db.instance.count({ where: { enabled: true } }),
-    ctx.db.instance.count({ where: { attention: { not: null } } }),
-  ]);
-  const byState: Record<string, number> = {};
-  for (const row of byStateRows) byState[row.lastState ?? "unchecked"] = row._count._all;
-  return { total, enabled, attention, byState };
+  type Row = { state: string; total: number; enabled: number; attention: number; unlinkedSeconds: number };
+  const { rows } = await ctx.sql.query<Row>(INSTANCES_SQL);
+  const out: FleetStatus["instances"] = { total: 0, enabled: 0, attention: 0, byState: {}, longestUnlinkedSeconds: 0 };
+  for (const r of rows) {
+    out.byState[r.state] = r.total;
+    out.total += r.total;
+    out.enabled += r.enabled;
+    out.attention += r.attention;
+    out.longestUnlinkedSeconds = Math.max(out.longestUnlinkedSeconds, Math.round(r.unlinkedSeconds));
+  }
+  return out;
+}
+
+const OTHERS_SQL = `
+  SELECT (SELECT count(*) FROM "StateEpisode" WHERE "alertedAt" IS NOT NULL AND "endedAt" IS NULL)::int AS "alertsOpen",
+    (SELECT count(*) FROM "Channel" WHERE enabled AND "failingSince" IS NOT NULL)::int AS failing,
+    (SELECT count(*) FROM "Channel" WHERE NOT enabled)::int AS disabled`;
+
+async function otherCounts(ctx: FleetContext): Promise<Pick<FleetStatus, "alertsOpen" | "channels">> {
+  const { rows } = await ctx.sql.query<{ alertsOpen: number; failing: number; disabled: number }>(OTHERS_SQL);
+  const r = rows[0]!;
+  return { alertsOpen: r.alertsOpen, channels: { failing: r.failing, disabled: r.disabled } };
 }
 
 async function sessionCounts(ctx: FleetContext): Promise<Record<SessionStatus, number>> {

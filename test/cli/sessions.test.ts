@@ -136,7 +136,14 @@ describe("qrfleet enqueue, sessions, session show, cancel, status", { timeout: 1
     expect(Object.keys(status.sessions)).toContain("cancelled");
     expect(status.queues).not.toBeNull();
     const text = await qrfleet(["status"]);
-    expect(text.stdout).toMatch(/^instances: \d+ \(\d+ enabled, \d+ need attention\)/);
-    expect(text.stdout).toContain("qr-session:");
+    // An aligned table carrying the same numbers as --json (and GET /api/status).
+    const row = (name: string) => new RegExp(`^${name} +${"\\S+"}`, "m").exec(text.stdout)?.[0].split(/ {2,}/)[1];
+    expect(row("instances")).toBe(String(status.instances.total));
+    expect(row("attention")).toBe(String(status.instances.attention));
+    expect(row("alerts open")).toBe(String(status.alertsOpen));
+    expect(row("channels failing")).toBe(String(status.channels.failing));
+    expect(row("sessions running")).toBe(String(status.sessions.running));
+    expect(row("sessions queued")).toBe(String(status.sessions.queued));
+    expect(text.stdout).toMatch(/^qr-session +/m);
   });
 });

@@ -289,6 +289,10 @@ describe("operators, assignments, deliveries and status", () => {
     expect(status.sessions).toHaveProperty("queued");
     expect(Object.keys(status.queues).sort()).toEqual(["notify", "qr-session", "sweep"]);
     expect(status.queues["qr-session"]).toHaveProperty("waiting");
+    expect(status).toMatchObject({ alertsOpen: expect.any(Number), channels: { failing: expect.any(Number), disabled: expect.any(Number) } });
+    expect(status.instances.longestUnlinkedSeconds).toBeGreaterThanOrEqual(0);
+    const byState = Object.values(status.instances.byState as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(byState).toBe(status.instances.total);
   });
 });
 
