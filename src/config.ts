@@ -40,6 +40,11 @@ const keyList = z
 const schema = z.object({
   /** PostgreSQL connection string. Default: postgresql://postgres@127.0.0.1:5432/qrfleet */
   DATABASE_URL: url(["postgresql:", "postgres:"]).default("postgresql://postgres@127.0.0.1:5432/qrfleet"),
+  /**
+   * Where migrations run, when DATABASE_URL is a transaction pooler: PostgreSQL's direct address
+   * (migrations hold a session-level advisory lock). Default: DATABASE_URL
+   */
+  MIGRATE_DATABASE_URL: url(["postgresql:", "postgres:"]).optional(),
   /** Connections in this process's PostgreSQL pool. Default: 20 */
   QRFLEET_DB_POOL: int(1, 500).default(20),
   /** Redis for the queues (BullMQ). Default: redis://127.0.0.1:6379 */

@@ -26,7 +26,7 @@ function migrateCommand(): Command {
     .action(async (o: Out) => {
       const config = cliConfig([]);
       cliLogger(config);
-      emit(o, await migrate(config.DATABASE_URL), describeMigration);
+      emit(o, await migrate(config.MIGRATE_DATABASE_URL ?? config.DATABASE_URL), describeMigration);
     });
 }
 

@@ -23,6 +23,22 @@ describe("qrfleet migrate, simulator, daemon and usage", { timeout: 120_000 }, (
     }
   });
 
+  it("migrate goes to MIGRATE_DATABASE_URL when it is set (the direct address behind a pooler)", async () => {
+    const [pooled, direct] = [await emptyDatabase(), await emptyDatabase()];
+    try {
+      const r = await qrfleet(["migrate", "--json"], { DATABASE_URL: pooled.url, MIGRATE_DATABASE_URL: direct.url });
+      expect(r.code).toBe(0);
+      expect((JSON.parse(r.stdout) as MigrationResult).applied.length).toBeGreaterThan(0);
+      const onPooled = await qrfleet(["migrate", "--json"], { DATABASE_URL: pooled.url });
+      expect((JSON.parse(onPooled.stdout) as MigrationResult).alreadyApplied).toEqual([]);
+      const bad = await qrfleet(["migrate"], { MIGRATE_DATABASE_URL: "mysql://db/qrfleet" });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("MIGRATE_DATABASE_URL");
+    } finally {
+      await Promise.all([pooled.drop(), direct.drop()]);
+    }
+  });
+
   it("simulator prints its instances and stops on Ctrl-C (exit 0)", async () => {
     const run = qrfleet.start(["simulator", "--port", "0", "--instances", "2", "--id-prefix", "4242", "--json"]);
     const deadline = Date.now() + 30_000;
