@@ -21,7 +21,7 @@ function describeMigration(r: MigrationResult): string {
 
 function migrateCommand(): Command {
   return new Command("migrate")
-    .description("apply pending database migrations (prisma/migrations) to DATABASE_URL")
+    .description("apply pending database migrations (prisma/migrations) to MIGRATE_DATABASE_URL, else DATABASE_URL")
     .option("--json", "print JSON")
     .action(async (o: Out) => {
       const config = cliConfig([]);
