@@ -17,13 +17,15 @@ describe("simulator freeze()", () => {
   it("stops rotation, timeouts and scans; sockets stay open, and one opened later stays silent", async () => {
     sim = await startSimulator({
       log: silent,
-      defaults: { rotationMs: 50, scanWindowMs: 400, scanAfterMs: 300 },
+      // The scan comes late enough that a busy machine still freezes before it.
+      defaults: { rotationMs: 50, scanWindowMs: 1_200, scanAfterMs: 1_000 },
       instances: [
         { idInstance: "7106000001", token: "t1", fate: "never" },
         { idInstance: "7106000002", token: "t2", fate: "scan" },
         { idInstance: "7106000003", token: "t3", fate: "never" },
       ],
     });
+    const openedAt = Date.now();
     const rotating = openSession(sim, "7106000001", "t1");
     const scanned = openSession(sim, "7106000002", "t2");
     await waitFor(() => rotating.received.length >= 2 && scanned.received.length >= 2);
@@ -33,7 +35,7 @@ describe("simulator freeze()", () => {
     const late = openSession(sim, "7106000003", "t3");
     await late.opened;
     // Past the scan window and the scan time of both sockets.
-    await pause(600);
+    await pause(Math.max(200, openedAt + 1_400 - Date.now()));
     expect([rotating.received.length, scanned.received.length]).toEqual(counts);
     expect(late.received).toEqual([]);
     expect(sim.stats()).toMatchObject({ qrFramesSent: sent, timeouts: 0, scans: 0 });
