@@ -17,7 +17,7 @@ import { migrate } from "../src/migrate.js";
 import { QUEUE, createQueues, createRedis, redisOptions } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
-import { ABORT, createSessionProcessor } from "./qr-session.js";
+import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
 import { createSweepProcessor } from "./sweep.js";
 
 const CLOSE_BOUND_MS = 5_000;
@@ -55,7 +55,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     stalledInterval: config.QRFLEET_STALLED_INTERVAL_MS,
   };
   const pipeline = openPipeline(ctx, workerName);
-  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, pipeline: pipeline.session }), {
+  const runs = new SessionRuns();
+  const sessionWorker = new Worker(QUEUE.session, createSessionProcessor({ ctx, pipeline: pipeline.session }, runs), {
     ...base,
     concurrency: config.QRFLEET_CONCURRENCY,
     // A session holds its job for up to ~130 s blocked on a socket; the lock is renewed at half
@@ -78,22 +79,20 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     w.on("failed", (job, err) => log.warn({ queue: w.name, job: job?.id, err: err.message }, "job failed"));
   }
   // A lost lock does not stop BullMQ's processor: stop the run ourselves and hand the attempt back.
-  sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => sessionWorker.cancelJob(id, ABORT.lockLost)));
+  sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => runs.cancel(id, ABORT.lockLost)));
 
   const subscriber = createRedis(config.REDIS_URL, true);
   // Without a listener ioredis prints each failed reconnect to stderr itself, outside the JSON log.
   const redisDown = (which: string) => (err: Error) => log.warn({ err: err.message, connection: which }, "Redis connection failed; reconnecting");
   subscriber.on("error", redisDown("cancels"));
   queues.connection.on("error", redisDown("queues"));
-  const unsubscribe = await subscribeCancels(subscriber, config.QRFLEET_REDIS_PREFIX, (jobId) =>
-    sessionWorker.cancelJob(jobId, "cancelled"),
-  );
+  const unsubscribe = await subscribeCancels(subscriber, config.QRFLEET_REDIS_PREFIX, (jobId) => runs.cancel(jobId, "cancelled"));
 
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
-  await reconcile(ctx);
+  await reconcile(ctx, runs.runsHere);
   const reconcileTimer = setInterval(() => {
-    reconcile(ctx).catch((err) => log.error({ err }, "reconcile failed"));
+    reconcile(ctx, runs.runsHere).catch((err) => log.error({ err }, "reconcile failed"));
   }, config.QRFLEET_RECONCILE_INTERVAL_MS);
   reconcileTimer.unref();
 
@@ -106,8 +105,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.info("shutting down: no new work, running sessions get the grace period");
       clearInterval(reconcileTimer);
       await app.close().catch(() => undefined);
-      const grace = setTimeout(() => sessionWorker.cancelAllJobs(ABORT.shutdown), config.QRFLEET_SHUTDOWN_GRACE_MS);
-      await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS);
+      const stopRuns = () => runs.cancelAll(ABORT.shutdown);
+      const grace = setTimeout(stopRuns, config.QRFLEET_SHUTDOWN_GRACE_MS);
+      await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS, stopRuns);
       clearTimeout(grace);
       await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
@@ -128,13 +128,13 @@ async function bounded(work: Promise<void>, boundMs: number): Promise<void> {
 }
 
 /** BullMQ's close() waits for active jobs without a bound; ours has one, then forces. */
-async function closeBounded(worker: Worker, boundMs: number): Promise<void> {
+async function closeBounded(worker: Worker, boundMs: number, stopRuns = () => worker.cancelAllJobs(ABORT.shutdown)): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), boundMs)));
   const result = await Promise.race([worker.close().then(() => "closed" as const), timeout]);
   clearTimeout(timer);
   if (result === "timeout") {
-    worker.cancelAllJobs(ABORT.shutdown);
+    stopRuns();
     await Promise.race([worker.close(true), new Promise((r) => setTimeout(r, CLOSE_BOUND_MS))]);
   }
 }

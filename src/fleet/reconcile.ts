@@ -15,9 +15,15 @@ export interface ReconcileResult {
 const BATCH = 200;
 const DEAD_STATES = new Set(["completed", "failed", "unknown"]);
 
-export async function reconcile(ctx: FleetContext): Promise<ReconcileResult> {
+/**
+ * Says whether this process is running an attempt itself: its job may be gone from Redis, but the
+ * run goes on and ends it (or hands it back, and the next pass restores it).
+ */
+export type RunsHere = (sessionId: string, attempt: number) => boolean;
+
+export async function reconcile(ctx: FleetContext, runsHere: RunsHere = () => false): Promise<ReconcileResult> {
   await ensureSchedules(ctx);
-  const sessionsRestored = await restoreSessions(ctx);
+  const sessionsRestored = await restoreSessions(ctx, runsHere);
   const deliveriesRestored = await restoreDeliveries(ctx);
   if (sessionsRestored || deliveriesRestored) {
     ctx.log.warn({ sessionsRestored, deliveriesRestored }, "reconciler restored jobs missing from Redis");
@@ -25,7 +31,7 @@ export async function reconcile(ctx: FleetContext): Promise<ReconcileResult> {
   return { sessionsRestored, deliveriesRestored };
 }
 
-async function restoreSessions(ctx: FleetContext): Promise<number> {
+async function restoreSessions(ctx: FleetContext, runsHere: RunsHere): Promise<number> {
   let restored = 0;
   let cursor: string | undefined;
   for (;;) {
@@ -39,7 +45,7 @@ async function restoreSessions(ctx: FleetContext): Promise<number> {
     cursor = page[page.length - 1]!.id;
     const states = await Promise.all(page.map((s) => ctx.queues.session.getJobState(sessionJobId(s.id, s.attempt))));
     for (const [i, s] of page.entries()) {
-      if (!DEAD_STATES.has(states[i]!)) continue;
+      if (!DEAD_STATES.has(states[i]!) || runsHere(s.id, s.attempt)) continue;
       // A finished job for an open session means its run died before recording an outcome.
       await ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0);
       await addSessionJob(ctx.queues, { sessionId: s.id, attempt: s.attempt }, s.dueAt.getTime() - Date.now());

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances.js";
 import { addOperator } from "../../src/fleet/operators.js";
 import { enqueueSession } from "../../src/fleet/sessions.js";
+import { addSessionJobs } from "../../src/queues.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { verified } from "../e2e/support.js";
@@ -68,6 +69,28 @@ describe("recovery and scale-out", () => {
     expect(done.map((s) => s.status)).toEqual(done.map(() => "authorized"));
     expect(await d.ctx.queues.sweep.getJobScheduler("fleet-sweep")).toBeTruthy(); // schedules came back too
     await d.close(); // its reconciler works on the whole database: keep it out of the next test
+  }, 60_000);
+
+  it("a job Redis lost and got back while its attempt runs here does not take the running attempt over", async () => {
+    const prefix = newPrefix();
+    const d = await startTestDaemon({
+      QRFLEET_REDIS_PREFIX: prefix, QRFLEET_LOCK_DURATION_MS: "1500", QRFLEET_STALLED_INTERVAL_MS: "500",
+      QRFLEET_RECONCILE_INTERVAL_MS: "1000", QRFLEET_SESSION_ATTEMPTS: "1", QRFLEET_SCAN_WINDOW_MS: "4000",
+    });
+    daemons.push(d);
+    const ids = await addMany(d, 6, { fate: "never", rotationMs: 200, scanWindowMs: 4000 });
+    const sessionIds = (await Promise.all(ids.map((id) => enqueueSession(d.ctx, id, "admin")))).map((s) => s.session.id);
+    await waitFor("every session to show a QR code", async () =>
+      (await d.ctx.db.qrCode.groupBy({ by: ["sessionId"], where: { sessionId: { in: sessionIds } } })).length === ids.length,
+    );
+    // Redis loses the running jobs, and each comes back (as another daemon's reconciler puts it back).
+    await deleteRedisKeys(d, prefix);
+    await addSessionJobs(d.ctx.queues, sessionIds.map((sessionId) => ({ sessionId, attempt: 1 })));
+    await allEnded(d, sessionIds);
+    const attempts = await d.ctx.db.qrAttempt.findMany({ where: { sessionId: { in: sessionIds } } });
+    // One socket per attempt, or one resume where the loss was noticed first: never a run taken over and over.
+    expect(attempts.filter((a) => a.outcome !== "timed_out" || a.resumes > 1).map((a) => [a.outcome, a.resumes])).toEqual([]);
+    await d.close();
   }, 60_000);
 
   it("two daemons on the same Redis and PostgreSQL share the work with no duplicate session or webhook", async () => {
