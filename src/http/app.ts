@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
 import { adminApi } from "./api/index.js";
+import { registerDashboard } from "./dashboard.js";
 import { installBodyParsers, installErrorHandlers, sendError } from "./errors.js";
 import { healthRoutes } from "./health.js";
 import { registerLivePage } from "./live.js";
@@ -23,7 +24,7 @@ export interface HttpAppOptions {
 
 /**
  * The HTTP face of the fleet: admin API (/api), the provider's webhook (/hooks/greenapi),
- * health, metrics and the queue dashboard. Built, not listened on: the caller listens.
+ * health, metrics, the queue dashboard and the fleet dashboard (/admin). Built, not listened on: the caller listens.
  */
 export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Promise<FastifyInstance> {
   const log: FastifyBaseLogger = ctx.log.child({ component: "http" });
@@ -59,5 +60,6 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
   await app.register(adminApi, { ctx, prefix: "/api" });
   await app.register(queueBoard, { ctx });
   await registerLivePage(app, ctx);
+  await registerDashboard(app, ctx);
   return app;
 }

@@ -2,13 +2,18 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { sameSecret } from "../secrets.js";
 import { sendError } from "./errors.js";
 
+/** The token of `Authorization: Bearer <token>`, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? null;
+}
+
 /** Admin API: `Authorization: Bearer <QRFLEET_ADMIN_TOKEN>`, compared in constant time. */
 export function requireBearer(adminToken: string) {
   return async function bearerAuth(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
-    if (match && sameSecret(match[1]!, adminToken)) return;
+    const presented = bearerToken(req.headers.authorization);
+    if (presented !== null && sameSecret(presented, adminToken)) return;
     reply.header("www-authenticate", 'Bearer realm="qrfleet"');
-    return sendError(reply, 401, "unauthorized", match ? "wrong admin token" : "send Authorization: Bearer <admin token>");
+    return sendError(reply, 401, "unauthorized", presented !== null ? "wrong admin token" : "send Authorization: Bearer <admin token>");
   };
 }
 
@@ -26,8 +31,8 @@ export function requireBasicOrBearer(adminToken: string) {
 }
 
 function presentedPassword(header: string): string | null {
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return bearer[1]!;
+  const bearer = bearerToken(header);
+  if (bearer !== null) return bearer;
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!basic) return null;
   const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");

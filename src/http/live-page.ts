@@ -84,8 +84,8 @@ button { font-size: 1.1rem; padding: .5rem 1rem; }
 .start button { font-size: 1.3rem; padding: .8rem 1.6rem; }
 `;
 
-/** The document start both pages share; the referrer is withheld because the URL is the credential. */
-function pageHead(title: string, nonce: string): string {
+/** The document start every page shares; the referrer is withheld because the URL is the credential. */
+export function pageHead(title: string, nonce: string, style = STYLE): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -94,7 +94,7 @@ function pageHead(title: string, nonce: string): string {
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
-<style nonce="${nonce}">${STYLE}</style>
+<style nonce="${nonce}">${style}</style>
 </head>`;
 }
 

@@ -173,18 +173,21 @@ export async function registerLivePage(app: FastifyInstance, ctx: FleetContext):
  * not a browser, so it carries no one's link unknowingly.
  */
 function foreignPostProblem(req: FastifyRequest, ownPageOrigins: ReadonlySet<string>): Problem | null {
-  const site = req.headers["sec-fetch-site"];
-  const origin = req.headers.origin;
-  if (site !== undefined) {
-    if (site !== "same-origin") return CROSS_SITE;
-  } else if (origin !== undefined && origin !== `${req.protocol}://${req.host}` && !ownPageOrigins.has(origin)) {
-    return CROSS_SITE;
-  }
+  if (isCrossSite(req, ownPageOrigins)) return CROSS_SITE;
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   return type === "application/json" ? null : NOT_JSON;
 }
 
-function securityHeaders(nonce: string): Record<string, string> {
+/** Whether the browser says the request comes from another site (Sec-Fetch-Site, else Origin). */
+export function isCrossSite(req: FastifyRequest, ownOrigins: ReadonlySet<string>): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin";
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== `${req.protocol}://${req.host}` && !ownOrigins.has(origin);
+}
+
+/** Headers of every HTML page this server renders: scripts and styles only under the response's nonce. */
+export function securityHeaders(nonce: string): Record<string, string> {
   const csp = [
     "default-src 'self'", `script-src 'nonce-${nonce}'`, `style-src 'nonce-${nonce}'`, "img-src 'self' blob: data:",
     "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
@@ -199,7 +202,7 @@ function securityHeaders(nonce: string): Record<string, string> {
   };
 }
 
-function wantsJson(req: FastifyRequest): boolean {
+export function wantsJson(req: FastifyRequest): boolean {
   const accept = req.headers.accept ?? "";
   return accept.includes("application/json") && !accept.includes("text/html");
 }
