@@ -2,12 +2,13 @@ import type { SessionStatus } from "../db.js";
 import { shownAddress } from "../outbound.js";
 import { maskSecrets } from "../log.js";
 import type { FleetContext } from "./context.js";
+import { openAlertSql } from "./fleet-sql.js";
 
 /** What the admin dashboard lists: one page of instances, one row each, and the channels in trouble. */
 
 export const DASHBOARD_PAGE_SIZE = 50;
-/** The filter value for instances never polled (`lastState` still null; "unchecked" in fleet status). */
-export const NEVER_CHECKED = "never_checked";
+/** The filter value for instances never polled (`lastState` still null), named as fleet status names them. */
+export const NEVER_CHECKED = "unchecked";
 
 export interface DashboardFilter {
   /** A provider state, or NEVER_CHECKED. */
@@ -61,7 +62,7 @@ const PAGE_SQL = `
     WHERE ($1::text IS NULL OR ($1 = '${NEVER_CHECKED}' AND i."lastState" IS NULL) OR i."lastState" = $1)
       AND ($2::text IS NULL OR strpos(lower(COALESCE(i.label, '')), lower($2)) > 0 OR strpos(i."idInstance", $2) > 0)
       AND (NOT $3::boolean OR EXISTS (
-        SELECT 1 FROM "StateEpisode" e WHERE e."instanceId" = i.id AND e."alertedAt" IS NOT NULL AND e."endedAt" IS NULL))
+        SELECT 1 FROM "StateEpisode" e WHERE e."instanceId" = i.id AND ${openAlertSql("e")}))
   ), page AS (
     SELECT * FROM filtered ORDER BY "unlinkedSince" ASC NULLS LAST, "idInstance", id LIMIT $4 OFFSET $5
   )
@@ -73,7 +74,7 @@ const PAGE_SQL = `
     WHERE q."instanceId" = p.id ORDER BY q."createdAt" DESC LIMIT 1) s ON true
   LEFT JOIN LATERAL (
     SELECT array_agg(DISTINCT e.state ORDER BY e.state) AS states FROM "StateEpisode" e
-    WHERE e."instanceId" = p.id AND e."alertedAt" IS NOT NULL AND e."endedAt" IS NULL) a ON true
+    WHERE e."instanceId" = p.id AND ${openAlertSql("e")}) a ON true
   ORDER BY p."unlinkedSince" ASC NULLS LAST, p."idInstance", p.id`;
 
 type PageRow = Omit<DashboardRow, "session"> & {

@@ -2,6 +2,7 @@ import type { JobType } from "bullmq";
 import { Gauge, type Registry } from "prom-client";
 import { INSTANCE_STATES } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
+import { LONGEST_UNLINKED_SECONDS_SQL, openAlertSql } from "./fleet-sql.js";
 
 /**
  * The fleet as PostgreSQL and Redis hold it, read when /metrics is scraped. Every daemon reports
@@ -32,7 +33,7 @@ type AlertReading = Array<{ kind: string; open: number }>;
 /** One statement: enabled instances by last state, and the oldest `unlinkedSince` among them. */
 const INSTANCES_SQL = `
   SELECT COALESCE("lastState", 'unchecked') AS state, count(*)::int AS count,
-    COALESCE(extract(epoch FROM now() - min("unlinkedSince")), 0)::float8 AS "unlinkedSeconds"
+    ${LONGEST_UNLINKED_SECONDS_SQL} AS "unlinkedSeconds"
   FROM "Instance" WHERE enabled GROUP BY 1`;
 
 async function readInstances(ctx: FleetContext): Promise<InstanceReading> {
@@ -53,8 +54,7 @@ async function readQueues(ctx: FleetContext): Promise<QueueReading> {
 
 /** Open alerts by the state they are about: episodes whose operators were told and that have not ended. */
 const OPEN_ALERTS_SQL = `
-  SELECT state AS kind, count(*)::int AS open FROM "StateEpisode"
-  WHERE "alertedAt" IS NOT NULL AND "endedAt" IS NULL GROUP BY 1`;
+  SELECT state AS kind, count(*)::int AS open FROM "StateEpisode" e WHERE ${openAlertSql("e")} GROUP BY 1`;
 
 async function readOpenAlerts(ctx: FleetContext): Promise<AlertReading> {
   return (await ctx.sql.query<{ kind: string; open: number }>(OPEN_ALERTS_SQL)).rows;

@@ -1,6 +1,7 @@
 import type { JobType } from "bullmq";
 import type { SessionStatus } from "../db.js";
 import type { FleetContext } from "./context.js";
+import { LONGEST_UNLINKED_SECONDS_SQL, openAlertSql } from "./fleet-sql.js";
 import { SESSION_STATUSES } from "./sessions.js";
 
 /** The fleet at a glance: what `qrfleet status` prints and `GET /api/status` returns. */
@@ -38,7 +39,7 @@ export async function fleetStatus(ctx: FleetContext): Promise<FleetStatus> {
 const INSTANCES_SQL = `
   SELECT COALESCE("lastState", 'unchecked') AS state, count(*)::int AS total,
     (count(*) FILTER (WHERE enabled))::int AS enabled, (count(*) FILTER (WHERE attention IS NOT NULL))::int AS attention,
-    COALESCE(extract(epoch FROM now() - min("unlinkedSince") FILTER (WHERE enabled)), 0)::float8 AS "unlinkedSeconds"
+    ${LONGEST_UNLINKED_SECONDS_SQL} AS "unlinkedSeconds"
   FROM "Instance" GROUP BY 1`;
 
 async function instanceCounts(ctx: FleetContext): Promise<FleetStatus["instances"]> {
@@ -56,7 +57,7 @@ async function instanceCounts(ctx: FleetContext): Promise<FleetStatus["instances
 }
 
 const OTHERS_SQL = `
-  SELECT (SELECT count(*) FROM "StateEpisode" WHERE "alertedAt" IS NOT NULL AND "endedAt" IS NULL)::int AS "alertsOpen",
+  SELECT (SELECT count(*) FROM "StateEpisode" e WHERE ${openAlertSql("e")})::int AS "alertsOpen",
     (SELECT count(*) FROM "Channel" WHERE enabled AND "failingSince" IS NOT NULL)::int AS failing,
     (SELECT count(*) FROM "Channel" WHERE NOT enabled)::int AS disabled`;
 

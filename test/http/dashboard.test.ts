@@ -149,7 +149,7 @@ describe("dashboard page", () => {
 
     const blocked = shownIds((await page("?state=blocked")).body);
     expect(new Set(blocked)).toEqual(new Set(fleet.instances.filter((i) => i.state === "blocked").map((i) => i.idInstance)));
-    const never = shownIds((await page("?state=never_checked")).body);
+    const never = shownIds((await page("?state=unchecked")).body);
     expect(new Set(never)).toEqual(new Set(fleet.instances.filter((i) => i.state === null).map((i) => i.idInstance)));
     expect(shownIds((await page("?alert=1")).body).sort()).toEqual([...blocked].sort());
 
