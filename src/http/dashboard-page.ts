@@ -28,6 +28,7 @@ header { display: flex; justify-content: space-between; align-items: baseline; g
 .numbers { display: flex; gap: .6rem; flex-wrap: wrap; margin: 0 0 1rem; padding: 0; list-style: none; }
 .numbers li { border: 1px solid #8886; border-radius: 8px; padding: .4rem .7rem; }
 .numbers b { font-size: 1.2rem; font-variant-numeric: tabular-nums; display: block; }
+.numbers a { color: inherit; text-decoration: none; display: block; }
 .bad { color: #b3261e; } .muted { opacity: .7; }
 form.filters { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin: .5rem 0; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
@@ -85,17 +86,19 @@ ${renderChannels(m.channels, m.now)}
 }
 
 function renderNumbers(s: FleetStatus): string {
-  const item = (id: string, label: string, value: number | string, bad = false, raw?: number) =>
-    `<li id="n-${id}" data-value="${escapeHtml(String(raw ?? value))}"${bad ? ' class="bad"' : ""}><b>${escapeHtml(String(value))}</b>${escapeHtml(label)}</li>`;
+  const item = (id: string, label: string, value: number | string, bad = false, raw?: number, href?: string) => {
+    const body = `<b>${escapeHtml(String(value))}</b>${escapeHtml(label)}`;
+    return `<li id="n-${id}" data-value="${escapeHtml(String(raw ?? value))}"${bad ? ' class="bad"' : ""}>${href ? `<a href="${escapeHtml(href)}">${body}</a>` : body}</li>`;
+  };
   const states = Object.entries(s.instances.byState).sort(([a], [b]) => a.localeCompare(b));
   return `<ul class="numbers" id="numbers">
   ${item("total", "instances", s.instances.total)}
   ${item("enabled", "enabled", s.instances.enabled)}
   ${item("attention", "need attention", s.instances.attention, s.instances.attention > 0)}
-  ${states.map(([state, n]) => item(`state-${state}`, state, n)).join("\n  ")}
+  ${states.map(([state, n]) => item(`state-${state}`, state, n, false, undefined, `/admin?state=${encodeURIComponent(state)}`)).join("\n  ")}
   ${item("running", "sessions running", s.sessions.running)}
   ${item("queued", "sessions queued", s.sessions.queued)}
-  ${item("alerts", "alerts open", s.alertsOpen, s.alertsOpen > 0)}
+  ${item("alerts", "alerts open", s.alertsOpen, s.alertsOpen > 0, undefined, "/admin?alert=1")}
   ${item("failing", "channels failing", s.channels.failing, s.channels.failing > 0)}
   ${item("disabled", "channels disabled", s.channels.disabled, s.channels.disabled > 0)}
   ${item("unlinked", "longest unlinked", duration(s.instances.longestUnlinkedSeconds), false, s.instances.longestUnlinkedSeconds)}

@@ -82,6 +82,12 @@ describe("fleet dashboard in a real browser", () => {
     expect(new Set(await page.locator("#instances td.alerts").allTextContents())).toEqual(new Set(["blocked"]));
 
     await page.goto(`${base}/admin`);
+    await page.locator("#n-state-sleepMode a").click();
+    await page.waitForURL(/state=sleepMode/);
+    expect(await page.locator("#instances td.state").count()).toBe(status.instances.byState.sleepMode);
+    expect(new Set(await page.locator("#instances td.state").allTextContents())).toEqual(new Set(["sleepMode"]));
+
+    await page.goto(`${base}/admin`);
     await page.locator("#pager a[rel=next]").click();
     await page.waitForURL(/page=2/);
     expect(await page.locator("#pager").textContent()).toContain("page 2 of 6");
