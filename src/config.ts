@@ -47,9 +47,18 @@ const schema = z.object({
   MIGRATE_DATABASE_URL: url(["postgresql:", "postgres:"]).optional(),
   /** Connections in this process's PostgreSQL pool. Default: 20 */
   QRFLEET_DB_POOL: int(1, 500).default(20),
-  /** Redis for the queues (BullMQ). Default: redis://127.0.0.1:6379 */
+  /** Redis for the queues (BullMQ); with REDIS_CLUSTER, any one node of the cluster. Default: redis://127.0.0.1:6379 */
   REDIS_URL: url(["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
-  /** Prefix of every Redis key, so several fleets (or test runs) can share one Redis. Default: qrfleet */
+  /**
+   * REDIS_URL is a Redis Cluster (a managed cluster's configuration endpoint, or any node): the other
+   * nodes are discovered from it and every key is prefixed with the hash tag {QRFLEET_REDIS_PREFIX}.
+   * Default: false
+   */
+  REDIS_CLUSTER: bool.default(false),
+  /**
+   * Prefix of every Redis key, so several fleets (or test runs) can share one Redis; in a cluster
+   * the keys start with {QRFLEET_REDIS_PREFIX}. Default: qrfleet
+   */
   QRFLEET_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default("qrfleet"),
   /** SMTP server for operator email, e.g. smtp://user:pass@mail:587. Default: smtp://127.0.0.1:2525 */
   SMTP_URL: url(["smtp:", "smtps:"]).default("smtp://127.0.0.1:2525"),
@@ -259,6 +268,14 @@ function checkKeyring(current: string | undefined, previous: readonly string[]):
   });
 }
 
+/** A cluster has only database 0; a URL naming another would otherwise be followed silently into it. */
+function checkClusterUrl(redisUrl: string): void {
+  const db = new URL(redisUrl).pathname.slice(1);
+  if (db !== "" && db !== "0") {
+    throw new ConfigError(`invalid configuration: REDIS_URL names database ${db}, but a Redis Cluster has only database 0: remove /${db} from REDIS_URL`);
+  }
+}
+
 /** Reads .env from the working directory if present; values already in the environment win. */
 function loadDotEnv(): void {
   if (existsSync(".env")) process.loadEnvFile(".env");
@@ -288,6 +305,7 @@ export function loadConfig(
     throw new ConfigError(`missing configuration: ${missing.map((k) => HOW_TO_SET[k]).join("; ")}`);
   }
   checkKeyring(parsed.data.QRFLEET_SECRET_KEY, parsed.data.QRFLEET_SECRET_KEYS_PREVIOUS);
+  if (parsed.data.REDIS_CLUSTER) checkClusterUrl(parsed.data.REDIS_URL);
   return Object.freeze({
     ...parsed.data,
     QRFLEET_SECRET_KEY: parsed.data.QRFLEET_SECRET_KEY ?? "",

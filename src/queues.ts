@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
+import type { Config } from "./config.js";
 
 /** Queue names, job payloads and default options: the only place that knows how jobs look. */
 export const QUEUE = {
@@ -46,17 +47,44 @@ export const NOTIFY_JOB_OPTIONS: JobsOptions = {
 };
 export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
 
+/** Where Redis is and how qrfleet's keys are named there; built from config by `redisTarget`. */
+export interface RedisTarget {
+  /** A standalone Redis, or any node of a Redis Cluster (the others are discovered from it). */
+  url: string;
+  cluster: boolean;
+  /** QRFLEET_REDIS_PREFIX as set; the keys use `keyPrefix(target)`. */
+  prefix: string;
+}
+
+export const redisTarget = (config: Pick<Config, "REDIS_URL" | "REDIS_CLUSTER" | "QRFLEET_REDIS_PREFIX">): RedisTarget => ({
+  url: config.REDIS_URL,
+  cluster: config.REDIS_CLUSTER,
+  prefix: config.QRFLEET_REDIS_PREFIX,
+});
+
+/**
+ * A cluster runs a multi-key command or script only when all its keys hash to one slot. BullMQ's
+ * scripts touch several keys of a queue, and the pace script an instance's key and its host's, so
+ * in a cluster the whole prefix is a hash tag. A standalone Redis keeps the plain prefix, so the
+ * keys of an existing fleet stay where they are.
+ */
+export const keyPrefix = (target: RedisTarget): string => (target.cluster ? `{${target.prefix}}` : target.prefix);
+
+export type RedisClient = Redis | Cluster;
+
 export function redisOptions(redisUrl: string, forWorker: boolean): RedisOptions {
   return {
     // Workers block on Redis and must never give up a command (BullMQ requirement).
     maxRetriesPerRequest: forWorker ? null : 3,
     enableReadyCheck: true,
     connectTimeout: 10_000,
-    retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 10_000),
+    retryStrategy: reconnectDelay,
     lazyConnect: false,
     ...parseRedisUrl(redisUrl),
   };
 }
+
+const reconnectDelay = (times: number) => Math.min(200 * 2 ** Math.min(times, 6), 10_000);
 
 function parseRedisUrl(redisUrl: string): RedisOptions {
   const u = new URL(redisUrl);
@@ -70,21 +98,51 @@ function parseRedisUrl(redisUrl: string): RedisOptions {
   };
 }
 
-export function createRedis(redisUrl: string, forWorker = true): Redis {
-  return new Redis(redisOptions(redisUrl, forWorker));
+function clusterOptions(redisUrl: string, forWorker: boolean): ClusterOptions {
+  const { host: _host, port: _port, db: _db, retryStrategy: _each, ...node } = redisOptions(redisUrl, forWorker);
+  return {
+    redisOptions: node,
+    clusterRetryStrategy: reconnectDelay,
+    enableReadyCheck: true,
+    // Nodes are reached by the names the cluster announces: a managed cluster's TLS certificate
+    // names its hosts, not their addresses, so resolving them first would fail verification.
+    dnsLookup: (address, callback) => callback(null, address),
+  };
+}
+
+/** A connection of its own; in a cluster an ioredis `Cluster` seeded with the URL's node. */
+export function createRedis(target: RedisTarget, forWorker = true): RedisClient {
+  if (!target.cluster) return new Redis(redisOptions(target.url, forWorker));
+  const { hostname, port } = new URL(target.url);
+  return new Cluster([{ host: hostname, port: Number(port || 6379) }], clusterOptions(target.url, forWorker));
+}
+
+/**
+ * What BullMQ workers connect with. Options make each worker open its own connections; a cluster
+ * must be handed as a client, which each worker duplicates (and closes) for itself, so the caller
+ * closes only that client.
+ */
+export function workerConnection(target: RedisTarget): { connection: ConnectionOptions; close(): void } {
+  if (!target.cluster) return { connection: redisOptions(target.url, true), close() {} };
+  const client = createRedis(target, true);
+  // Only a template: the workers' own duplicates report the same failures through worker.on("error").
+  client.on("error", () => undefined);
+  return { connection: client as ConnectionOptions, close: () => client.disconnect() };
 }
 
 export interface Queues {
   session: Queue<SessionJob>;
   notify: Queue<NotifyJob>;
   sweep: Queue<SweepJob>;
+  /** The prefix of every key qrfleet writes (`keyPrefix`). */
   prefix: string;
-  connection: Redis;
+  connection: RedisClient;
   close(): Promise<void>;
 }
 
-export function createQueues(redisUrl: string, prefix: string): Queues {
-  const connection = createRedis(redisUrl, false);
+export function createQueues(target: RedisTarget): Queues {
+  const connection = createRedis(target, false);
+  const prefix = keyPrefix(target);
   const opts = { connection: connection as ConnectionOptions, prefix };
   const session = new Queue<SessionJob>(QUEUE.session, { ...opts, defaultJobOptions: SESSION_JOB_OPTIONS });
   const notify = new Queue<NotifyJob>(QUEUE.notify, { ...opts, defaultJobOptions: NOTIFY_JOB_OPTIONS });

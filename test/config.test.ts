@@ -25,6 +25,15 @@ describe("configuration", () => {
     expect(() => loadConfig({ ...good, QRFLEET_CONCURRENCY: "0" })).toThrow(/QRFLEET_CONCURRENCY/);
   });
 
+  it("takes REDIS_URL as a seed node of a Redis Cluster, which has only database 0", () => {
+    expect(loadConfig({ ...good }).REDIS_CLUSTER).toBe(false);
+    expect(loadConfig({ ...good, REDIS_CLUSTER: "true", REDIS_URL: "rediss://u:p@cfg.example.test:6379/0" }).REDIS_CLUSTER).toBe(true);
+    expect(() => loadConfig({ ...good, REDIS_CLUSTER: "true", REDIS_URL: "redis://127.0.0.1:7000/3" })).toThrow(
+      /REDIS_URL names database 3, but a Redis Cluster has only database 0: remove \/3 from REDIS_URL/,
+    );
+    expect(() => loadConfig({ ...good, REDIS_CLUSTER: "maybe" })).toThrow(/REDIS_CLUSTER/);
+  });
+
   it("does not ask commands that need no secrets for them", () => {
     expect(loadConfig({}, []).QRFLEET_SECRET_KEY).toBe("");
   });

@@ -14,7 +14,7 @@ import { checkSizing } from "../src/fleet/sizing.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
-import { QUEUE, createQueues, createRedis, redisOptions } from "../src/queues.js";
+import { QUEUE, createQueues, createRedis, redisTarget, workerConnection } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
@@ -36,7 +36,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
   const events = new FleetEvents();
   const metrics = observeFleet(events, log);
-  const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
+  const redis = redisTarget(config);
+  const queues = createQueues(redis);
   const { db, sql } = openDatabase(config.DATABASE_URL, config.QRFLEET_DB_POOL, (err) => log.warn({ err }, "a PostgreSQL connection failed"));
   const ctx: FleetContext = {
     db,
@@ -49,9 +50,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
   let closing: Promise<void> | undefined;
   const workerName = `${hostname()}:${process.pid}:${randomBytes(2).toString("hex")}`;
+  const workerRedis = workerConnection(redis);
   const base: Omit<WorkerOptions, "concurrency"> = {
-    connection: redisOptions(config.REDIS_URL, true),
-    prefix: config.QRFLEET_REDIS_PREFIX,
+    connection: workerRedis.connection,
+    prefix: queues.prefix,
     stalledInterval: config.QRFLEET_STALLED_INTERVAL_MS,
   };
   const pipeline = openPipeline(ctx, workerName);
@@ -81,12 +83,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // A lost lock does not stop BullMQ's processor: stop the run ourselves and hand the attempt back.
   sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => runs.cancel(id, ABORT.lockLost)));
 
-  const subscriber = createRedis(config.REDIS_URL, true);
+  const subscriber = createRedis(redis, true);
   // Without a listener ioredis prints each failed reconnect to stderr itself, outside the JSON log.
   const redisDown = (which: string) => (err: Error) => log.warn({ err: err.message, connection: which }, "Redis connection failed; reconnecting");
   subscriber.on("error", redisDown("cancels"));
   queues.connection.on("error", redisDown("queues"));
-  const unsubscribe = await subscribeCancels(subscriber, config.QRFLEET_REDIS_PREFIX, (jobId) => runs.cancel(jobId, "cancelled"));
+  const unsubscribe = await subscribeCancels(subscriber, queues.prefix, (jobId) => runs.cancel(jobId, "cancelled"));
 
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
@@ -113,6 +115,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await unsubscribe().catch(() => undefined);
       subscriber.disconnect();
+      workerRedis.close();
       await queues.close();
       await ctx.db.$disconnect();
       log.info("qrfleet daemon stopped");

@@ -66,7 +66,7 @@ export async function resetDemoFleet(databaseUrl: string, redisUrl: string, redi
   } finally {
     await db.$disconnect();
   }
-  const queues = createQueues(redisUrl, redisPrefix);
+  const queues = createQueues({ url: redisUrl, cluster: false, prefix: redisPrefix });
   try {
     for (const q of [queues.session, queues.notify, queues.sweep]) await q.obliterate({ force: true });
   } finally {

@@ -1,5 +1,4 @@
-import type { Redis } from "ioredis";
-import { sessionJobId, type Queues } from "../queues.js";
+import { sessionJobId, type Queues, type RedisClient } from "../queues.js";
 
 /**
  * A job's AbortSignal can only be fired by the worker that holds it, so a cancel is broadcast
@@ -14,7 +13,7 @@ export async function publishCancel(queues: Queues, sessionId: string, attempt: 
 
 /** Calls `onCancel(jobId)` for every broadcast cancel; returns a function that unsubscribes. */
 export async function subscribeCancels(
-  subscriber: Redis,
+  subscriber: RedisClient,
   prefix: string,
   onCancel: (jobId: string) => void,
 ): Promise<() => Promise<void>> {

@@ -1,6 +1,6 @@
-import type { Redis } from "ioredis";
 import { waitFor, type CallLimiter } from "../greenapi/pace.js";
 import type { Logger } from "../log.js";
+import type { RedisClient } from "../queues.js";
 
 /**
  * The provider's rate limits, kept in Redis so every daemon shares them: one call per
@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
  */
 
 export interface PaceOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Key prefix (the queues' prefix), so test runs and fleets sharing a Redis do not meet. */
   prefix: string;
   /** Least time between two calls of one method to one instance, in ms; 0 for no limit. */

@@ -2,7 +2,7 @@ import type { Config } from "../config.js";
 import { openDatabase } from "../db.js";
 import type { Logger } from "../log.js";
 import { registerSecret } from "../log.js";
-import { createQueues } from "../queues.js";
+import { createQueues, redisTarget } from "../queues.js";
 import { SecretBox } from "../secrets.js";
 import type { FleetContext } from "./context.js";
 import { FleetEvents } from "./events.js";
@@ -14,7 +14,7 @@ export function openFleet(config: Config, log: Logger): FleetContext & { close()
   const { db, sql } = openDatabase(config.DATABASE_URL, Math.min(config.QRFLEET_DB_POOL, 5), (err) =>
     log.warn({ err }, "a PostgreSQL connection failed"),
   );
-  const queues = createQueues(config.REDIS_URL, config.QRFLEET_REDIS_PREFIX);
+  const queues = createQueues(redisTarget(config));
   return {
     db,
     sql,

@@ -5,13 +5,13 @@ import { ProviderRateLimitedError } from "../../src/greenapi/errors.js";
 import { createGreenApiClient, type GreenApiClientOptions } from "../../src/greenapi/rest.js";
 import { providerPace } from "../../src/fleet/provider-pace.js";
 import { createLogger } from "../../src/log.js";
-import { createRedis } from "../../src/queues.js";
+import { createRedis, redisTarget } from "../../src/queues.js";
 import { retryAfterMs } from "../../src/retry-after.js";
-import { newIdInstance, waitFor } from "../support/fleet.js";
+import { newIdInstance, testConfig, waitFor } from "../support/fleet.js";
 import { json, startProvider, type StandInProvider } from "./provider.js";
 
 const TOKEN = "tok_SECRET_pace0123456789abcdef";
-const redis = createRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", false);
+const redis = createRedis(redisTarget(testConfig()), false);
 const log = createLogger({ level: "silent" });
 let provider: StandInProvider;
 /** When each REST request reached the provider, by path (token stripped), in ms since the epoch. */
