@@ -150,7 +150,8 @@ function runOverTransport(ctx: FleetContext, claim: Claim, provider: Provider, h
     return runRestAttempt({ client: provider.client, windowMs: ctx.config.QRFLEET_SCAN_WINDOW_MS, ...bounds, ...hooks });
   }
   const pace = { qrMinIntervalMs: ctx.config.QRFLEET_QR_MIN_INTERVAL_MS, qrFloodFrames: ctx.config.QRFLEET_QR_FLOOD_FRAMES };
-  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs }), ...bounds, ...pace, ...hooks });
+  const rateLimit = { rateLimitRetries: ctx.config.QRFLEET_PROVIDER_RATE_LIMIT_RETRIES, retryAfterMaxMs: ctx.config.QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS };
+  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs, ...rateLimit }), ...bounds, ...pace, ...hooks });
 }
 
 async function finish(

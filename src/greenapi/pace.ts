@@ -10,6 +10,14 @@ export interface CallLimiter {
   holdOff(method: string, ms: number): Promise<void>;
 }
 
+/** A 429 without a readable Retry-After waits this, doubled on each further 429 in a row. */
+const RATE_LIMIT_FALLBACK_MS = 1_000;
+
+/** The wait after the `retry`-th 429 in a row (0 for the first) that named none itself, at most `maxMs`. */
+export function rateLimitFallbackMs(retry: number, maxMs: number): number {
+  return Math.min(RATE_LIMIT_FALLBACK_MS * 2 ** retry, maxMs);
+}
+
 /** Sleeps `ms`, or rejects with the signal's reason when it aborts first. */
 export function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);

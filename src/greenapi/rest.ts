@@ -12,7 +12,7 @@ import {
   ProviderRateLimitedError,
   ProviderUnavailableError,
 } from "./errors.js";
-import { waitFor, type CallLimiter } from "./pace.js";
+import { rateLimitFallbackMs, waitFor, type CallLimiter } from "./pace.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 import { methodUrl, parseAddress } from "./urls.js";
 
@@ -43,9 +43,6 @@ export interface GreenApiClientOptions {
   /** The longest Retry-After honoured, in ms; a longer one is cut to this. Default: 60000 */
   retryAfterMaxMs?: number;
 }
-
-/** A 429 without a readable Retry-After waits this, doubled on each further 429. */
-const RATE_LIMIT_FALLBACK_MS = 1_000;
 
 /** A provider's answer, whatever its status, with the Retry-After a 429 may carry. */
 export interface ProviderAnswer {
@@ -85,7 +82,7 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
       await opts.limiter?.acquire(method, signal);
       const { status, text, retryAfter } = await requestText(url, what, { ...opts, signal, body });
       if (status === 429) {
-        const waitMs = retryAfterMs(retryAfter, new Date(), retryAfterMaxMs) ?? Math.min(RATE_LIMIT_FALLBACK_MS * 2 ** retry, retryAfterMaxMs);
+        const waitMs = retryAfterMs(retryAfter, new Date(), retryAfterMaxMs) ?? rateLimitFallbackMs(retry, retryAfterMaxMs);
         if (retry >= retries) throw new ProviderRateLimitedError(`${what} answered HTTP 429 (too many requests), ${retry + 1} in a row`, waitMs);
         await opts.limiter?.holdOff(method, waitMs);
         await waitFor(waitMs, signal);

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import WebSocket, { type RawData } from "ws";
 import { maskSecrets } from "../log.js";
-import { describeCause, errorForStatus, ProviderProtocolError, ProviderUnavailableError } from "./errors.js";
+import { retryAfterMs } from "../retry-after.js";
+import { describeCause, errorForStatus, ProviderProtocolError, ProviderRateLimitedError, ProviderUnavailableError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./frames.js";
+import { rateLimitFallbackMs, waitFor } from "./pace.js";
 import type { QrSocket, QrSocketListener } from "./socket-attempt.js";
 import type { InstanceAddress } from "./types.js";
 import { qrSocketUrl } from "./urls.js";
@@ -13,14 +15,22 @@ export interface QrSocketOptions {
   signal?: AbortSignal;
   /** Largest frame accepted, in bytes; a larger one ends the socket with a protocol error. Default: 1 MiB */
   maxPayload?: number;
+  /** An upgrade answered 429 is retried after its Retry-After this many times in a row. Default: 3 */
+  rateLimitRetries?: number;
+  /** The longest Retry-After taken as the provider says it, in ms. Default: 60000 */
+  retryAfterMaxMs?: number;
 }
+
+/** What a 429 on the upgrade waits when it names no Retry-After (doubling from 1 s in a row). */
+type UpgradeOptions = QrSocketOptions & { rateLimitFallbackMs?: number };
 
 /**
  * Opens the provider's QR websocket. Rejects with InvalidTokenError (401/403),
- * UnknownInstanceError (404), ProviderUnavailableError (5xx, timeout, network) or the
- * signal's reason when aborted. Error messages carry the masked URL only.
+ * UnknownInstanceError (404), ProviderRateLimitedError (429, with the wait it asked for),
+ * ProviderUnavailableError (5xx, timeout, network) or the signal's reason when aborted. Error
+ * messages carry the masked URL only.
  */
-export function openQrSocket(addr: InstanceAddress, opts: QrSocketOptions): Promise<QrSocket> {
+export function openQrSocket(addr: InstanceAddress, opts: UpgradeOptions): Promise<QrSocket> {
   const url = qrSocketUrl(addr);
   const what = `websocket ${maskSecrets(url)}`;
   const { signal } = opts;
@@ -57,7 +67,7 @@ export function openQrSocket(addr: InstanceAddress, opts: QrSocketOptions): Prom
     const onAbort = () => settle(signal?.reason);
     const onUnexpected = (_req: unknown, res: IncomingMessage) => {
       res.resume();
-      settle(errorForStatus(res.statusCode ?? 0, `${what} upgrade`));
+      settle(upgradeRefused(res, `${what} upgrade`, opts));
     };
     const onOpen = () => settle(undefined, new WsQrSocket(ws));
     // Stays attached for the socket's life: ws throws on an 'error' nobody listens to.
@@ -70,12 +80,35 @@ export function openQrSocket(addr: InstanceAddress, opts: QrSocketOptions): Prom
   });
 }
 
-/** The `connect` function runSocketAttempt wants, bound to one instance. */
+function upgradeRefused(res: IncomingMessage, what: string, opts: UpgradeOptions) {
+  const status = res.statusCode ?? 0;
+  if (status !== 429) return errorForStatus(status, what);
+  const maxMs = opts.retryAfterMaxMs ?? 60_000;
+  const waitMs = retryAfterMs(res.headers["retry-after"], new Date(), maxMs) ?? opts.rateLimitFallbackMs ?? rateLimitFallbackMs(0, maxMs);
+  return new ProviderRateLimitedError(`${what} answered HTTP 429 (too many requests)`, waitMs);
+}
+
+/**
+ * The `connect` function runSocketAttempt wants, bound to one instance. A 429 on the upgrade is
+ * the provider asking for time: its Retry-After is waited out (within the attempt's own bounds,
+ * which abort the signal) and the upgrade goes again, as REST calls do.
+ */
 export function connectorFor(
   addr: InstanceAddress,
-  opts: { timeoutMs: number; maxPayload?: number },
+  opts: Omit<QrSocketOptions, "signal">,
 ): (signal: AbortSignal) => Promise<QrSocket> {
-  return (signal) => openQrSocket(addr, { ...opts, signal });
+  const retries = opts.rateLimitRetries ?? 3;
+  const maxMs = opts.retryAfterMaxMs ?? 60_000;
+  return async (signal) => {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await openQrSocket(addr, { ...opts, signal, rateLimitFallbackMs: rateLimitFallbackMs(retry, maxMs) });
+      } catch (err) {
+        if (!(err instanceof ProviderRateLimitedError) || retry >= retries) throw err;
+        await waitFor(err.retryAfterMs, signal);
+      }
+    }
+  };
 }
 
 function connectError(err: Error, what: string, timeoutMs: number): ProviderUnavailableError {

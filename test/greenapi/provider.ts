@@ -10,11 +10,16 @@ export interface StandInProvider {
   apiUrl: string;
   requests: Array<{ method: string; url: string; body: string; contentType: string | undefined }>;
   rest: (req: IncomingMessage, res: ServerResponse, body: string) => void;
-  /** Return a status to refuse the upgrade, "hang" to never answer, or a function that runs the socket. */
-  upgrade: (req: IncomingMessage) => number | "hang" | ((ws: WebSocket) => void);
+  /** Return a status (and headers) to refuse the upgrade, "hang" to never answer, or a function that runs the socket. */
+  upgrade: (req: IncomingMessage) => number | Refusal | "hang" | ((ws: WebSocket) => void);
   /** Server-side sockets, to see whether the client closed them. */
   sockets: WebSocket[];
   close(): Promise<void>;
+}
+
+export interface Refusal {
+  status: number;
+  headers: Record<string, string>;
 }
 
 export async function startProvider(): Promise<StandInProvider> {
@@ -52,8 +57,10 @@ export async function startProvider(): Promise<StandInProvider> {
     provider.requests.push({ method: "UPGRADE", url: req.url ?? "", body: "", contentType: undefined });
     const plan = provider.upgrade(req);
     if (plan === "hang") return;
-    if (typeof plan === "number") {
-      socket.end(`HTTP/1.1 ${plan} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    if (typeof plan === "number" || (typeof plan === "object" && "status" in plan)) {
+      const { status, headers } = typeof plan === "number" ? { status: plan, headers: {} } : plan;
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.end(`HTTP/1.1 ${status} Refused\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   InvalidTokenError,
+  ProviderRateLimitedError,
   ProviderUnavailableError,
   UnknownInstanceError,
 } from "../../src/greenapi/errors.js";
@@ -93,6 +94,46 @@ describe("openQrSocket upgrade failures", () => {
     const ac2 = new AbortController();
     setTimeout(() => ac2.abort("shutdown"), 30);
     expect((await session({ signal: ac2.signal })).outcome).toEqual({ kind: "cancelled", reason: "shutdown" });
+  });
+});
+
+describe("a provider that answers the upgrade 429", () => {
+  const upgrades = () => provider.requests.filter((r) => r.method === "UPGRADE");
+
+  it("waits as long as Retry-After says, then opens the socket: the attempt goes on", async () => {
+    const plans = [{ status: 429, headers: { "retry-after": "1" } }];
+    provider.upgrade = () => plans.shift() ?? ((ws) => ws.send(frame("alreadyLogged", "x")));
+    const started = Date.now();
+    expect((await session()).outcome).toEqual({ kind: "already_logged" });
+    expect(upgrades()).toHaveLength(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it("gives up after its retries, ending failed/provider_error on the 429 with no token in it", async () => {
+    provider.upgrade = () => ({ status: 429, headers: { "retry-after": "garbage" } });
+    const err = await openQrSocket(addr, { timeoutMs: 500, retryAfterMaxMs: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderRateLimitedError);
+    expect(err).toMatchObject({ status: 429, retryAfterMs: 50 }); // unreadable: the fallback, bounded
+    expectNoToken(err);
+    provider.requests.length = 0;
+    const outcome = await runSocketAttempt({
+      connect: connectorFor(addr, { timeoutMs: 500, rateLimitRetries: 2, retryAfterMaxMs: 50 }),
+      onQr: () => undefined, silenceMs: 2000, maxMs: 5000,
+    });
+    expect(outcome).toMatchObject({ kind: "failed", reason: "provider_error" });
+    expect((outcome as { message: string }).message).toContain("429");
+    expectNoToken(outcome);
+    expect(upgrades()).toHaveLength(3);
+  });
+
+  it("stops waiting when the attempt is cancelled during a long Retry-After", async () => {
+    provider.upgrade = () => ({ status: 429, headers: { "retry-after": "30" } });
+    const cancel = new AbortController();
+    setTimeout(() => cancel.abort("cancelled by an admin"), 300);
+    const started = Date.now();
+    expect((await session({ signal: cancel.signal })).outcome).toMatchObject({ kind: "cancelled" });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(upgrades()).toHaveLength(1);
   });
 });
 
