@@ -2,7 +2,7 @@ import { Agent } from "undici";
 import { Batcher } from "../batcher.js";
 import { ChannelHealth } from "../notify/channel-health.js";
 import { ChannelCache } from "../notify/channels.js";
-import type { DeliverDeps } from "../notify/deliver.js";
+import { handOffResultMs, type DeliverDeps } from "../notify/deliver.js";
 import { Dispatcher } from "../notify/dispatcher.js";
 import { createThreadMailer } from "../notify/mail-thread.js";
 import { DeliveryRecorder } from "../notify/recorder.js";
@@ -37,7 +37,7 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
     box: ctx.box, mailer, http,
     publicUrl: config.QRFLEET_PUBLIC_URL, liveLinkTtlS: config.QRFLEET_LIVE_LINK_TTL_S, webhookTimeoutMs: config.QRFLEET_WEBHOOK_TIMEOUT_MS,
   };
-  const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"), leaseMs);
+  const recorder = new DeliveryRecorder(ctx.sql, onError("recording delivery results"), handOffResultMs(leaseMs));
   const channels = new ChannelCache(ctx.db, ctx.box);
   const health = new ChannelHealth({
     sql: ctx.sql, mailer, log, disableAfterMs: config.QRFLEET_CHANNEL_DISABLE_AFTER_MS, onDisabled: (id) => channels.forget(id),

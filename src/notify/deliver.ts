@@ -62,7 +62,12 @@ async function sendHeld(deps: DeliverDeps, d: Loaded, now: Date): Promise<Delive
   const view = toView(d);
   if (!view) return finish(deps, d, now, permanent(`unknown event type ${d.event.type}`), null, log);
   if (!d.channel.enabled) return finish(deps, d, now, permanent("the channel was disabled"), null, log);
-  if (d.channel.kind === "email" && d.handedOffAt) return finish(deps, d, now, INTERRUPTED_EMAIL, null, log);
+  if (d.channel.kind === "email" && d.handedOffAt) {
+    // Its sender may still be writing SMTP's answer (PostgreSQL restarting): it has until then.
+    const stillItsMs = d.handedOffAt.getTime() + handOffResultMs(leaseOf(deps)) - now.getTime();
+    if (stillItsMs > 0) return { status: "retry", retryInMs: stillItsMs };
+    return finish(deps, d, now, INTERRUPTED_EMAIL, null, log);
+  }
   const fresh = await freshness(deps, d, view);
   if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
   const result = await sendOnce(deps, d, view, fresh.qr, now);
@@ -99,6 +104,13 @@ async function claim(deps: DeliverDeps, id: string, now: Date): Promise<true | D
   if (!row || row.status !== "pending") return { status: "noop" };
   return { status: "retry", retryInMs: Math.max(0, row.nextTryAt.getTime() - now.getTime()) };
 }
+
+/**
+ * How long the sender of an email keeps trying to record SMTP's answer, from the hand-off: two
+ * leases, so a PostgreSQL restart that outlasts one lease still ends `sent`. Until then no other
+ * run takes the email for interrupted.
+ */
+export const handOffResultMs = (leaseMs: number) => 2 * leaseMs;
 
 const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000);
 
@@ -187,11 +199,11 @@ async function finish(
   const where = { id: d.id, status: "pending" as const };
   const type = isEventType(d.event.type) ? d.event.type : "session.failed";
   const verdict = afterTry(type, tries, result, validUntil, { ...DEFAULT_RETRY_POLICY, ...deps.retry }, now);
-  // The peer has answered: within the lease this run still holds the row, the answer is worth
-  // waiting for PostgreSQL to record (else the webhook goes again, or the email counts as interrupted).
+  // The peer has answered: the answer is worth waiting for PostgreSQL to record, for as long as
+  // no other run takes the row (else the webhook goes again, or the email counts as interrupted).
   const record = (data: Parameters<Db["delivery"]["updateMany"]>[0]["data"]) =>
     writePersistently(() => deps.db.delivery.updateMany({ where, data }), {
-      forMs: Math.max(0, now.getTime() + leaseOf(deps) - Date.now()),
+      forMs: Math.max(0, now.getTime() + handOffResultMs(leaseOf(deps)) - Date.now()),
       onRetry: (err) => log.warn({ err }, "could not record the delivery's result yet; trying again"),
     });
   switch (verdict.status) {

@@ -6,9 +6,9 @@ import type { Sql } from "../db.js";
  * that is lost (the process died before the batch was written) leaves its delivery `pending`
  * under this process's lease; after the lease the reconciler hands it to the notify queue, which
  * finds the QR superseded (expired) or sends the same webhook-id again: receivers deduplicate.
- * While the process lives, a result is retried for as long as its lease (PostgreSQL restarting):
- * given up sooner, a webhook already received would be sent again and an email already handed to
- * SMTP would be recorded failed as interrupted.
+ * While the process lives, a result is retried for two leases (PostgreSQL restarting), as long as
+ * no other run takes an email handed to SMTP for interrupted: given up sooner, a webhook already
+ * received would be sent again and an email already handed to SMTP would be recorded failed.
  */
 
 export interface TryRecord {
@@ -49,7 +49,7 @@ export class DeliveryRecorder {
   private readonly results: Batcher<TryRecord, boolean>;
   private readonly handOffs: Batcher<string, boolean>;
 
-  /** `retryForMs`: how long a result is tried again while PostgreSQL is away; the delivery lease is the right bound. */
+  /** `retryForMs`: how long a result is tried again while PostgreSQL is away (deliver.ts handOffResultMs). */
   constructor(
     private readonly sql: Sql,
     onError?: (err: unknown, items: number, willRetry: boolean) => void,

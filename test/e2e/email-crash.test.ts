@@ -16,6 +16,8 @@ import { spawnDaemon, type Spawned } from "../support/spawn.js";
  * second daemon then finds the job stalled and must not send the email again.
  */
 
+/** max(QRFLEET_DELIVERY_LEASE_MS, QRFLEET_WEBHOOK_TIMEOUT_MS + 5 s), as DELIVERY_ENV sets them. */
+const LEASE_MS = 6_000;
 const DELIVERY_ENV = {
   // The lease a send holds the row for is max(this, QRFLEET_WEBHOOK_TIMEOUT_MS + 5 s): about 6 s here.
   QRFLEET_DELIVERY_LEASE_MS: "2000",
@@ -83,8 +85,10 @@ describe("email across a kill -9", () => {
     }, 30_000, 200);
     expect(final).toMatchObject({ status: "failed", tries: 1, responseStatus: null, handedOffAt: null });
     expect(final.lastError).toMatch(/^interrupted while handing the email to SMTP; not resent/);
-    // Picked up only once the lease of the dead run had run out, never during it.
+    // Picked up only once the lease of the dead run had run out, never during it; and taken for
+    // interrupted only once that run could no longer be recording SMTP's answer: two leases on.
     expect(final.updatedAt.getTime()).toBeGreaterThanOrEqual(emailRow.nextTryAt.getTime() - 1000);
+    expect(final.updatedAt.getTime() - emailRow.handedOffAt!.getTime()).toBeGreaterThanOrEqual(2 * LEASE_MS - 1000);
 
     const ended = await waitFor("the session to end", async () => {
       const s = await showSession(fleet, session.id);
@@ -102,5 +106,5 @@ describe("email across a kill -9", () => {
     const failed = await listDeliveries(fleet, { session: session.id, status: "failed" });
     expect(failed.map((d) => [d.channelKind, d.eventType])).toEqual([["email", "qr.updated"]]);
     expect(failed[0]!.lastError).toContain("interrupted");
-  }, 45_000); // ~10 s: a child's boot, its lock running out (4 s) and the dead run's lease (6 s)
+  }, 45_000); // ~16 s: a child's boot, its lock running out (4 s) and two leases of the dead run (12 s)
 });
