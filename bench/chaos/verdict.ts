@@ -16,6 +16,8 @@ export interface Verdict {
   /** Sessions still queued or running, attempts with no outcome: both must be 0. */
   sessionsOpen: number;
   attemptsOpen: number;
+  /** Ended sessions that announced no final outcome, or more than one: must be 0. */
+  outcomesNotOne: number;
   qrCodes: number;
   /** Stored QR codes for which no webhook delivery was even created. */
   qrWithoutDelivery: number;
@@ -50,6 +52,11 @@ const DELIVERIES_SQL = `
   SELECT d.id::text, c.kind::text AS kind, d.status::text AS status, e.type, i."idInstance" AS "idInstance", d."lastError"
   FROM "Delivery" d JOIN "Channel" c ON c.id = d."channelId" JOIN "Event" e ON e.id = d."eventId" JOIN "Instance" i ON i.id = e."instanceId"`;
 
+/** A session's final outcome events (an attempt to be retried announces itself with final: false). */
+const OUTCOMES_NOT_ONE_SQL = `
+  SELECT count(*)::int AS n FROM "QrSession" s WHERE s."endedAt" IS NOT NULL AND (
+    SELECT count(*) FROM "Event" e WHERE e."sessionId" = s.id AND e.type LIKE 'session.%' AND (e.payload->>'final') IS DISTINCT FROM 'false') <> 1`;
+
 const QR_WITHOUT_DELIVERY_SQL = `
   SELECT count(*)::int AS n FROM "QrCode" q WHERE NOT EXISTS (
     SELECT 1 FROM "Event" e JOIN "Delivery" d ON d."eventId" = e.id JOIN "Channel" c ON c.id = d."channelId"
@@ -68,6 +75,7 @@ export async function judge(databaseUrl: string, receiver: FaultReceiver, captur
       sessionsByStatus,
       sessionsOpen: (sessionsByStatus.queued ?? 0) + (sessionsByStatus.running ?? 0),
       attemptsOpen: await count(`SELECT count(*)::int AS n FROM "QrAttempt" WHERE "endedAt" IS NULL OR outcome IS NULL`),
+      outcomesNotOne: await count(OUTCOMES_NOT_ONE_SQL),
       qrCodes: await count(`SELECT count(*)::int AS n FROM "QrCode"`),
       qrWithoutDelivery: await count(QR_WITHOUT_DELIVERY_SQL),
       webhooks: webhookVerdict(deliveries.filter((d) => d.kind === "webhook"), receiver.landed),

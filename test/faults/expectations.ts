@@ -12,7 +12,8 @@ import type { ScenarioReport } from "../../bench/chaos/scenario.js";
 export function expectNothingLost(r: ScenarioReport, sessions: number, crashes = 0): void {
   const v = r.verdict;
   const shown = { scenario: r.name, injected: r.injected };
-  expect({ ...shown, settled: !r.settleTimedOut, open: v.sessionsOpen, attemptsOpen: v.attemptsOpen }).toEqual({ ...shown, settled: true, open: 0, attemptsOpen: 0 });
+  expect({ ...shown, settled: !r.settleTimedOut, open: v.sessionsOpen, attemptsOpen: v.attemptsOpen, outcomesNotOne: v.outcomesNotOne })
+    .toEqual({ ...shown, settled: true, open: 0, attemptsOpen: 0, outcomesNotOne: 0 });
   // Instances the provider reports linked are found so by the start-up sweep and get no session.
   expect(v.sessions).toBeGreaterThanOrEqual(sessions * 0.9);
   expect(v.qrCodes).toBeGreaterThan(0);

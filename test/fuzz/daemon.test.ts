@@ -7,9 +7,10 @@ import type { Daemon } from "../../workers/daemon.js";
 import { verified, type Hook } from "../e2e/support.js";
 import { newIdInstance, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
+import { startSmtp, type TestSmtp } from "../support/smtp.js";
 import { expectBounded, watch } from "./bounds.js";
-import { goodPngs, goodQrFrame, runs } from "./hostile.js";
-import { scriptOf, startHostileProvider, type HostileProvider, type Script } from "./hostile-provider.js";
+import { bombs, goodPngs, goodQrFrame, runs } from "./hostile.js";
+import { scriptOf, startHostileProvider, TERMINALS, type HostileProvider, type Script } from "./hostile-provider.js";
 
 /**
  * Level 3: the real daemon path. Instances whose provider sends fuzzed sequences — hostile frames
@@ -25,22 +26,24 @@ const LIMITS = { maxDelayMs: 3_000, maxGrowthMb: 500 };
 let good: Buffer[];
 let provider: HostileProvider;
 let receiver: Receiver;
+let smtp: TestSmtp;
 let d: Daemon;
 let secret: string;
 
 beforeAll(async () => {
   good = await goodPngs();
-  [provider, receiver] = await Promise.all([startHostileProvider(good), startReceiver()]);
+  [provider, receiver, smtp] = await Promise.all([startHostileProvider(good), startReceiver(), startSmtp()]);
   d = await startTestDaemon({
+    SMTP_URL: smtp.url,
     QRFLEET_SESSION_ATTEMPTS: "1", QRFLEET_SILENCE_MS: "500", QRFLEET_ATTEMPT_MAX_MS: "6000", QRFLEET_QR_MIN_INTERVAL_MS: "50",
   });
   // An operator with no instances of its own is told about every instance.
-  const added = await addOperator(d.ctx.db, d.ctx.box, { name: "fuzz-operator", webhook: `${receiver.url}/fuzz` });
+  const added = await addOperator(d.ctx.db, d.ctx.box, { name: "fuzz-operator", webhook: `${receiver.url}/fuzz`, email: "fuzz@example.org" });
   secret = added.webhookSecret!;
 });
 afterAll(async () => {
   await d?.close();
-  await Promise.all([provider?.close(), receiver?.close()]);
+  await Promise.all([provider?.close(), receiver?.close(), smtp?.close()]);
 });
 
 /** A sampled script between good QR codes: the session has something to store whatever the fuzz sends. */
@@ -85,6 +88,38 @@ describe("fuzz, level 3: hostile frames through the real daemon", () => {
     }
     expect((await fetch(`${d.url}/healthz`)).status).toBe(200);
     expectBounded(m, LIMITS, context);
+  }, 90_000);
+});
+
+describe("PNG bombs through the real daemon, to a webhook and an email operator", () => {
+  it("ends every session, mails no bomb, and keeps the daemon's memory, event loop and health checks bounded", async () => {
+    const frame = (png: Buffer) => JSON.stringify({ type: "qrCode", message: png.toString("base64") });
+    const w = watch();
+    const ids: string[] = [];
+    for (const [k, bomb] of bombs().entries()) {
+      const idInstance = newIdInstance();
+      const goodFrame = { kind: "frame" as const, data: goodQrFrame(good, 500 + k), good: true };
+      provider.define(idInstance, { steps: [goodFrame, { kind: "wait", ms: 60 }, { kind: "frame", data: frame(bomb) }, { kind: "wait", ms: 60 }], ending: { kind: "terminal", frame: TERMINALS.timeout } });
+      const instance = await addInstance(d.ctx, { apiUrl: provider.url, idInstance, token: newToken() });
+      ids.push((await enqueueSession(d.ctx, instance.id, "admin")).session.id);
+    }
+    let slowestHealthMs = 0;
+    const ended = await waitFor("every bombed session to end", async () => {
+      const asked = Date.now();
+      expect((await fetch(`${d.url}/healthz`)).status).toBe(200);
+      slowestHealthMs = Math.max(slowestHealthMs, Date.now() - asked);
+      const views = await Promise.all(ids.map((id) => showSession(d.ctx, id)));
+      return views.every((v) => v.endedAt) ? views : null;
+    }, 40_000);
+    await waitFor("every delivery to be final", async () => (await d.ctx.db.delivery.count({ where: { status: "pending" } })) === 0, 20_000);
+    const m = await w.stop();
+    for (const view of ended) expectRecorded(view, `bombed session ${view.idInstance}`);
+    const mails = smtp.messages.filter((mail) => ended.some((v) => mail.raw.includes(v.idInstance)));
+    // Each session's first QR (a good one) is mailed; a bomb is never enlarged into a message of megabytes.
+    expect(mails.length).toBeGreaterThanOrEqual(ended.length);
+    expect(Math.max(...mails.map((mail) => mail.raw.length))).toBeLessThan(1_000_000);
+    expect(slowestHealthMs).toBeLessThan(LIMITS.maxDelayMs);
+    expectBounded(m, LIMITS, "PNG bombs");
   }, 90_000);
 });
 

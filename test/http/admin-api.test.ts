@@ -267,6 +267,20 @@ describe("operators, assignments, deliveries and status", () => {
     expect(local.statusCode).toBe(201);
   });
 
+  it("masks a user name and password an older version stored in a webhook URL, wherever the channel is listed", async () => {
+    const name = `op-${newIdInstance()}`;
+    const added = await http.api("POST", "/api/operators", { name, webhook: "https://hooks.example.org/creds" });
+    const channelId = added.json().operator.channels[0].id as string;
+    await ctx.db.channel.update({ where: { id: channelId }, data: { address: "https://olduser:oldpass@hooks.example.org/creds" } });
+    for (const url of [`/api/operators/${name}`, "/api/operators"]) {
+      const res = await http.api("GET", url);
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).toContain("https://***@hooks.example.org/creds");
+      expect(res.body, url).not.toContain("oldpass");
+      expect(res.body, url).not.toContain("olduser");
+    }
+  });
+
   it("refuses a bad operator with the reason", async () => {
     const res = await http.api("POST", "/api/operators", { name: "nobody" });
     expect(res.statusCode).toBe(400);
