@@ -3,9 +3,9 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll } from "vitest";
+import { nodeArgsFor } from "../support/entry.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const CLI = path.join(ROOT, "src", "cli.ts");
 
 export interface CliResult {
   code: number | null;
@@ -37,12 +37,12 @@ async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** `qrfleet` as a real child process (no build: tsx), with this file's own Redis prefix. */
+/** `qrfleet` as a real child process (its build when fresh, else tsx), with this file's own Redis prefix. */
 export function cliRunner(): CliRunner {
   const prefix = `qrft_cli_${randomBytes(4).toString("hex")}`;
   afterAll(() => dropPrefix(prefix));
   const start = (args: string[], env: Record<string, string> = {}, input?: string) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    const child = spawn(process.execPath, [...nodeArgsFor("src/cli.ts"), ...args], {
       cwd: ROOT,
       env: { ...process.env, QRFLEET_REDIS_PREFIX: prefix, ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],

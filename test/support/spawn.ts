@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { nodeArgsFor } from "./entry.js";
 import { FAST } from "./fleet.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -11,9 +12,9 @@ export interface Spawned {
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Runs a TypeScript entry of this repo as a real child process (no build needed). */
+/** Runs a TypeScript entry of this repo as a real child process (its build when that is fresh). */
 export function spawnTs(entry: string, args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry), ...args], {
+  const child = spawn(process.execPath, [...nodeArgsFor(entry), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...FAST, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
