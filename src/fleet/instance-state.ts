@@ -48,9 +48,12 @@ const RECORD_SQL = `
 /**
  * Records the reports in one statement, then follows their episodes (fleet/alerts.ts); returns
  * the ids whose state was written (the others knew something newer and are not acted on).
+ * Every statement takes its rows in instance id order, whatever order the provider answered in:
+ * two daemons sweeping the same instances at once then wait for each other instead of deadlocking.
  */
-export async function recordInstanceStates(ctx: FleetContext, reports: readonly StateReport[]): Promise<Set<string>> {
-  if (reports.length === 0) return new Set();
+export async function recordInstanceStates(ctx: FleetContext, unordered: readonly StateReport[]): Promise<Set<string>> {
+  if (unordered.length === 0) return new Set();
+  const reports = [...unordered].sort((a, b) => (a.instance.id < b.instance.id ? -1 : a.instance.id > b.instance.id ? 1 : 0));
   const { rows } = await ctx.sql.query<{ id: string }>(RECORD_SQL, [
     reports.map((r) => r.instance.id), reports.map((r) => r.state), reports.map((r) => r.at), reports.map((r) => r.precisionMs ?? 0),
   ]);

@@ -47,4 +47,29 @@ describe("an instance's provider state", () => {
     expect(sameSecond.has(inst.id)).toBe(true);
     expect(await row(inst.id)).toMatchObject({ lastState: "notAuthorized", unlinkedSince: at(10_000) });
   });
+
+  it("records the same instances from two daemons at once, in opposite orders, without a deadlock", async () => {
+    const other = testFleet({ QRFLEET_REDIS_PREFIX: fleet.config.QRFLEET_REDIS_PREFIX });
+    try {
+      const instances = await Promise.all(Array.from({ length: 40 }, newInstance));
+      const ids = instances.map((i) => i.id);
+      for (let round = 0; round < 6; round++) {
+        const state = round % 2 === 0 ? ("blocked" as const) : ("notAuthorized" as const);
+        const reports = instances.map((instance) => ({ instance, state, at: at(200_000 + round * 1_000) }));
+        const reversed = [...reports].reverse();
+        await Promise.all([
+          recordInstanceStates(fleet, reports), recordInstanceStates(other, reversed),
+          recordInstanceStates(fleet, reversed), recordInstanceStates(other, reports),
+        ]);
+      }
+      const rows = await fleet.db.instance.findMany({ where: { id: { in: ids } } });
+      expect(rows.map((r) => r.lastState)).toEqual(ids.map(() => "notAuthorized"));
+      // Three stretches of blocked, each one episode, each ended by the logged-out report after it.
+      const episodes = await fleet.db.stateEpisode.groupBy({ by: ["instanceId"], where: { instanceId: { in: ids } }, _count: { _all: true } });
+      expect(episodes.map((e) => e._count._all)).toEqual(ids.map(() => 3));
+      expect(await fleet.db.stateEpisode.count({ where: { instanceId: { in: ids }, endedAt: null } })).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
 });
