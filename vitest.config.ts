@@ -9,6 +9,7 @@ import { defineConfig } from "vitest/config";
 const ALONE = [
   "test/faults/**/*.test.ts", "test/bench/smoke.test.ts", "test/fuzz/daemon.test.ts",
   "test/fleet/worker-pool.test.ts", "test/fleet/faults.test.ts", "test/fleet/recovery.test.ts", "test/fleet/sweep-pace.test.ts",
+  "test/greenapi/rest-pace.test.ts", "test/simulator/freeze.test.ts",
 ];
 
 export default defineConfig({
@@ -20,7 +21,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     teardownTimeout: 30_000,
     projects: [
-      { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: ALONE, maxWorkers: 3, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: "alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
     ],
   },
