@@ -239,6 +239,9 @@ export type Config = Readonly<
 >;
 export type RequiredKey = "QRFLEET_SECRET_KEY" | "QRFLEET_ADMIN_TOKEN";
 
+/** Where migrations run: PostgreSQL's direct address when DATABASE_URL is a pooler. */
+export const migrationUrl = (c: Pick<Config, "MIGRATE_DATABASE_URL" | "DATABASE_URL">): string => c.MIGRATE_DATABASE_URL ?? c.DATABASE_URL;
+
 const HOW_TO_SET: Record<RequiredKey, string> = {
   QRFLEET_SECRET_KEY: "set QRFLEET_SECRET_KEY to 32 random bytes in base64 (openssl rand -base64 32)",
   QRFLEET_ADMIN_TOKEN: "set QRFLEET_ADMIN_TOKEN to a random string of at least 16 characters (openssl rand -hex 24)",

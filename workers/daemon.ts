@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Worker, type WorkerOptions } from "bullmq";
-import type { Config } from "../src/config.js";
+import { migrationUrl, type Config } from "../src/config.js";
 import { openDatabase } from "../src/db.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
@@ -30,7 +30,7 @@ export interface Daemon {
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   for (const s of [config.QRFLEET_ADMIN_TOKEN, config.QRFLEET_SECRET_KEY, ...config.QRFLEET_SECRET_KEYS_PREVIOUS]) registerSecret(s);
-  const migrated = await migrate(config.MIGRATE_DATABASE_URL ?? config.DATABASE_URL);
+  const migrated = await migrate(migrationUrl(config));
   if (migrated.applied.length) log.info({ applied: migrated.applied }, "migrations applied");
   if (migrated.checksumChanged.length) log.warn({ changed: migrated.checksumChanged }, "applied migrations were edited since");
 

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { DELIVERY_STATUSES, listDeliveries, type DeliveryView } from "../fleet/deliveries.js";
+import { duration } from "../duration.js";
 import { fleetStatus, type FleetStatus } from "../fleet/status.js";
 import { withFleet } from "./context.js";
 import { retryCommand } from "./deliveries.js";
@@ -10,14 +11,6 @@ const counts = (record: Record<string, number>) =>
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`)
     .join(", ") || "none";
-
-/** Seconds as people read a duration: "3d 4h", "2h 5m", "40s". */
-export function duration(seconds: number): string {
-  if (seconds <= 0) return "-";
-  const parts: Array<[number, string]> = [[Math.floor(seconds / 86_400), "d"], [Math.floor(seconds / 3_600) % 24, "h"], [Math.floor(seconds / 60) % 60, "m"], [seconds % 60, "s"]];
-  const first = parts.findIndex(([n]) => n > 0);
-  return parts.slice(first, first + 2).filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`).join(" ");
-}
 
 /** The same numbers as GET /api/status, one per aligned row. */
 export function describeStatus(s: FleetStatus): string {

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { migrationUrl } from "../config.js";
 import { migrate, type MigrationResult } from "../migrate.js";
 import { FATES, simulatorCommand } from "../simulator/index.js";
 import { cliConfig, cliLogger } from "./context.js";
@@ -26,7 +27,7 @@ function migrateCommand(): Command {
     .action(async (o: Out) => {
       const config = cliConfig([]);
       cliLogger(config);
-      emit(o, await migrate(config.MIGRATE_DATABASE_URL ?? config.DATABASE_URL), describeMigration);
+      emit(o, await migrate(migrationUrl(config)), describeMigration);
     });
 }
 

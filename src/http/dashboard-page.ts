@@ -1,6 +1,7 @@
 import type { DashboardFilter, DashboardPage, DashboardRow, TroubledChannel } from "../fleet/dashboard.js";
 import { DASHBOARD_PAGE_SIZE, NEVER_CHECKED } from "../fleet/dashboard.js";
 import type { FleetStatus } from "../fleet/status.js";
+import { duration } from "../duration.js";
 import { POLICY_STATES } from "../state-policies.js";
 import { escapeHtml, pageHead } from "./live-page.js";
 
@@ -184,12 +185,6 @@ function shortTime(at: Date): string {
 }
 
 function ago(at: Date, now: Date): string {
-  return `${duration(Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000)))} ago`;
-}
-
-function duration(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
-  return `${Math.floor(seconds / 86_400)} d ${Math.floor((seconds % 86_400) / 3600)} h`;
+  const seconds = Math.round((now.getTime() - at.getTime()) / 1000);
+  return seconds > 0 ? `${duration(seconds)} ago` : "just now";
 }

@@ -163,7 +163,7 @@ describe("dashboard page", () => {
     const html = (await page()).body;
     const section = html.slice(html.indexOf('<table id="channels">'));
     expect(section).toContain("bouncing@example.com");
-    expect(section).toContain("failing since 1 h 0 min ago");
+    expect(section).toContain("failing since 1h ago");
     expect(section).toContain("https://hooks.example.com/gone");
     expect(section).toContain("disabled: 410 Gone");
     expect(html).not.toContain("healthy@example.com");
