@@ -35,16 +35,20 @@ const EPISODE_COLUMNS = `e.id::text AS id, e."instanceId"::text AS "instanceId",
  * the report's time, so a report that raced a newer one cannot end the episode the newer one opened.
  */
 const END_SQL = `
+  WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, state, at, precision_ms)),
+  -- Locked in instance order first, as instance-state.ts locks instances: concurrent sweeps wait, never deadlock.
+  locked AS MATERIALIZED (
+    SELECT e.id FROM "StateEpisode" e WHERE e."instanceId" IN (SELECT id FROM v) AND e."endedAt" IS NULL ORDER BY e."instanceId" FOR UPDATE)
   UPDATE "StateEpisode" e SET "endedAt" = v.at, "endState" = v.state
-  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, state, at, precision_ms)
-  WHERE e."instanceId" = v.id AND e."endedAt" IS NULL AND e.state <> v.state
+  FROM v
+  WHERE e.id IN (SELECT id FROM locked) AND e."instanceId" = v.id AND e."endedAt" IS NULL AND e.state <> v.state
     AND e.since <= v.at + (v.precision_ms + 1) * interval '1 millisecond'
   RETURNING ${EPISODE_COLUMNS}, ${utc("endedAt")}, e."endState"`;
 
 /** Opens an episode, or finds the open one of the same state: the row either way, in one statement. */
 const CONTINUE_SQL = `
   INSERT INTO "StateEpisode" AS e (id, "instanceId", state, since, "seenAt")
-  SELECT gen_random_uuid(), v.id, v.state, v.at, v.at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, state, at)
+  SELECT gen_random_uuid(), v.id, v.state, v.at, v.at FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, state, at) ORDER BY v.id
   ON CONFLICT ("instanceId") WHERE "endedAt" IS NULL
   DO UPDATE SET "seenAt" = GREATEST(e."seenAt", EXCLUDED."seenAt") WHERE e.state = EXCLUDED.state
   RETURNING ${EPISODE_COLUMNS}`;

@@ -37,19 +37,24 @@ export function unlinkedSinceSql(state: string, at: string): string {
                WHEN ${state} = 'authorized' THEN NULL ELSE i."unlinkedSince" END`;
 }
 
-/** A report older than what the instance records (a webhook that overtook a poll, a late retry) is not written. */
+/**
+ * A report older than what the instance records (a webhook that overtook a poll, a late retry) is
+ * not written. The rows are locked in id order first: two daemons writing the same instances at
+ * once then wait for each other instead of deadlocking, whatever plan the update gets.
+ */
 const RECORD_SQL = `
+  WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, state, at, precision_ms)),
+  locked AS MATERIALIZED (SELECT i.id FROM "Instance" i WHERE i.id IN (SELECT id FROM v) ORDER BY i.id FOR NO KEY UPDATE)
   UPDATE "Instance" i SET "lastState" = v.state, "lastStateAt" = v.at,
     "unlinkedSince" = ${unlinkedSinceSql("v.state", "v.at")}, "updatedAt" = now()
-  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[]) AS v(id, state, at, precision_ms)
+  FROM v JOIN locked l ON l.id = v.id
   WHERE i.id = v.id AND (i."lastStateAt" IS NULL OR i."lastStateAt" < v.at + (v.precision_ms + 1) * interval '1 millisecond')
   RETURNING i.id`;
 
 /**
  * Records the reports in one statement, then follows their episodes (fleet/alerts.ts); returns
  * the ids whose state was written (the others knew something newer and are not acted on).
- * Every statement takes its rows in instance id order, whatever order the provider answered in:
- * two daemons sweeping the same instances at once then wait for each other instead of deadlocking.
+ * The reports go in instance id order, so every statement meets the rows in one order.
  */
 export async function recordInstanceStates(ctx: FleetContext, unordered: readonly StateReport[]): Promise<Set<string>> {
   if (unordered.length === 0) return new Set();
