@@ -16,7 +16,11 @@ export interface SessionJob {
 export interface NotifyJob {
   deliveryId: string;
 }
-export type SweepJob = { kind: "sweep" } | { kind: "reauth"; instanceId: string } | { kind: "retention" };
+export type SweepJob =
+  | { kind: "slice" }
+  | { kind: "sweep"; staleOnly?: boolean }
+  | { kind: "reauth"; instanceId: string }
+  | { kind: "retention" };
 
 /** BullMQ job ids may not contain ":"; ours are deterministic so a re-add is a no-op. */
 export const sessionJobId = (sessionId: string, attempt: number) => `s-${sessionId}-${attempt}`;
@@ -46,6 +50,8 @@ export const NOTIFY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: "exponential", delay: 2_000, jitter: 0.5 },
 };
 export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
+/** A slice job comes every second or so: its history is kept short. */
+export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } };
 
 /** Where Redis is and how qrfleet's keys are named there; built from config by `redisTarget`. */
 export interface RedisTarget {

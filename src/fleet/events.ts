@@ -28,6 +28,8 @@ export interface FleetEventMap {
   ];
   "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
+  /** A batch of the sweep's state polls was recorded: how many, and how many of them failed. */
+  "sweep:polled": [{ polls: number; errors: number }];
   /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },

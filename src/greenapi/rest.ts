@@ -175,7 +175,7 @@ function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
 }
 
 /** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes). */
-async function readBounded(res: Dispatcher.ResponseData, what: string, limit: number): Promise<string> {
+export async function readBounded(res: Dispatcher.ResponseData, what: string, limit: number): Promise<string> {
   const declared = Number(res.headers["content-length"] ?? "0");
   if (declared > limit) {
     res.body.destroy();
