@@ -102,10 +102,27 @@ export class StateSweep {
   }
 }
 
+/**
+ * Tokens opened for the sweep, by instance, with the sealed value they came from: an instance is
+ * polled every interval, and opening its token each time was a tenth of a poll's CPU. A new
+ * sealed value (a token set again, a key rotation) is opened anew.
+ */
+const opened = new WeakMap<FleetContext, Map<string, { sealed: Uint8Array; token: string }>>();
+
+function tokenOf(ctx: FleetContext, target: SweepTarget): string {
+  let tokens = opened.get(ctx);
+  if (!tokens) opened.set(ctx, (tokens = new Map()));
+  const known = tokens.get(target.id);
+  if (known && Buffer.from(known.sealed).equals(target.tokenCiphertext)) return known.token;
+  const token = ctx.box.open(target.tokenCiphertext);
+  tokens.set(target.id, { sealed: target.tokenCiphertext, token });
+  return token;
+}
+
 async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
   let token: string;
   try {
-    token = ctx.box.open(target.tokenCiphertext);
+    token = tokenOf(ctx, target);
   } catch {
     ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
     return { target, error: "unreadable_token" };

@@ -174,12 +174,13 @@ function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
   }
 }
 
-/** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes). */
-export async function readBounded(res: Dispatcher.ResponseData, what: string, limit: number): Promise<string> {
+/** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes); `whatFor` names the call in an error. */
+export async function readBounded(res: Dispatcher.ResponseData, whatFor: string | (() => string), limit: number): Promise<string> {
+  const what = () => (typeof whatFor === "string" ? whatFor : whatFor());
   const declared = Number(res.headers["content-length"] ?? "0");
   if (declared > limit) {
     res.body.destroy();
-    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
+    throw new ProviderProtocolError(`${what()} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -187,7 +188,7 @@ export async function readBounded(res: Dispatcher.ResponseData, what: string, li
     size += (chunk as Buffer).byteLength;
     if (size > limit) {
       res.body.destroy();
-      throw new ProviderProtocolError(`${what} answered a body over ${limit} bytes`, res.statusCode);
+      throw new ProviderProtocolError(`${what()} answered a body over ${limit} bytes`, res.statusCode);
     }
     chunks.push(chunk as Buffer);
   }

@@ -26,7 +26,7 @@ export async function pollInstanceState(addr: InstanceAddress, timeoutMs: number
   try {
     const res = await request(url, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     status = res.statusCode;
-    text = await readBounded(res, describe(url), MAX_STATE_BYTES);
+    text = await readBounded(res, () => describe(url), MAX_STATE_BYTES);
   } catch (err) {
     if (err instanceof ProviderProtocolError) throw err;
     throw new ProviderUnavailableError(`${describe(url)} failed (${describeCause(err)})`);
