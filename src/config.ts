@@ -77,7 +77,10 @@ const schema = z.object({
    * in README.md). Default: none
    */
   QRFLEET_SECRET_KEYS_PREVIOUS: keyList.default([]),
-  /** Base URL operators reach this daemon at (live-page links). Default: http://localhost:8080 */
+  /**
+   * Base URL operators (and the provider) reach this daemon at: live-page links, and the webhook URL
+   * `instance webhooks --apply` sets, <this>/hooks/greenapi. Default: http://localhost:8080
+   */
   QRFLEET_PUBLIC_URL: url(["http:", "https:"]).default("http://localhost:8080"),
   /** Bearer token of the admin HTTP API, at least 16 characters. No default. */
   QRFLEET_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

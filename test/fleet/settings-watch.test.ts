@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { updateInstance } from "../../src/fleet/instances.js";
+import { enqueueSession } from "../../src/fleet/sessions.js";
 import { sweepFleet } from "../../src/fleet/sweep.js";
 import { reviewWebhooks } from "../../src/fleet/webhook-setup.js";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { freePort } from "../greenapi/provider.js";
-import { startTestDaemon, waitFor } from "../support/fleet.js";
+import { newToken, startTestDaemon, waitFor } from "../support/fleet.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { startSmtp, type TestSmtp } from "../support/smtp.js";
 import { countOf, instanceEvents, received, watchedInstance, type Watched } from "./alert-support.js";
@@ -25,6 +26,7 @@ let receiver: Receiver;
 let d: Daemon;
 let plain: Watched;
 let restored: Watched;
+let stubborn: Watched;
 
 beforeAll(async () => {
   [smtp, receiver] = await Promise.all([startSmtp(), startReceiver()]);
@@ -38,9 +40,15 @@ beforeAll(async () => {
   const script = { fate: "scan" as const, scanAfterMs: 2_500, settingsOnLink: { webhookUrl: CUSTOMER, stateWebhook: "no" as const } };
   plain = await watchedInstance(d.ctx, sim, receiver, [{ state: "notAuthorized" }], script);
   restored = await watchedInstance(d.ctx, sim, receiver, [{ state: "notAuthorized" }], script);
-  await updateInstance(d.ctx, restored.id, { restoreSettings: true });
+  // Ours already, but the provider will not take a change back after its re-link.
+  const hookToken = `hook-${newToken()}`;
+  stubborn = await watchedInstance(d.ctx, sim, receiver, [{ state: "notAuthorized" }], { ...script, webhookToken: hookToken, settingsApply: "ignore" }, { webhookToken: hookToken });
+  sim.changeSettings(stubborn.idInstance, { webhookUrl: `http://127.0.0.1:${port}/hooks/greenapi`, stateWebhook: "yes" });
+  for (const w of [restored, stubborn]) await updateInstance(d.ctx, w.id, { restoreSettings: true });
   const report = await reviewWebhooks(d.ctx, { apply: true });
-  expect(report.instances.map((r) => r.result)).toEqual(["applied", "applied"]);
+  const results = Object.fromEntries(report.instances.map((r) => [r.id, r.result]));
+  expect(results).toEqual({ [plain.id]: "applied", [restored.id]: "applied", [stubborn.id]: "unchanged" });
+  await enqueueSession(d.ctx, stubborn.id, "admin");
 }, 60_000);
 afterAll(async () => {
   await sim?.close();
@@ -88,6 +96,15 @@ describe("webhook settings after a re-link", { timeout: 60_000 }, () => {
     const { hooks } = await received(smtp, receiver, restored, "instance.alert", 1);
     expect(hooks[0]!.data).toMatchObject({ reason: "settings_changed", restore: "restoring" });
     expect(hooks[0]!.data.summary).toContain("restoreSettings is on: qrfleet is setting them back");
+  });
+
+  it("says once more when setting them back did not stick", async () => {
+    await waitFor("the second alert", async () => (await alerts(stubborn)).length === 2, 30_000);
+    expect((await alerts(stubborn)).map((a) => a.data.reason)).toEqual(["settings_changed", "settings_not_restored"]);
+    const { hooks, mails } = await received(smtp, receiver, stubborn, "instance.alert", 2);
+    const failed = hooks.find((h) => h.data.reason === "settings_not_restored")!;
+    expect(failed.data.summary).toContain("GREEN-API said it saved them, yet they still read foreign");
+    expect(mails.map((m) => m.parsed.subject).sort()).toEqual([`Webhook settings changed: Desk notAuthorized`, `Webhook settings not restored: Desk notAuthorized`]);
     // Every settings call was paced: the provider never had to answer 429.
     expect(sim.stats().rateLimited).toBe(0);
   });
