@@ -49,7 +49,7 @@ export async function checkSettings(ctx: FleetContext, job: SettingsJob): Promis
     return settle(ctx, inst, "check_failed");
   }
   if (fingerprintOf(seen) === inst.settingsFingerprint) return settle(ctx, inst, "unchanged", { settingsCheckedAt: new Date() });
-  const restoring = before.setup !== "ours" ? (inst.restoreSettings ? "not_ours" : "off") : inst.restoreSettings ? "restoring" : "off";
+  const restoring = !inst.restoreSettings ? "off" : before.setup === "ours" ? "restoring" : "not_ours";
   if (!(await alertOnce(ctx, inst, before, seen, restoring))) return "superseded";
   return restoring === "restoring" ? restore(ctx, inst) : "changed";
 }
