@@ -77,7 +77,10 @@ const schema = z.object({
    * in README.md). Default: none
    */
   QRFLEET_SECRET_KEYS_PREVIOUS: keyList.default([]),
-  /** Base URL operators reach this daemon at (live-page links). Default: http://localhost:8080 */
+  /**
+   * Base URL operators (and the provider) reach this daemon at: live-page links, and the webhook URL
+   * `instance webhooks --apply` sets, <this>/hooks/greenapi. Default: http://localhost:8080
+   */
   QRFLEET_PUBLIC_URL: url(["http:", "https:"]).default("http://localhost:8080"),
   /** Bearer token of the admin HTTP API, at least 16 characters. No default. */
   QRFLEET_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
@@ -141,6 +144,22 @@ const schema = z.object({
   QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS: int(0, 3_600_000).default(60_000),
   /** A provider's 429s one call waits out before it gives up as rate limited (transient). Default: 3 */
   QRFLEET_PROVIDER_RATE_LIMIT_RETRIES: int(0, 100).default(3),
+  /**
+   * getSettings/setSettings calls in flight at once for `qrfleet instance webhooks` (each instance
+   * is also held to one call a second per method, QRFLEET_PROVIDER_CALL_INTERVAL_MS). Default: 8
+   */
+  QRFLEET_SETTINGS_CONCURRENCY: int(1, 200).default(8),
+  /**
+   * After setSettings, the wait before its settings are read back to check they stuck, in ms: the
+   * call reboots the instance and the provider says a change can take minutes. Default: 60000
+   */
+  QRFLEET_SETTINGS_VERIFY_AFTER_MS: int(0, 3_600_000).default(60_000),
+  /**
+   * After a re-link (a session ended authorized), the wait before the instance's webhook settings
+   * are read again, in ms: the instance restarts after a scan, and users report settings changing
+   * then. Only instances whose settings were read before (`instance webhooks`) are checked. Default: 120000
+   */
+  QRFLEET_SETTINGS_CHECK_AFTER_MS: int(0, 86_400_000).default(120_000),
   /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /**

@@ -19,6 +19,7 @@ import { migrate } from "../src/migrate.js";
 import { QUEUE, createQueues, createRedis, redisTarget, workerConnection } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
+import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
 import { createSweepProcessor } from "./sweep.js";
 
@@ -77,7 +78,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   // A slice lasts about a second; a short lock hands a dead daemon's slot over within the interval.
   const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS) });
-  for (const w of [sessionWorker, notifyWorker, sweepWorker]) {
+  // A check that sets settings back waits out the instance's reboot (QRFLEET_SETTINGS_VERIFY_AFTER_MS) holding its job.
+  const settingsWorker = new Worker(QUEUE.settings, createSettingsProcessor(ctx), {
+    ...base, concurrency: config.QRFLEET_SETTINGS_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
+  });
+  for (const w of [sessionWorker, notifyWorker, sweepWorker, settingsWorker]) {
     w.on("error", (err) => {
       // Sessions handed back at shutdown leave renewals in flight that now fail: expected, not an error.
       if (closing && /could not renew lock/.test(err.message)) return log.debug({ queue: w.name, err: err.message }, "lock renewal after hand-back");
@@ -117,7 +122,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const grace = setTimeout(stopRuns, config.QRFLEET_SHUTDOWN_GRACE_MS);
       await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS, stopRuns);
       clearTimeout(grace);
-      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
+      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS), closeBounded(settingsWorker, CLOSE_BOUND_MS)]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await roster.stop();
       await unsubscribe().catch(() => undefined);

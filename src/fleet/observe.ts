@@ -139,6 +139,10 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
     const level = e.step === "reboot_failed" || e.step === "reboot_refused" ? "warn" : "info";
     log[level]({ instance: e.instanceId, state: e.state, step: e.step, detail: e.detail }, "instance state episode");
   });
+  events.on("instance:settings", (e) => {
+    const level = e.step === "changed" || e.step === "restored" ? "info" : "warn";
+    log[level]({ instance: e.instanceId, step: e.step, detail: e.detail }, "instance webhook settings");
+  });
   events.on("delivery:result", (d) => {
     deliveries.inc({ kind: d.kind, result: d.status });
     if (d.status !== "sent" || !d.receivedAt) return;

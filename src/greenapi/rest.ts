@@ -13,6 +13,7 @@ import {
   ProviderUnavailableError,
 } from "./errors.js";
 import { rateLimitFallbackMs, waitFor, type CallLimiter } from "./pace.js";
+import { saveSettingsSchema, settingsBody, webhookSettingsSchema, type WebhookSettings } from "./settings.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 import { methodUrl, parseAddress } from "./urls.js";
 
@@ -29,6 +30,10 @@ export interface GreenApiClient {
   getAuthorizationCode(phoneNumber: string, signal?: AbortSignal): Promise<{ status: boolean; code: string }>;
   /** The linked phone (digits, null when none or unreadable) and the state, from `getWaSettings`. */
   getWaSettings(signal?: AbortSignal): Promise<{ phone: string | null; state: InstanceState }>;
+  /** The instance's webhook address, token and state-webhook flag, from `getSettings`. */
+  getSettings(signal?: AbortSignal): Promise<WebhookSettings>;
+  /** `setSettings`: true when the provider says it saved them. It reboots the instance. */
+  setSettings(patch: Partial<WebhookSettings>, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface GreenApiClientOptions {
@@ -118,6 +123,10 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
       const { phone, stateInstance } = await call("getWaSettings", waSettingsSchema, signal);
       const digits = typeof phone === "string" || typeof phone === "number" ? String(phone).replace(/^\+/, "") : "";
       return { phone: PHONE.test(digits) ? digits : null, state: toInstanceState(stateInstance) };
+    },
+    getSettings: (signal) => call("getSettings", webhookSettingsSchema, signal),
+    async setSettings(patch, signal) {
+      return (await call("setSettings", saveSettingsSchema, signal, settingsBody(patch))).saveSettings;
     },
   };
 }
