@@ -52,6 +52,10 @@ export interface SimCounters {
   floodFrames: number;
   /** `reboot` calls answered, over all instances. */
   reboots: number;
+  /** getStateInstance calls answered (after the script's stateLatencyMs). */
+  stateAnswers: number;
+  /** TCP connections the REST server accepted: with keep-alive clients, far fewer than restRequests. */
+  httpConnections: number;
 }
 
 /** A `qrCode` frame the simulator handed to a socket. */
@@ -85,6 +89,8 @@ export interface SimulatorHooks {
   socketClosed?(socket: SocketEvent): void;
   /** A REST call of an instance was accepted (its token matched), before it is answered. */
   restCall?(call: { idInstance: string; method: string; at: number }): void;
+  /** A getStateInstance answer is about to be sent (after the script's stateLatencyMs). */
+  stateAnswered?(answer: { idInstance: string; state: SimState; at: number }): void;
 }
 
 export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; status: 401 | 404 };
@@ -104,6 +110,8 @@ export class SimulatedProvider {
     restRequests: 0,
     floodFrames: 0,
     reboots: 0,
+    stateAnswers: 0,
+    httpConnections: 0,
   };
   /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
   frozen = false;
@@ -112,7 +120,7 @@ export class SimulatedProvider {
     readonly defaults: Script,
     readonly images: ImageSource,
     readonly log: Logger,
-    private readonly webhooks: WebhookSender | null,
+    private readonly webhooks: WebhookSender,
     readonly hooks: SimulatorHooks = {},
   ) {}
 
@@ -146,7 +154,9 @@ export class SimulatedProvider {
     const { idInstance, token, states, ...script } = def;
     if (!/^\d{1,15}$/.test(idInstance)) throw new Error(`invalid idInstance "${idInstance}": digits only`);
     if (!/^[\x21-\x7e]{1,200}$/.test(token) || token.includes("/")) throw new Error(`invalid token for ${idInstance}`);
-    const resolved = resolveScript(this.defaults, script);
+    // Instances with no script of their own share the defaults: a fleet of 100,000 holds one copy.
+    const own = Object.values(script).some((v) => v !== undefined);
+    const resolved = own ? resolveScript(this.defaults, script) : this.defaults;
     const previous = this.instances.get(idInstance);
     if (previous) this.retire(previous);
     const instance: SimInstance = {
@@ -194,7 +204,7 @@ export class SimulatedProvider {
     if (instance.state === state) return;
     instance.state = state;
     if (state !== "notAuthorized") this.cancelLink(instance);
-    this.webhooks?.send({
+    this.webhooks.send({
       idInstance: instance.idInstance,
       wid: instance.wid ?? `${instance.script.phone}@c.us`,
       stateInstance: state,

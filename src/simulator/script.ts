@@ -57,6 +57,8 @@ export interface Script {
    * comes back `authorized` (a reboot is what unsticks a start). @defaultValue "previous"
    */
   rebootTo: (typeof INSTANCE_STATES)[number] | "previous";
+  /** getStateInstance answers this many ms after the request arrived, like a provider that asks the phone. @defaultValue 0 */
+  stateLatencyMs: number;
 }
 
 /** One step of a scripted state timeline: the state, and how long it lasts (the last step may last for ever). */
@@ -85,6 +87,7 @@ export const scriptSchema = z.strictObject({
   webhookToken: z.string().min(1).max(1000).optional(),
   rebootMs: ms,
   rebootTo: z.enum([...INSTANCE_STATES, "previous"] as const),
+  stateLatencyMs: ms.max(60_000),
 }) satisfies z.ZodType<Script>;
 
 /** A state timeline: each step but the last has a duration. */
@@ -112,6 +115,7 @@ export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
   floodBurst: 100,
   rebootMs: 60_000,
   rebootTo: "previous",
+  stateLatencyMs: 0,
 });
 
 /** Merges partial scripts over a base, validating the result; throws a readable error. */

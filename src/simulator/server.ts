@@ -16,6 +16,8 @@ import {
 } from "./script.js";
 import { WebhookSender } from "./webhook.js";
 
+const webhookUrlSchema = z.url({ protocol: /^https?$/ });
+
 const optionsSchema = z.strictObject({
   /** Listen address. @defaultValue "127.0.0.1" */
   host: z.string().min(1).default("127.0.0.1"),
@@ -26,8 +28,8 @@ const optionsSchema = z.strictObject({
   instances: z
     .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string(), states: stateStepsSchema.optional() }))
     .default([]),
-  /** Where `stateInstanceChanged` webhooks go; none are sent without it. */
-  webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Where `stateInstanceChanged` webhooks go; none are sent without it (see also Simulator.webhookTargets). */
+  webhookUrl: webhookUrlSchema.optional(),
   /** Bound of one webhook POST, ms. @defaultValue 5000 */
   webhookTimeoutMs: z.number().int().min(1).max(60_000).default(5_000),
   /** A fresh PNG per rotation (tests, demo), or a pre-rendered pool: the same as imageMode "unique" or "pool". @defaultValue true */
@@ -91,6 +93,8 @@ export interface Simulator {
   /** Every instance as an address a client can use. */
   addresses(): Array<{ apiUrl: string; idInstance: string; token: string }>;
   stats(): SimulatorStats;
+  /** Where webhooks go from now on, each POST to the next URL in turn; none: no more webhooks. */
+  webhookTargets(urls: readonly string[]): void;
   /** No socket rotates, times out, drops or is scanned any more; sockets stay open (see SimulatedProvider.freeze). */
   freeze(): void;
   /** The partner account: what getInstances lists of each instance, and how it answers. */
@@ -105,7 +109,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const log = (given ?? createLogger({ name: "qrfleet-simulator" })).child({ component: "simulator" });
   const defaults = resolveScript(DEFAULT_SCRIPT, opts.defaults);
   const images = await imageSource(opts.imageMode ?? (opts.uniqueImages ? "unique" : "pool"), opts.imagePoolSize);
-  const webhooks = opts.webhookUrl ? new WebhookSender(opts.webhookUrl, log, opts.webhookTimeoutMs) : null;
+  const webhooks = new WebhookSender(opts.webhookUrl ? [opts.webhookUrl] : [], log, opts.webhookTimeoutMs);
   const provider = new SimulatedProvider(defaults, images, log, webhooks, hooks);
   for (const instance of opts.instances) provider.define(instance);
 
@@ -114,6 +118,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // Bounded so a stuck client cannot hold a request forever; a QR poll is a few ms.
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
+  // REST and websocket alike; keep-alive clients reuse a few connections for many calls.
+  server.on("connection", () => void (provider.counters.httpConnections += 1));
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: 64 * 1024 });
   let closing = false;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -138,7 +144,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (closing) return;
       closing = true;
       provider.close();
-      await webhooks?.close();
+      await webhooks.close();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -168,10 +174,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       ...provider.counters,
       instances: provider.instances.size,
       openSockets: provider.sockets.size,
-      webhooksSent: webhooks?.sent ?? 0,
-      webhooksFailed: webhooks?.failed ?? 0,
+      webhooksSent: webhooks.sent,
+      webhooksFailed: webhooks.failed,
       images: images.stats(),
     }),
+    webhookTargets: (urls) => {
+      const bad = urls.find((u) => !webhookUrlSchema.safeParse(u).success);
+      if (bad !== undefined) throw new Error("simulator: a webhook target must be an http(s) URL");
+      webhooks.retarget(urls);
+    },
     freeze: () => provider.freeze(),
     partner: partner.controls(),
   };

@@ -9,22 +9,36 @@ export interface StateChange {
   webhookToken?: string;
 }
 
-/** Posts `stateInstanceChanged` like the provider: fire and forget, bounded, errors only logged. */
+/**
+ * Posts `stateInstanceChanged` like the provider: fire and forget, bounded, errors only logged.
+ * With several targets (daemons behind no load balancer), each POST goes to the next one in turn;
+ * with none, nothing is sent.
+ */
 export class WebhookSender {
   private readonly inflight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
+  private urls: readonly string[];
+  private turn = 0;
   sent = 0;
   failed = 0;
 
   constructor(
-    private readonly url: string,
+    urls: readonly string[],
     private readonly log: Logger,
     private readonly timeoutMs = 5_000,
-  ) {}
+  ) {
+    this.urls = [...urls];
+  }
+
+  /** Where webhooks go from now on. */
+  retarget(urls: readonly string[]): void {
+    this.urls = [...urls];
+  }
 
   send(change: StateChange): void {
-    if (this.closing.signal.aborted) return;
-    const job = this.post(change).finally(() => this.inflight.delete(job));
+    if (this.closing.signal.aborted || this.urls.length === 0) return;
+    const url = this.urls[this.turn++ % this.urls.length]!;
+    const job = this.post(url, change).finally(() => this.inflight.delete(job));
     this.inflight.add(job);
   }
 
@@ -34,7 +48,7 @@ export class WebhookSender {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async post(change: StateChange): Promise<void> {
+  private async post(url: string, change: StateChange): Promise<void> {
     const body = {
       typeWebhook: "stateInstanceChanged",
       instanceData: { idInstance: Number(change.idInstance), wid: change.wid, typeInstance: "whatsapp" },
@@ -44,7 +58,7 @@ export class WebhookSender {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (change.webhookToken) headers.authorization = `Bearer ${change.webhookToken}`;
     try {
-      const res = await fetch(this.url, {
+      const res = await fetch(url, {
         method: "POST",
         headers,
         body: JSON.stringify(body),
