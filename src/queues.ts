@@ -18,7 +18,7 @@ export interface NotifyJob {
   deliveryId: string;
 }
 export type SweepJob =
-  | { kind: "slice" }
+  | { kind: "slice"; slot: number; sliceMs: number }
   | { kind: "sweep"; staleOnly?: boolean }
   | { kind: "reauth"; instanceId: string }
   | { kind: "retention" };
@@ -33,7 +33,10 @@ export const sessionJobId = (sessionId: string, attempt: number) => `s-${session
 export const notifyJobId = (deliveryId: string) => `d-${deliveryId}`;
 export const reauthSchedulerId = (instanceId: string) => `reauth-${instanceId}`;
 export const settingsJobId = (job: SettingsJob) => `c-${job.instanceId}-${job.dueAt}`;
+/** Before the sweep was sliced it had a scheduler of this id; a daemon removes it when it finds one. */
 export const SWEEP_SCHEDULER_ID = "fleet-sweep";
+/** One job per slot of the sweep: a slot is never swept twice, whichever daemons add it. */
+export const sliceJobId = (slot: number, sliceMs: number) => `slice-${sliceMs}-${slot}`;
 export const RETENTION_SCHEDULER_ID = "qr-retention";
 
 /** Every queue keeps a bounded history (CONVENTIONS: every queue has a bound on what it keeps). */
@@ -57,8 +60,14 @@ export const NOTIFY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: "exponential", delay: 2_000, jitter: 0.5 },
 };
 export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
-/** A slice job comes every second or so: its history is kept short. */
-export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } };
+/** A slice job comes every second or so: its history is kept short, but long enough to refuse a slot again. */
+export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 1000 } };
+
+/** The job of the sweep's slot `slot`, due when the slot begins. */
+export async function addSliceJob(queues: Queues, slot: number, sliceMs: number): Promise<void> {
+  const delay = Math.max(0, slot * sliceMs - Date.now());
+  await queues.sweep.add("slice", { kind: "slice", slot, sliceMs }, { ...SLICE_JOB_OPTIONS, jobId: sliceJobId(slot, sliceMs), delay });
+}
 /** A settings check handles the provider's failures itself; these retries are for PostgreSQL or Redis away. */
 export const SETTINGS_JOB_OPTIONS: JobsOptions = {
   ...KEEP,

@@ -1,4 +1,4 @@
-import { RETENTION_SCHEDULER_ID, SLICE_JOB_OPTIONS, SWEEP_SCHEDULER_ID } from "../queues.js";
+import { RETENTION_SCHEDULER_ID, SWEEP_SCHEDULER_ID, addSliceJob } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { syncCronSchedule } from "./instances.js";
 import { slicePlan } from "./sweep-slices.js";
@@ -6,16 +6,14 @@ import { slicePlan } from "./sweep-slices.js";
 const RETENTION_EVERY_MS = 3_600_000;
 
 /**
- * Job schedulers live in Redis. Upserting them is idempotent by id, so this runs at start and
- * with every reconcile: after a Redis loss the sweep and per-instance cron schedules come back.
+ * Schedules live in Redis. Upserting them is idempotent by id, and so is adding the sweep's current
+ * slot, so this runs at start and with every reconcile: after a Redis loss the sweep's chain of
+ * slots and the per-instance cron schedules come back.
  */
 export async function ensureSchedules(ctx: FleetContext): Promise<void> {
+  await ctx.queues.sweep.removeJobScheduler(SWEEP_SCHEDULER_ID);
   const plan = slicePlan(ctx.config);
-  if (plan) {
-    await ctx.queues.sweep.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: plan.sliceMs }, { name: "slice", data: { kind: "slice" }, opts: SLICE_JOB_OPTIONS });
-  } else {
-    await ctx.queues.sweep.removeJobScheduler(SWEEP_SCHEDULER_ID);
-  }
+  if (plan) await addSliceJob(ctx.queues, Math.floor(Date.now() / plan.sliceMs), plan.sliceMs);
   await ctx.queues.sweep.upsertJobScheduler(RETENTION_SCHEDULER_ID, { every: RETENTION_EVERY_MS }, {
     name: "retention",
     data: { kind: "retention" },

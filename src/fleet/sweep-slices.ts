@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
+import { addSliceJob, type SweepJob } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
 import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type SweepTarget } from "./state-sweep.js";
@@ -8,8 +9,9 @@ import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type Swee
  * The sweep every daemon shares. Each instance has a phase (`sweepPhase`, 0…65535): the point in
  * each interval where it is polled. The interval is cut into slices, one queue job each, which
  * any daemon's sweep worker takes as it comes due, so the work is shared and the calls are spread
- * evenly. A slot (one slice of one interval) is one scheduled job, so it is never swept twice at
- * once; a slot held by a daemon that died is taken over when its lock runs out, and swept late
+ * evenly. A slot (one slice of one interval) is one job with its own id, so it is never swept
+ * twice; each slot's job first adds the next one, so the chain skips no slot however late a job is
+ * taken. A slot held by a daemon that died is taken over when its lock runs out, and swept late
  * unless the next interval's slot of the same slice is already due.
  *
  * An instance whose provider webhook is trusted (`hookState` agrees with `lastState`) is polled
@@ -71,7 +73,19 @@ const SLOT_SQL = `
     AND ${NOT_IN_SESSION}
   ORDER BY i."sweepPhase"`;
 
-export type SlotResult = SweepResult | { skipped: "late" | "off" };
+export type SlotResult = SweepResult | { skipped: "late" | "off" | "replanned" };
+
+/** A slot's job: the next slot's added, then this one swept. A job of an older plan restarts the chain at the current slot. */
+export async function sweepSliceJob(ctx: FleetContext, job: Extract<SweepJob, { kind: "slice" }>, signal?: AbortSignal): Promise<SlotResult> {
+  const plan = slicePlan(ctx.config);
+  if (!plan) return { skipped: "off" };
+  if (job.sliceMs !== plan.sliceMs) {
+    await addSliceJob(ctx.queues, Math.floor(Date.now() / plan.sliceMs), plan.sliceMs);
+    return { skipped: "replanned" };
+  }
+  await addSliceJob(ctx.queues, job.slot + 1, plan.sliceMs);
+  return sweepSlot(ctx, job.slot * plan.sliceMs, signal);
+}
 
 export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, signal?: AbortSignal): Promise<SlotResult> {
   const plan = slicePlan(ctx.config);
