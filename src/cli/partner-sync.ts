@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { syncPartnerAccount, type SyncChange, type SyncProgress, type SyncReport } from "../fleet/partner-sync.js";
 import { untilStopped, withFleet } from "./context.js";
 import { EXIT, emit, type Out } from "./output.js";
+import { progressLine } from "./progress.js";
 
 /** `qrfleet instance sync`: the fleet made to match the partner account of GREENAPI_PARTNER_TOKEN. */
 
@@ -17,23 +18,12 @@ const STEP_WORDS: Record<SyncProgress["step"], string> = {
   disabled: "disabled",
 };
 
-/**
- * Progress on stderr, so stdout holds only the result: on a terminal one line rewritten in place,
- * otherwise (a log, a pipe) a plain line per step.
- */
+/** One line per step off a terminal (a log, a pipe); one line rewritten in place on one. */
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): { report: (p: SyncProgress) => void; end: () => void } {
-  let drawn = false;
+  const line = progressLine(stream);
   return {
-    report(p) {
-      const text = p.step === "listed" ? `qrfleet: ${p.done} ${STEP_WORDS.listed}` : `qrfleet: ${STEP_WORDS[p.step]} ${p.done} of ${p.total}`;
-      if (!stream.isTTY) return void stream.write(`${text}\n`);
-      stream.write(`\r\x1b[2K${text}`);
-      drawn = true;
-    },
-    end() {
-      if (drawn) stream.write("\n");
-      drawn = false;
-    },
+    report: (p) => line.show(p.step === "listed" ? `qrfleet: ${p.done} ${STEP_WORDS.listed}` : `qrfleet: ${STEP_WORDS[p.step]} ${p.done} of ${p.total}`),
+    end: () => line.end(),
   };
 }
 
