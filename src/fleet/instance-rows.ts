@@ -10,7 +10,7 @@ import type { NewInstance } from "./instance-input.js";
 export interface SealedInstance {
   apiUrl: string;
   idInstance: string;
-  tokenCiphertext: Uint8Array;
+  tokenCiphertext: Uint8Array<ArrayBuffer>;
   label: string | null;
   expectedPhone: string | null;
   cron: string | null;
@@ -18,7 +18,7 @@ export interface SealedInstance {
   maxAttempts: number | null;
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
-  webhookTokenCiphertext: Uint8Array | null;
+  webhookTokenCiphertext: Uint8Array<ArrayBuffer> | null;
   qrTransport: "websocket" | "rest";
   partnerAccount: string | null;
 }
@@ -61,17 +61,19 @@ export function columnArrays(rows: readonly SealedInstance[]): unknown[][] {
 }
 
 /** Seals many secrets at once: SecretBox.sealAll. */
-export type SealAll = (plains: readonly string[]) => Uint8Array[];
+export type SealAll = (plains: readonly string[]) => Array<Uint8Array<ArrayBuffer>>;
 
-/** Checked input made ready to write; every secret of the batch sealed in one go. */
-export function sealInstances(rows: readonly NewInstance[], sealAll: SealAll, partnerAccount: string | null = null): SealedInstance[] {
-  const tokens = sealAll(rows.map((r) => r.token));
-  const hooks = sealAll(rows.flatMap((r) => (r.webhookToken ? [r.webhookToken] : [])));
-  let hook = 0;
-  return rows.map((v, i) => ({
+/** Checked input as the columns it is written to, its secrets sealed already. */
+export function sealedInstance(
+  v: NewInstance,
+  tokenCiphertext: Uint8Array<ArrayBuffer>,
+  webhookTokenCiphertext: Uint8Array<ArrayBuffer> | null,
+  partnerAccount: string | null = null,
+): SealedInstance {
+  return {
     apiUrl: v.apiUrl,
     idInstance: v.idInstance,
-    tokenCiphertext: tokens[i]!,
+    tokenCiphertext,
     label: v.label ?? null,
     expectedPhone: v.phone ?? null,
     cron: v.cron ?? null,
@@ -79,8 +81,16 @@ export function sealInstances(rows: readonly NewInstance[], sealAll: SealAll, pa
     maxAttempts: v.maxAttempts ?? null,
     backoffBaseMs: v.backoffBaseMs ?? null,
     backoffMaxMs: v.backoffMaxMs ?? null,
-    webhookTokenCiphertext: v.webhookToken ? hooks[hook++]! : null,
+    webhookTokenCiphertext,
     qrTransport: v.qrTransport ?? "websocket",
     partnerAccount,
-  }));
+  };
+}
+
+/** Checked input made ready to write; every secret of the batch sealed in one go. */
+export function sealInstances(rows: readonly NewInstance[], sealAll: SealAll, partnerAccount: string | null = null): SealedInstance[] {
+  const tokens = sealAll(rows.map((r) => r.token));
+  const hooks = sealAll(rows.flatMap((r) => (r.webhookToken ? [r.webhookToken] : [])));
+  let hook = 0;
+  return rows.map((v, i) => sealedInstance(v, tokens[i]!, v.webhookToken ? hooks[hook++]! : null, partnerAccount));
 }
