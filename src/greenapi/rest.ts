@@ -204,7 +204,8 @@ function translateFetchError(err: unknown, what: string, timeoutMs: number, call
   return new ProviderUnavailableError(`${what} failed (${describeCause(err)})`);
 }
 
-function validate<T>(text: string, schema: z.ZodType<T>, what: string, status: number): T {
+/** A provider's JSON answer read with `schema`; anything else is a ProviderProtocolError naming `what`. */
+export function validate<T>(text: string, schema: z.ZodType<T>, what: string, status: number): T {
   let json: unknown;
   try {
     json = JSON.parse(text);

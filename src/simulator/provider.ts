@@ -116,6 +116,11 @@ export class SimulatedProvider {
     readonly hooks: SimulatorHooks = {},
   ) {}
 
+  /** The webhook address every instance reports in getSettings; empty when webhooks are off. */
+  get webhookUrl(): string {
+    return this.webhooks?.url ?? "";
+  }
+
   /** Calls an observer; one that throws is logged, never allowed to break a socket. */
   observe<K extends keyof SimulatorHooks>(name: K, payload: Parameters<NonNullable<SimulatorHooks[K]>>[0]): void {
     const hook = this.hooks[name] as ((p: typeof payload) => void) | undefined;

@@ -65,7 +65,21 @@ const ROUTES: Record<string, { verb: "GET" | "POST"; handle: (call: Call) => Rep
   },
   getAuthorizationCode: { verb: "POST", handle: pairingCode },
   getWaSettings: { verb: "GET", handle: ({ instance }) => ok(waSettings(instance)) },
+  getSettings: { verb: "GET", handle: ({ provider, instance }) => ok(settings(provider, instance)) },
 };
+
+/** The webhook part of the instance's settings: the simulator's one webhook address, the instance's token. */
+function settings(provider: SimulatedProvider, instance: SimInstance) {
+  const webhookUrl = provider.webhookUrl;
+  return {
+    wid: instance.wid ?? "",
+    webhookUrl,
+    webhookUrlToken: instance.script.webhookToken ?? "",
+    stateWebhook: webhookUrl === "" ? "no" : "yes",
+    incomingWebhook: "no",
+    outgoingWebhook: "no",
+  };
+}
 
 /** The provider's account settings: the linked phone only while the instance is authorized. */
 function waSettings(instance: SimInstance) {

@@ -17,7 +17,8 @@ export class WebhookSender {
   failed = 0;
 
   constructor(
-    private readonly url: string,
+    /** Where the provider's webhooks go: what getSettings reports as `webhookUrl`. */
+    readonly url: string,
     private readonly log: Logger,
     private readonly timeoutMs = 5_000,
   ) {}
