@@ -91,7 +91,7 @@ async function stageRows(ctx: FleetContext, client: PoolClient, source: ImportSo
   const flush = async () => {
     await staging;
     opts.signal?.throwIfAborted();
-    opts.onProgress?.({ step: "checked", rows: tally.rows });
+    if (batch.length > 0) opts.onProgress?.({ step: "checked", rows: tally.rows });
     staging = stage(ctx, client, batch, tally.invalid === 0);
     // Awaited at the next flush; until then its failure must not count as unhandled.
     staging.catch(() => undefined);
