@@ -77,7 +77,10 @@ const schema = z.object({
    * in README.md). Default: none
    */
   QRFLEET_SECRET_KEYS_PREVIOUS: keyList.default([]),
-  /** Base URL operators reach this daemon at (live-page links). Default: http://localhost:8080 */
+  /**
+   * Base URL operators (and the provider) reach this daemon at: live-page links, and the webhook URL
+   * `instance webhooks --apply` sets, <this>/hooks/greenapi. Default: http://localhost:8080
+   */
   QRFLEET_PUBLIC_URL: url(["http:", "https:"]).default("http://localhost:8080"),
   /** Bearer token of the admin HTTP API, at least 16 characters. No default. */
   QRFLEET_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
@@ -139,23 +142,60 @@ const schema = z.object({
    */
   QRFLEET_PROVIDER_CALL_INTERVAL_MS: int(0, 3_600_000).default(1_000),
   /**
-   * REST calls per second toward one apiUrl host, every instance and daemon together: a bound for
-   * many daemons at once (one daemon's sweep, 20 calls in flight, stays well under it). 0: no limit. Default: 1000
+   * REST calls per second toward one apiUrl host, every instance and daemon together: each daemon
+   * spends an equal share of it, counted locally, and the sweep warns when a host's instances need
+   * more than it allows. 0: no limit. Default: 0 (a sweep of 100,000 instances a minute needs 1,667)
    */
-  QRFLEET_PROVIDER_HOST_RPS: int(0, 100_000).default(1_000),
+  QRFLEET_PROVIDER_HOST_RPS: int(0, 1_000_000).default(0),
   /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */
   QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS: int(0, 3_600_000).default(60_000),
   /** A provider's 429s one call waits out before it gives up as rate limited (transient). Default: 3 */
   QRFLEET_PROVIDER_RATE_LIMIT_RETRIES: int(0, 100).default(3),
+  /**
+   * getSettings/setSettings calls in flight at once for `qrfleet instance webhooks` (each instance
+   * is also held to one call a second per method, QRFLEET_PROVIDER_CALL_INTERVAL_MS). Default: 8
+   */
+  QRFLEET_SETTINGS_CONCURRENCY: int(1, 200).default(8),
+  /**
+   * After setSettings, the wait before its settings are read back to check they stuck, in ms: the
+   * call reboots the instance and the provider says a change can take minutes. Default: 60000
+   */
+  QRFLEET_SETTINGS_VERIFY_AFTER_MS: int(0, 3_600_000).default(60_000),
+  /**
+   * After a re-link (a session ended authorized), the wait before the instance's webhook settings
+   * are read again, in ms: the instance restarts after a scan, and users report settings changing
+   * then. Only instances whose settings were read before (`instance webhooks`) are checked. Default: 120000
+   */
+  QRFLEET_SETTINGS_CHECK_AFTER_MS: int(0, 86_400_000).default(120_000),
   /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
-  /** Fleet state sweep period, in ms. Default: 60000 */
-  QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
-  /** getStateInstance calls in flight at once during a sweep. Default: 20 */
-  QRFLEET_SWEEP_CONCURRENCY: int(1, 1000).default(20),
   /**
-   * A sweep spaces its getStateInstance calls evenly over this window instead of bursting them at
-   * the provider, in ms; held under 90% of QRFLEET_SWEEP_INTERVAL_MS so one sweep ends before the
+   * Fleet state sweep period: every enabled instance is polled once an interval, at its own point
+   * of it, in ms (at least 1000). 0: no periodic sweep (only the one at a daemon's start, instances'
+   * own cron schedules and the provider's webhook). Default: 60000
+   */
+  QRFLEET_SWEEP_INTERVAL_MS: int(0).refine((v) => v === 0 || v >= 1000, "must be 0 or at least 1000").default(60_000),
+  /**
+   * getStateInstance calls one daemon has in flight at once for the sweep: polls a second × the
+   * provider's answer time (1,000 a second at 100 ms is 100), with room for a slow provider. Default: 500
+   */
+  QRFLEET_SWEEP_CONCURRENCY: int(1, 10_000).default(500),
+  /**
+   * The sweep interval is cut into this many slices, each a queue job any daemon may take (at least
+   * 500 ms each, so fewer for a short interval): the work is shared, each instance polled at its own
+   * point of the interval. Default: 60
+   */
+  QRFLEET_SWEEP_SLICES: int(1, 3_600).default(60),
+  /**
+   * An instance whose provider webhook is trusted (its last word agrees with the last known state)
+   * is polled this often instead of every QRFLEET_SWEEP_INTERVAL_MS, as a backstop; one whose
+   * webhook missed a change is polled at the full rate until the webhook speaks again, in ms.
+   * 0: every instance at the full rate. Default: 600000 (10 min)
+   */
+  QRFLEET_SWEEP_INTERVAL_HOOKED_MS: int(0).default(600_000),
+  /**
+   * The full sweep (at a daemon's start, or `qrfleet sweep`) spaces its getStateInstance calls
+   * evenly over this window instead of bursting them at the provider, in ms; held under 90% of QRFLEET_SWEEP_INTERVAL_MS so one sweep ends before the
    * next. 0: as fast as QRFLEET_SWEEP_CONCURRENCY allows. Default: 20000 — at 10,000 instances that
    * is 500 calls a second, still faster than sessions start (QRFLEET_SESSION_STARTS_PER_S), so the
    * spread never delays a re-link of a fleet logged out at once, yet the calls are no longer one burst

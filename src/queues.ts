@@ -7,6 +7,7 @@ export const QUEUE = {
   session: "qr-session",
   notify: "notify",
   sweep: "sweep",
+  settings: "settings",
 } as const;
 
 export interface SessionJob {
@@ -16,12 +17,22 @@ export interface SessionJob {
 export interface NotifyJob {
   deliveryId: string;
 }
-export type SweepJob = { kind: "sweep" } | { kind: "reauth"; instanceId: string } | { kind: "retention" };
+export type SweepJob =
+  | { kind: "slice" }
+  | { kind: "sweep"; staleOnly?: boolean }
+  | { kind: "reauth"; instanceId: string }
+  | { kind: "retention" };
+/** A read of the instance's webhook settings after a re-link, due at `dueAt` (ms since the epoch; Instance.settingsCheckDueAt). */
+export interface SettingsJob {
+  instanceId: string;
+  dueAt: number;
+}
 
 /** BullMQ job ids may not contain ":"; ours are deterministic so a re-add is a no-op. */
 export const sessionJobId = (sessionId: string, attempt: number) => `s-${sessionId}-${attempt}`;
 export const notifyJobId = (deliveryId: string) => `d-${deliveryId}`;
 export const reauthSchedulerId = (instanceId: string) => `reauth-${instanceId}`;
+export const settingsJobId = (job: SettingsJob) => `c-${job.instanceId}-${job.dueAt}`;
 export const SWEEP_SCHEDULER_ID = "fleet-sweep";
 export const RETENTION_SCHEDULER_ID = "qr-retention";
 
@@ -46,6 +57,14 @@ export const NOTIFY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: "exponential", delay: 2_000, jitter: 0.5 },
 };
 export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
+/** A slice job comes every second or so: its history is kept short. */
+export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } };
+/** A settings check handles the provider's failures itself; these retries are for PostgreSQL or Redis away. */
+export const SETTINGS_JOB_OPTIONS: JobsOptions = {
+  ...KEEP,
+  attempts: 5,
+  backoff: { type: "exponential", delay: 5_000, jitter: 0.5 },
+};
 
 /** Where Redis is and how qrfleet's keys are named there; built from config by `redisTarget`. */
 export interface RedisTarget {
@@ -134,6 +153,7 @@ export interface Queues {
   session: Queue<SessionJob>;
   notify: Queue<NotifyJob>;
   sweep: Queue<SweepJob>;
+  settings: Queue<SettingsJob>;
   /** The prefix of every key qrfleet writes (`keyPrefix`). */
   prefix: string;
   connection: RedisClient;
@@ -147,15 +167,17 @@ export function createQueues(target: RedisTarget): Queues {
   const session = new Queue<SessionJob>(QUEUE.session, { ...opts, defaultJobOptions: SESSION_JOB_OPTIONS });
   const notify = new Queue<NotifyJob>(QUEUE.notify, { ...opts, defaultJobOptions: NOTIFY_JOB_OPTIONS });
   const sweep = new Queue<SweepJob>(QUEUE.sweep, { ...opts, defaultJobOptions: SWEEP_JOB_OPTIONS });
-  for (const q of [session, notify, sweep]) q.on("error", () => {});
+  const settings = new Queue<SettingsJob>(QUEUE.settings, { ...opts, defaultJobOptions: SETTINGS_JOB_OPTIONS });
+  for (const q of [session, notify, sweep, settings]) q.on("error", () => {});
   return {
     session,
     notify,
     sweep,
+    settings,
     prefix,
     connection,
     async close() {
-      await Promise.allSettled([session.close(), notify.close(), sweep.close()]);
+      await Promise.allSettled([session.close(), notify.close(), sweep.close(), settings.close()]);
       connection.disconnect();
     },
   };
@@ -185,4 +207,9 @@ export async function addNotifyJobs(queues: Queues, deliveries: ReadonlyArray<st
       return { name: "deliver", data: { deliveryId }, opts: { jobId: notifyJobId(deliveryId), delay } };
     }),
   );
+}
+
+/** The settings check of one re-link, due at its time. */
+export async function addSettingsJob(queues: Queues, job: SettingsJob): Promise<void> {
+  await queues.settings.add("check", job, { jobId: settingsJobId(job), delay: Math.max(0, job.dueAt - Date.now()) });
 }

@@ -6,21 +6,26 @@ import { openDatabase } from "../src/db.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
 import { FleetEvents } from "../src/fleet/events.js";
+import { joinRoster } from "../src/fleet/daemon-roster.js";
 import { observeFleet } from "../src/fleet/observe.js";
 import { openPipeline } from "../src/fleet/pipeline.js";
 import { reconcile } from "../src/fleet/reconcile.js";
 import { ensureSchedulesAtStart } from "../src/fleet/schedules.js";
 import { checkSizing } from "../src/fleet/sizing.js";
+import { hostBudgetOf } from "../src/fleet/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
 import { QUEUE, createQueues, createRedis, redisTarget, workerConnection } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
+import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
 import { createSweepProcessor } from "./sweep.js";
 
 const CLOSE_BOUND_MS = 5_000;
+/** A slice's lock: short, so a dead daemon's slot is taken over within the interval; renewed at half. */
+const sweepLockMs = (intervalMs: number) => (intervalMs === 0 ? 20_000 : Math.min(20_000, Math.max(2_000, intervalMs / 2)));
 
 export interface Daemon {
   ctx: FleetContext;
@@ -71,8 +76,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const notifyWorker = new Worker(QUEUE.notify, createNotifyProcessor(ctx, pipeline.retries), {
     ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
   });
-  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 4, lockDuration: 120_000 });
-  for (const w of [sessionWorker, notifyWorker, sweepWorker]) {
+  // A slice lasts about a second; a short lock hands a dead daemon's slot over within the interval.
+  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS) });
+  // A check that sets settings back waits out the instance's reboot (QRFLEET_SETTINGS_VERIFY_AFTER_MS) holding its job.
+  const settingsWorker = new Worker(QUEUE.settings, createSettingsProcessor(ctx), {
+    ...base, concurrency: config.QRFLEET_SETTINGS_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
+  });
+  for (const w of [sessionWorker, notifyWorker, sweepWorker, settingsWorker]) {
     w.on("error", (err) => {
       // Sessions handed back at shutdown leave renewals in flight that now fail: expected, not an error.
       if (closing && /could not renew lock/.test(err.message)) return log.debug({ queue: w.name, err: err.message }, "lock renewal after hand-back");
@@ -90,6 +100,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   queues.connection.on("error", redisDown("queues"));
   const unsubscribe = await subscribeCancels(subscriber, queues.prefix, (jobId) => runs.cancel(jobId, "cancelled"));
 
+  const roster = await joinRoster(ctx, workerName, (daemons) => hostBudgetOf(ctx).shareWith(daemons));
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
   await reconcile(ctx, runs.runsHere);
@@ -111,8 +122,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const grace = setTimeout(stopRuns, config.QRFLEET_SHUTDOWN_GRACE_MS);
       await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS, stopRuns);
       clearTimeout(grace);
-      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
+      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS), closeBounded(settingsWorker, CLOSE_BOUND_MS)]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
+      await roster.stop();
       await unsubscribe().catch(() => undefined);
       subscriber.disconnect();
       workerRedis.close();

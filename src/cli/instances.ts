@@ -8,8 +8,8 @@ import {
 } from "../fleet/instances.js";
 import { untilStopped, withFleet } from "./context.js";
 import { syncCommand } from "./partner-sync.js";
-import { progressLine } from "./progress.js";
-import { dash, emit, fields, intArg, secretArg, table, UsageError, when, type Out } from "./output.js";
+import { webhooksCommand } from "./webhooks.js";
+import { dash, emit, fields, intArg, progressLine, secretArg, table, UsageError, when, type Out } from "./output.js";
 
 interface InstanceOpts extends Out {
   apiUrl?: string;
@@ -24,6 +24,7 @@ interface InstanceOpts extends Out {
   disable?: boolean;
   clearAttention?: boolean;
   qrTransport?: string;
+  restoreSettings?: string;
 }
 
 const withoutUndefined = (o: Record<string, unknown>) =>
@@ -66,6 +67,7 @@ function updateInput(o: InstanceOpts): Record<string, unknown> {
     apiUrl: o.apiUrl, token: o.token, label: orNull(o.label), phone: orNull(o.phone), cron: orNull(o.cron),
     webhookToken: orNull(o.webhookToken), maxAttempts: o.maxAttempts, qrTransport: o.qrTransport,
     enabled: o.enable ? true : o.disable ? false : undefined,
+    restoreSettings: o.restoreSettings === undefined ? undefined : o.restoreSettings === "yes",
     clearAttention: o.clearAttention || undefined,
   });
   if (Object.keys(input).length === 0) throw new UsageError("nothing to update: give at least one option (see --help)");
@@ -88,6 +90,8 @@ export function describeInstance(v: InstanceView & { alerts?: AlertView[] }): st
     ["max attempts", dash(v.maxAttempts)],
     ["webhook token", v.hasWebhookToken ? "set" : "-"],
     ["qr transport", v.qrTransport],
+    ["webhook setup", v.webhookSetup ? `${v.webhookSetup} (read ${when(v.settingsCheckedAt)})` : "-"],
+    ["restore settings", v.restoreSettings ? "yes" : "no"],
     ["last session", last ? `${last.id} ${last.status} (attempt ${last.attempt}, ended ${when(last.endedAt)})` : "-"],
     ["created", when(v.createdAt)],
     ...(v.alerts ?? []).map((a): [string, string] => ["alert", describeAlert(a)]),
@@ -143,7 +147,11 @@ function updateCommand(): Command {
   detailOptions(addressOptions(cmd, false), true)
     .addOption(new Option("--enable", "let sweeps and schedules start sessions for it").conflicts("disable"))
     .addOption(new Option("--disable", "keep it, but start no sessions for it automatically"))
-    .option("--clear-attention", "mark the problem that needed a human as handled");
+    .option("--clear-attention", "mark the problem that needed a human as handled")
+    .addOption(
+      new Option("--restore-settings <yes|no>", "set its provider webhook settings back when a re-link changed them, if they were qrfleet's")
+        .choices(["yes", "no"]),
+    );
   return cmd.action(async (ref: string, o: InstanceOpts) => {
     o.token = await secretArg(o.token);
     const input = updateInput(o);
@@ -185,10 +193,12 @@ function importCommand(): Command {
     .addHelpText("after", "\nThe file is read as a stream: up to 1,000,000 rows. When a row is bad nothing is imported,\nand the first 100 bad rows are named with the count of all of them.")
     .action(async (file: string, o: Out) => {
       const handle = await openImportFile(file);
-      const progress = progressLine(process.stderr, "silent");
+      const progress = progressLine();
+      // On a terminal only: a log or a pipe would get a line per 2,000 rows.
+      const onProgress = process.stderr.isTTY ? (p: ImportProgress) => progress.draw(importProgressText(p)) : undefined;
       const result = await untilStopped((signal) =>
         withFleet(
-          (ctx) => importInstances(ctx, handle.createReadStream(), { signal, onProgress: (p) => progress.show(importProgressText(p)) }),
+          (ctx) => importInstances(ctx, handle.createReadStream(), { signal, onProgress }),
           { boundMs: IMPORT_BOUND_MS, waitingFor: "the import to finish" },
         ),
       ).finally(async () => {
@@ -201,12 +211,13 @@ function importCommand(): Command {
 
 export function instanceCommand(): Command {
   return new Command("instance")
-    .description("add, list, show, change, remove, import and sync instances")
+    .description("add, list, show, change, remove, import and sync instances; set up their provider webhooks")
     .addCommand(addCommand())
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(updateCommand())
     .addCommand(removeCommand())
     .addCommand(importCommand())
-    .addCommand(syncCommand());
+    .addCommand(syncCommand())
+    .addCommand(webhooksCommand());
 }

@@ -59,6 +59,25 @@ export function fields(pairs: Array<[string, string]>): string {
   return pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${v}`).join("\n");
 }
 
+/**
+ * Progress on stderr, so stdout holds only the result: on a terminal one line rewritten in place,
+ * otherwise (a log, a pipe) a plain line per step.
+ */
+export function progressLine(stream: NodeJS.WriteStream = process.stderr): { draw: (text: string) => void; end: () => void } {
+  let drawn = false;
+  return {
+    draw(text) {
+      if (!stream.isTTY) return void stream.write(`${text}\n`);
+      stream.write(`\r\x1b[2K${text}`);
+      drawn = true;
+    },
+    end() {
+      if (drawn) stream.write("\n");
+      drawn = false;
+    },
+  };
+}
+
 /** A commander argument parser for whole numbers in a range; a bad value is a usage error. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {

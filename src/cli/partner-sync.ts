@@ -1,8 +1,7 @@
 import { Command } from "commander";
 import { syncPartnerAccount, type SyncChange, type SyncProgress, type SyncReport } from "../fleet/partner-sync.js";
 import { untilStopped, withFleet } from "./context.js";
-import { EXIT, emit, type Out } from "./output.js";
-import { progressLine } from "./progress.js";
+import { EXIT, emit, progressLine, type Out } from "./output.js";
 
 /** `qrfleet instance sync`: the fleet made to match the partner account of GREENAPI_PARTNER_TOKEN. */
 
@@ -18,12 +17,12 @@ const STEP_WORDS: Record<SyncProgress["step"], string> = {
   disabled: "disabled",
 };
 
-/** One line per step off a terminal (a log, a pipe); one line rewritten in place on one. */
+/** Progress of a sync, drawn as `progressLine` does. */
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): { report: (p: SyncProgress) => void; end: () => void } {
   const line = progressLine(stream);
   return {
-    report: (p) => line.show(p.step === "listed" ? `qrfleet: ${p.done} ${STEP_WORDS.listed}` : `qrfleet: ${STEP_WORDS[p.step]} ${p.done} of ${p.total}`),
-    end: () => line.end(),
+    report: (p) => line.draw(p.step === "listed" ? `qrfleet: ${p.done} ${STEP_WORDS.listed}` : `qrfleet: ${STEP_WORDS[p.step]} ${p.done} of ${p.total}`),
+    end: line.end,
   };
 }
 

@@ -53,10 +53,10 @@ const CONTINUE_SQL = `
   DO UPDATE SET "seenAt" = GREATEST(e."seenAt", EXCLUDED."seenAt") WHERE e.state = EXCLUDED.state
   RETURNING ${EPISODE_COLUMNS}`;
 
-/** Follows the episodes of states just recorded (each report was written): a page of them in a few statements. */
-export async function followStates(ctx: FleetContext, reports: readonly StateReport[]): Promise<void> {
-  if (reports.length === 0) return;
-  await endEpisodes(ctx, reports);
+/** Follows the episodes of states just recorded (each report was written; `ending` names those whose open episode is of another state). */
+export async function followStates(ctx: FleetContext, reports: readonly StateReport[], ending: ReadonlySet<string>): Promise<void> {
+  const ends = reports.filter((r) => ending.has(r.instance.id));
+  if (ends.length > 0) await endEpisodes(ctx, ends);
   const watched = reports.filter((r) => WATCHING.has(ctx.config.QRFLEET_STATE_POLICIES[r.state]));
   if (watched.length === 0) return;
   const { rows } = await ctx.sql.query<Episode>(CONTINUE_SQL, [

@@ -1,13 +1,13 @@
+import pMap from "p-map";
 import type pg from "pg";
-import { z } from "zod";
 import type { Config } from "../config.js";
-import { errorForStatus, GreenApiError, InvalidTokenError } from "../greenapi/errors.js";
-import { createGreenApiClient, requestText, validate } from "../greenapi/rest.js";
+import { GreenApiError, InvalidTokenError } from "../greenapi/errors.js";
+import { createGreenApiClient } from "../greenapi/rest.js";
+import type { WebhookSettings } from "../greenapi/settings.js";
 import type { InstanceAddress } from "../greenapi/types.js";
-import { methodUrl } from "../greenapi/urls.js";
-import { maskSecrets } from "../log.js";
-import { SecretBox, sameSecret } from "../secrets.js";
+import { SecretBox } from "../secrets.js";
 import type { Check } from "./doctor.js";
+import { assessSettings, fleetHookUrl } from "./webhook-settings.js";
 
 /**
  * What `qrfleet doctor` asks of the provider: one getStateInstance per apiUrl host (is it
@@ -22,7 +22,7 @@ const AT_ONCE = 8;
 const SLOW_PROVIDER_MS = 2_000;
 /** Instances named in one finding; the count covers the rest. */
 const NAMED = 10;
-export const WEBHOOK_PLAN_COMMAND = "qrfleet instance webhooks --plan";
+const WEBHOOK_PLAN_COMMAND = "qrfleet instance webhooks --plan";
 
 interface Sampled {
   apiUrl: string;
@@ -40,15 +40,9 @@ export async function checkProviders(config: Config, client: pg.Client | null, s
 
 const skipped = (area: Check["area"], detail: string): Check => ({ area, status: "skip", detail });
 
-async function eachAtMost<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
-  return results;
-}
+/** One 429 is waited out (a daemon may have just called the same instance), briefly: a doctor run is interactive. */
+const doctorClient = (config: Config, address: InstanceAddress) =>
+  createGreenApiClient(address, { timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS, rateLimitRetries: 1, retryAfterMaxMs: 2_000 });
 
 function opened(box: SecretBox, row: Sampled): InstanceAddress | null {
   try {
@@ -67,14 +61,14 @@ async function hostChecks(config: Config, client: pg.Client, box: SecretBox): Pr
     [MAX_HOSTS],
   );
   if (rows.length === 0) return [skipped("provider", "no enabled instance, so no host to try")];
-  return eachAtMost(rows, AT_ONCE, (row) => hostCheck(config, box, row));
+  return pMap(rows, (row) => hostCheck(config, box, row), { concurrency: AT_ONCE });
 }
 
 async function hostCheck(config: Config, box: SecretBox, row: Sampled & { instances: number }): Promise<Check> {
   const about = `${row.apiUrl} (${row.instances} instance${row.instances === 1 ? "" : "s"})`;
   const address = opened(box, row);
   if (!address) return unreadableToken(row.idInstance, about);
-  const client = createGreenApiClient(address, { timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS, rateLimitRetries: 0 });
+  const client = doctorClient(config, address);
   const started = performance.now();
   try {
     const { raw } = await client.getStateInstance();
@@ -105,28 +99,19 @@ const unreadableToken = (idInstance: string, about: string): Check => ({
   fix: `qrfleet instance update ${idInstance} --token - (or list the key it was sealed with in QRFLEET_SECRET_KEYS_PREVIOUS)`,
 });
 
-/** The part of getSettings this check reads; the provider sends many more fields. */
-const settingsSchema = z.object({ webhookUrl: z.string().nullish(), webhookUrlToken: z.string().nullish(), stateWebhook: z.string().nullish() });
-type WebhookSettings = z.infer<typeof settingsSchema>;
+type Verdict = { kind: "ok" } | { kind: "not_here" | "foreign" | "unread"; why: string };
 
-async function readWebhookSettings(address: InstanceAddress, timeoutMs: number): Promise<WebhookSettings> {
-  const url = methodUrl(address, "getSettings");
-  const what = `GET ${maskSecrets(url)}`;
-  const { status, text } = await requestText(url, what, { timeoutMs });
-  if (status < 200 || status > 299) throw errorForStatus(status, what);
-  return validate(text, settingsSchema, what, status);
-}
-
-type Verdict = { kind: "ok" } | { kind: "address" | "token" | "unread"; why: string };
-
-export function webhookVerdict(s: WebhookSettings, expectedUrl: string, ownToken: string | null): Verdict {
-  const url = (s.webhookUrl ?? "").trim();
-  if (url === "") return { kind: "address", why: "webhookUrl is not set" };
-  if (url.replace(/\/+$/, "") !== expectedUrl) return { kind: "address", why: `webhookUrl is ${maskSecrets(url)}, another receiver (let it forward stateInstanceChanged here)` };
-  if (s.stateWebhook !== "yes") return { kind: "address", why: `stateWebhook is ${JSON.stringify(s.stateWebhook ?? "")}, not "yes"` };
-  if (ownToken === null) return { kind: "token", why: "qrfleet has no webhook token for it, so its webhooks are refused" };
-  if (!sameSecret(s.webhookUrlToken ?? "", ownToken)) return { kind: "token", why: "its webhookUrlToken is not the webhook token qrfleet has for it" };
-  return { kind: "ok" };
+/** What one instance's settings mean for this fleet, in words that carry no secret (assessSettings). */
+function webhookVerdict(settings: WebhookSettings, ours: { url: string; token: string | null }): Verdict {
+  const seen = assessSettings(settings, ours);
+  if (seen.setup === "ours") return { kind: "ok" };
+  if (seen.setup === "unset") return { kind: "not_here", why: "webhookUrl is not set" };
+  if (seen.setup === "foreign") return { kind: "foreign", why: `webhookUrl points at ${seen.host}` };
+  const missing = [
+    ...(seen.stateWebhook ? [] : ["stateWebhook is off"]),
+    ...(seen.token === "none" ? ["webhookUrlToken is not set"] : seen.token === "other" ? ["its webhookUrlToken is not the webhook token qrfleet has for it"] : []),
+  ];
+  return { kind: "not_here", why: `ours, but ${missing.join(" and ")}` };
 }
 
 async function webhookChecks(config: Config, client: pg.Client, box: SecretBox, sample: number): Promise<Check[]> {
@@ -136,22 +121,23 @@ async function webhookChecks(config: Config, client: pg.Client, box: SecretBox, 
     [sample],
   );
   if (rows.length === 0) return [skipped("webhooks", "no enabled instance to sample")];
-  const expected = `${config.QRFLEET_PUBLIC_URL.replace(/\/+$/, "")}/hooks/greenapi`;
-  const verdicts = await eachAtMost(rows, AT_ONCE, async (row) => ({ id: row.idInstance, verdict: await sampleOne(config, box, row, expected) }));
+  const expected = fleetHookUrl(config);
+  const verdicts = await pMap(rows, async (row) => ({ id: row.idInstance, verdict: await sampleOne(config, box, row, expected) }), { concurrency: AT_ONCE });
   return summarize(verdicts, rows.length, expected);
 }
 
 async function sampleOne(config: Config, box: SecretBox, row: Sampled, expected: string): Promise<Verdict> {
   const address = opened(box, row);
   if (!address) return { kind: "unread", why: "its token opens under none of the configured keys" };
-  let own: string | null = null;
+  let token: string | null = null;
   try {
-    own = row.webhookTokenCiphertext ? box.open(row.webhookTokenCiphertext) : null;
+    token = row.webhookTokenCiphertext ? box.open(row.webhookTokenCiphertext) : null;
   } catch {
-    return { kind: "token", why: "its webhook token opens under none of the configured keys" };
+    // A webhook token no key opens is as good as none: the provider's webhooks would be refused.
   }
   try {
-    return webhookVerdict(await readWebhookSettings(address, config.QRFLEET_HTTP_TIMEOUT_MS), expected, own);
+    const settings = await doctorClient(config, address).getSettings();
+    return webhookVerdict(settings, { url: expected, token });
   } catch (err) {
     // The instance is named already: its masked URL would only repeat it.
     return { kind: "unread", why: err instanceof GreenApiError ? `getSettings ${err.message.replace(/^GET \S+ /, "")}` : "getSettings failed" };
@@ -162,13 +148,14 @@ function summarize(verdicts: Array<{ id: string; verdict: Verdict }>, sampled: n
   const of = (kind: Verdict["kind"]) => verdicts.flatMap(({ id, verdict }) => (verdict.kind === kind && "why" in verdict ? [`${id}: ${verdict.why}`] : []));
   const named = (items: string[]) => `${items.slice(0, NAMED).join("; ")}${items.length > NAMED ? `; and ${items.length - NAMED} more` : ""}`;
   const counted = (n: number) => `${n} of ${sampled} sampled instance${sampled === 1 ? "" : "s"}`;
-  const [address, token, unread] = [of("address"), of("token"), of("unread")];
+  const [notHere, foreign, unread] = [of("not_here"), of("foreign"), of("unread")];
   const checks: Check[] = [];
-  if (address.length > 0) {
-    checks.push({ area: "webhooks", status: "fail", detail: `${counted(address.length)} do not send their state to ${expected}: ${named(address)}`, fix: WEBHOOK_PLAN_COMMAND });
+  if (notHere.length > 0) {
+    checks.push({ area: "webhooks", status: "fail", detail: `${counted(notHere.length)} do not send their state to ${expected}: ${named(notHere)}`, fix: `${WEBHOOK_PLAN_COMMAND}, then qrfleet instance webhooks --apply` });
   }
-  if (token.length > 0) {
-    checks.push({ area: "webhooks", status: "fail", detail: `${counted(token.length)} would be refused here: ${named(token)}`, fix: "qrfleet instance update <idInstance> --webhook-token - (the instance's webhookUrlToken, read from stdin)" });
+  if (foreign.length > 0) {
+    const detail = `${counted(foreign.length)} send their webhooks to another receiver, which qrfleet never takes over: ${named(foreign)}`;
+    checks.push({ area: "webhooks", status: "warn", detail, fix: `have that receiver forward stateInstanceChanged to ${expected} with the instance's webhook token (README, "The provider's webhook")` });
   }
   if (unread.length > 0) {
     checks.push({ area: "webhooks", status: "warn", detail: `${counted(unread.length)} could not be read: ${named(unread)}`, fix: "see the provider check of the same host above" });

@@ -28,10 +28,17 @@ export interface FleetEventMap {
   ];
   "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
+  /** A batch of the sweep's state polls was recorded: how many, and how many of them failed. */
+  "sweep:polled": [{ polls: number; errors: number }];
   /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },
   ];
+  /**
+   * The webhook settings read after a re-link (fleet/settings-watch.ts): found changed (operators
+   * alerted), set back or not, or not readable.
+   */
+  "instance:settings": [{ instanceId: string; step: "changed" | "restored" | "not_restored" | "check_failed"; detail?: string }];
   /** A try of a delivery (or its expiry unsent) came to `status`; `receivedAt` is set for a QR update's first try. */
   "delivery:result": [{ deliveryId: string; kind: ChannelKind; status: string; receivedAt: Date | null }];
 }

@@ -93,6 +93,8 @@ export const instanceUpdateSchema = z
     backoffMaxMs: instanceFields.backoffMaxMs.nullable(),
     webhookToken: instanceFields.webhookToken.nullable(),
     qrTransport: instanceFields.qrTransport,
+    /** Webhook settings found changed after a re-link are set back, if they were qrfleet's (fleet/settings-watch.ts). */
+    restoreSettings: z.boolean("restoreSettings must be true or false").optional(),
     clearAttention: z.boolean().optional(),
   })
   .strict();

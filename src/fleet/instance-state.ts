@@ -49,17 +49,18 @@ const RECORD_SQL = `
     "unlinkedSince" = ${unlinkedSinceSql("v.state", "v.at")}, "updatedAt" = now()
   FROM v JOIN locked l ON l.id = v.id
   WHERE i.id = v.id AND (i."lastStateAt" IS NULL OR i."lastStateAt" < v.at + (v.precision_ms + 1) * interval '1 millisecond')
-  RETURNING i.id`;
+  RETURNING i.id, EXISTS (SELECT 1 FROM "StateEpisode" e WHERE e."instanceId" = i.id AND e."endedAt" IS NULL AND e.state <> v.state) AS ends`;
 
 /**
- * Records the reports in one statement, then follows their episodes (fleet/alerts.ts); returns
+ * Records the reports in one statement, which also tells whose open episode is of another state,
+ * then follows their episodes (fleet/alerts.ts); returns
  * the ids whose state was written (the others knew something newer and are not acted on).
  * The reports go in instance id order, so every statement meets the rows in one order.
  */
 export async function recordInstanceStates(ctx: FleetContext, unordered: readonly StateReport[]): Promise<Set<string>> {
   if (unordered.length === 0) return new Set();
   const reports = [...unordered].sort((a, b) => (a.instance.id < b.instance.id ? -1 : a.instance.id > b.instance.id ? 1 : 0));
-  const { rows } = await ctx.sql.query<{ id: string }>(RECORD_SQL, [
+  const { rows } = await ctx.sql.query<{ id: string; ends: boolean }>(RECORD_SQL, [
     reports.map((r) => r.instance.id), reports.map((r) => r.state), reports.map((r) => r.at), reports.map((r) => r.precisionMs ?? 0),
   ]);
   const written = new Set(rows.map((r) => r.id));
@@ -67,7 +68,8 @@ export async function recordInstanceStates(ctx: FleetContext, unordered: readonl
     if (!written.has(instance.id)) ctx.log.info({ instanceId: instance.id, state, at }, "instance state older than the recorded one: ignored");
     else if (state !== instance.lastState) ctx.events.emit("instance:state", { instanceId: instance.id, state });
   }
-  await followStates(ctx, reports.filter((r) => written.has(r.instance.id)));
+  const ending = new Set(rows.filter((r) => r.ends).map((r) => r.id));
+  await followStates(ctx, reports.filter((r) => written.has(r.instance.id)), ending);
   return written;
 }
 

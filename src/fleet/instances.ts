@@ -27,6 +27,11 @@ export interface InstanceView {
   hasWebhookToken: boolean;
   /** How its QR sessions reach the provider: "websocket", or "rest" polling (the fallback). */
   qrTransport: "websocket" | "rest";
+  /** What the provider's webhook settings said when last read (`instance webhooks`, a re-link check); null before. */
+  webhookSetup: string | null;
+  settingsCheckedAt: Date | null;
+  /** Settings found changed after a re-link are set back, if they were ours. */
+  restoreSettings: boolean;
   lastSession: { id: string; status: string; attempt: number; endedAt: Date | null } | null;
   createdAt: Date;
 }
@@ -55,6 +60,9 @@ export function toView(i: InstanceWithLast): InstanceView {
     backoffMaxMs: i.backoffMaxMs,
     hasWebhookToken: i.webhookTokenCiphertext !== null,
     qrTransport: i.qrTransport,
+    webhookSetup: i.webhookSetup,
+    settingsCheckedAt: i.settingsCheckedAt,
+    restoreSettings: i.restoreSettings,
     lastSession: i.sessions?.[0] ?? null,
     createdAt: i.createdAt,
   };
@@ -134,6 +142,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
       webhookTokenCiphertext: u.webhookToken === null ? null : ctx.box.seal(u.webhookToken),
     }),
     ...(u.qrTransport !== undefined && { qrTransport: u.qrTransport }),
+    ...(u.restoreSettings !== undefined && { restoreSettings: u.restoreSettings }),
     ...(u.clearAttention && { attention: null }),
   };
   try {

@@ -94,6 +94,12 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
     buckets: [1, 5, 15, 30, 60, 100, 130, 300],
     registers,
   });
+  const polls = new Counter({
+    name: "qrfleet_sweep_polls_total",
+    help: "Instance state polls this process's sweep made, by result (ok: the provider answered a state)",
+    labelNames: ["result"] as const,
+    registers,
+  });
   const startedAt = new Map<string, number>();
 
   events.on("attempt:run", (r) => {
@@ -124,10 +130,18 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
       log.warn({ session: n.sessionId, dropped: n.count }, "the provider sent QR codes faster than they are shown: the newest was kept");
     } else if (n.kind !== "opened") log.info({ session: n.sessionId, notice: n.kind, detail: n.detail }, "session notice");
   });
+  events.on("sweep:polled", (p) => {
+    polls.inc({ result: "ok" }, p.polls - p.errors);
+    polls.inc({ result: "error" }, p.errors);
+  });
   events.on("instance:state", (s) => log.info({ instance: s.instanceId, state: s.state }, "instance state"));
   events.on("instance:episode", (e) => {
     const level = e.step === "reboot_failed" || e.step === "reboot_refused" ? "warn" : "info";
     log[level]({ instance: e.instanceId, state: e.state, step: e.step, detail: e.detail }, "instance state episode");
+  });
+  events.on("instance:settings", (e) => {
+    const level = e.step === "changed" || e.step === "restored" ? "info" : "warn";
+    log[level]({ instance: e.instanceId, step: e.step, detail: e.detail }, "instance webhook settings");
   });
   events.on("delivery:result", (d) => {
     deliveries.inc({ kind: d.kind, result: d.status });

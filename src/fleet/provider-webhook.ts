@@ -7,6 +7,7 @@ import { policyFor, recordInstanceState } from "./instance-state.js";
 import { FleetError } from "./errors.js";
 import { parseInput } from "./validate.js";
 import { endSessionAuthorizedByProvider, enqueueSession } from "./sessions.js";
+import { scheduleSettingsCheck } from "./settings-watch.js";
 
 /**
  * The provider's inbound `stateInstanceChanged` webhook (GREEN-API.md, "Inbound webhook"): the
@@ -120,6 +121,7 @@ async function applyState(
   // Only the socket's accountData names the phone that scanned: with a phone expected, the attempt decides.
   if (policy === "end_session" && !inst.expectedPhone) {
     const ended = await endSessionAuthorizedByProvider(ctx, inst.id);
+    if (ended) await scheduleSettingsCheck(ctx, inst.id);
     return ended ? { action: "ended_authorized", sessionId: ended.id } : { action: "recorded" };
   }
   return { action: "recorded" };

@@ -3,6 +3,7 @@ import { createGreenApiClient, type GreenApiClient } from "../greenapi/rest.js";
 import type { InstanceAddress } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { providerPace } from "./provider-pace.js";
+import { hostBudgetOf } from "./host-budget.js";
 
 /** A token sealed under another key cannot be used; only a human can set it again. */
 export const UNREADABLE_TOKEN =
@@ -40,17 +41,24 @@ export function providerFor(
   };
 }
 
-/** The provider's rate limits, shared by every daemon through Redis, and its 429s waited out. */
+/**
+ * The provider's rate limits: one call per method and instance across every daemon (in Redis),
+ * this daemon's share of the host's budget (counted here), and its 429s waited out.
+ */
 function clientOptions(ctx: FleetContext, inst: Pick<Instance, "apiUrl" | "idInstance">) {
   const { config } = ctx;
   const pace = { redis: ctx.queues.connection, prefix: ctx.queues.prefix, log: ctx.log };
+  const perInstance = providerPace({ ...pace, instanceIntervalMs: config.QRFLEET_PROVIDER_CALL_INTERVAL_MS, hostRps: 0 }, inst.apiUrl, inst.idInstance);
+  const budget = hostBudgetOf(ctx);
   return {
     timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS,
-    limiter: providerPace(
-      { ...pace, instanceIntervalMs: config.QRFLEET_PROVIDER_CALL_INTERVAL_MS, hostRps: config.QRFLEET_PROVIDER_HOST_RPS },
-      inst.apiUrl,
-      inst.idInstance,
-    ),
+    limiter: {
+      async acquire(method: string, signal?: AbortSignal) {
+        await budget.take(inst.apiUrl);
+        await perInstance?.acquire(method, signal);
+      },
+      holdOff: async (method: string, ms: number) => perInstance?.holdOff(method, ms),
+    },
     rateLimitRetries: config.QRFLEET_PROVIDER_RATE_LIMIT_RETRIES,
     retryAfterMaxMs: config.QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS,
   };

@@ -1,6 +1,7 @@
 import { addNotifyJobs, addSessionJob, notifyJobId, sessionJobId } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { ensureSchedules } from "./schedules.js";
+import { restoreSettingsChecks } from "./settings-watch.js";
 
 /**
  * PostgreSQL is the truth and Redis may lose everything (it keeps nothing on disk). At start and
@@ -10,6 +11,8 @@ export interface ReconcileResult {
   sessionsRestored: number;
   /** Pending deliveries with no job that were already due (those still leased get a job at the lease's end). */
   deliveriesRestored: number;
+  /** Settings checks after a re-link, due in PostgreSQL, whose job Redis no longer held. */
+  settingsChecksRestored: number;
 }
 
 const BATCH = 200;
@@ -25,10 +28,11 @@ export async function reconcile(ctx: FleetContext, runsHere: RunsHere = () => fa
   await ensureSchedules(ctx);
   const sessionsRestored = await restoreSessions(ctx, runsHere);
   const deliveriesRestored = await restoreDeliveries(ctx);
-  if (sessionsRestored || deliveriesRestored) {
-    ctx.log.warn({ sessionsRestored, deliveriesRestored }, "reconciler restored jobs missing from Redis");
+  const settingsChecksRestored = await restoreSettingsChecks(ctx, (state) => DEAD_STATES.has(state));
+  if (sessionsRestored || deliveriesRestored || settingsChecksRestored) {
+    ctx.log.warn({ sessionsRestored, deliveriesRestored, settingsChecksRestored }, "reconciler restored jobs missing from Redis");
   }
-  return { sessionsRestored, deliveriesRestored };
+  return { sessionsRestored, deliveriesRestored, settingsChecksRestored };
 }
 
 async function restoreSessions(ctx: FleetContext, runsHere: RunsHere): Promise<number> {

@@ -1,6 +1,7 @@
-import { RETENTION_SCHEDULER_ID, SWEEP_SCHEDULER_ID } from "../queues.js";
+import { RETENTION_SCHEDULER_ID, SLICE_JOB_OPTIONS, SWEEP_SCHEDULER_ID } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { syncCronSchedule } from "./instances.js";
+import { slicePlan } from "./sweep-slices.js";
 
 const RETENTION_EVERY_MS = 3_600_000;
 
@@ -9,10 +10,12 @@ const RETENTION_EVERY_MS = 3_600_000;
  * with every reconcile: after a Redis loss the sweep and per-instance cron schedules come back.
  */
 export async function ensureSchedules(ctx: FleetContext): Promise<void> {
-  await ctx.queues.sweep.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: ctx.config.QRFLEET_SWEEP_INTERVAL_MS }, {
-    name: "sweep",
-    data: { kind: "sweep" },
-  });
+  const plan = slicePlan(ctx.config);
+  if (plan) {
+    await ctx.queues.sweep.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: plan.sliceMs }, { name: "slice", data: { kind: "slice" }, opts: SLICE_JOB_OPTIONS });
+  } else {
+    await ctx.queues.sweep.removeJobScheduler(SWEEP_SCHEDULER_ID);
+  }
   await ctx.queues.sweep.upsertJobScheduler(RETENTION_SCHEDULER_ID, { every: RETENTION_EVERY_MS }, {
     name: "retention",
     data: { kind: "retention" },
@@ -25,12 +28,11 @@ export async function ensureSchedules(ctx: FleetContext): Promise<void> {
 }
 
 /**
- * A daemon that starts sweeps at once: instances may have been logged out while no daemon ran.
- * (A scheduler created now runs its first sweep at once by itself.) Several daemons starting
- * together share one sweep.
+ * A daemon that starts sweeps at once the instances nobody checked within the last interval: they
+ * may have been logged out while no daemon ran. Several daemons starting together share one sweep;
+ * one that joins a running fleet finds nothing stale.
  */
 export async function ensureSchedulesAtStart(ctx: FleetContext): Promise<void> {
-  const existed = await ctx.queues.sweep.getJobScheduler(SWEEP_SCHEDULER_ID);
   await ensureSchedules(ctx);
-  if (existed) await ctx.queues.sweep.add("sweep", { kind: "sweep" }, { deduplication: { id: "sweep-at-start", ttl: 60_000 } });
+  await ctx.queues.sweep.add("sweep", { kind: "sweep", staleOnly: true }, { deduplication: { id: "sweep-at-start", ttl: 60_000 } });
 }

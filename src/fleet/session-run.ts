@@ -15,6 +15,7 @@ import type { FleetContext } from "./context.js";
 import { recordInstanceState } from "./instance-state.js";
 import { providerFor, UNREADABLE_TOKEN as UNREADABLE, type Provider } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
+import { scheduleSettingsCheck } from "./settings-watch.js";
 
 /**
  * One attempt of one session, from claim to outcome, and everything that follows from it: the
@@ -172,6 +173,7 @@ async function finish(
   if (end.next) await addSessionJob(ctx.queues, { sessionId: session.id, attempt: end.next.attempt }, end.next.delayMs);
   pipeline.dispatcher.dispatch(outcomeDeliveries(claim, end, outcome, pipeline.leaseMs));
   if (provider && (end.status === "authorized" || end.status === "wrong_number")) await confirmScan(ctx, claim, provider.client, end.status);
+  if (end.status === "authorized") await scheduleSettingsCheck(ctx, instance.id);
   return { kind: "done", status: end.status };
 }
 

@@ -33,8 +33,9 @@ export interface SizingSettings {
   daemons: number;
   /** Share of the enabled fleet, in percent, that may log out at once beyond those unlinked now. */
   logoutHeadroomPercent: number;
+  /** 0: no periodic sweep. */
   sweepIntervalMs: number;
-  /** How often a hooked instance is polled; the sweep interval until hooked instances are polled less. */
+  /** How often a hooked instance is polled (QRFLEET_SWEEP_INTERVAL_HOOKED_MS); 0: at the sweep interval. */
   hookedSweepIntervalMs: number;
 }
 
@@ -52,8 +53,9 @@ export function planSizing(counts: FleetCounts, s: SizingSettings): Sizing {
   const headroom = Math.ceil((counts.enabled * s.logoutHeadroomPercent) / 100);
   const sessionsNeeded = Math.min(Math.max(counts.enabled, counts.inSession), counts.inSession + headroom);
   const hooked = Math.min(counts.hooked, counts.enabled);
-  const perSecond = (n: number, ms: number) => (n * 1000) / ms;
-  const sweepPollsPerSecond = Math.ceil(perSecond(counts.enabled - hooked, s.sweepIntervalMs) + perSecond(hooked, s.hookedSweepIntervalMs));
+  const perSecond = (n: number, ms: number) => (ms === 0 ? 0 : (n * 1000) / ms);
+  const hookedMs = s.sweepIntervalMs === 0 || s.hookedSweepIntervalMs === 0 ? s.sweepIntervalMs : s.hookedSweepIntervalMs;
+  const sweepPollsPerSecond = Math.ceil(perSecond(counts.enabled - hooked, s.sweepIntervalMs) + perSecond(hooked, hookedMs));
   const forSessions = Math.ceil(sessionsNeeded / SESSIONS_PER_PROCESS);
   const forSweep = Math.ceil(sweepPollsPerSecond / SWEEP_POLLS_PER_PROCESS);
   const daemonsNeeded = Math.max(1, forSessions, forSweep);
@@ -109,8 +111,7 @@ export async function checkSizing(ctx: FleetContext): Promise<Sizing> {
     daemons,
     logoutHeadroomPercent: ctx.config.QRFLEET_LOGOUT_HEADROOM_PERCENT,
     sweepIntervalMs: ctx.config.QRFLEET_SWEEP_INTERVAL_MS,
-    // Hooked instances are polled at the sweep interval today; a longer interval for them goes here.
-    hookedSweepIntervalMs: ctx.config.QRFLEET_SWEEP_INTERVAL_MS,
+    hookedSweepIntervalMs: ctx.config.QRFLEET_SWEEP_INTERVAL_HOOKED_MS,
   });
   if (sizing.advice) ctx.log.warn(sizing, describeSizing(sizing));
   else ctx.log.info(sizing, describeSizing(sizing));

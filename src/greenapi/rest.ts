@@ -13,6 +13,7 @@ import {
   ProviderUnavailableError,
 } from "./errors.js";
 import { rateLimitFallbackMs, waitFor, type CallLimiter } from "./pace.js";
+import { saveSettingsSchema, settingsBody, webhookSettingsSchema, type WebhookSettings } from "./settings.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 import { methodUrl, parseAddress } from "./urls.js";
 
@@ -29,6 +30,10 @@ export interface GreenApiClient {
   getAuthorizationCode(phoneNumber: string, signal?: AbortSignal): Promise<{ status: boolean; code: string }>;
   /** The linked phone (digits, null when none or unreadable) and the state, from `getWaSettings`. */
   getWaSettings(signal?: AbortSignal): Promise<{ phone: string | null; state: InstanceState }>;
+  /** The instance's webhook address, token and state-webhook flag, from `getSettings`. */
+  getSettings(signal?: AbortSignal): Promise<WebhookSettings>;
+  /** `setSettings`: true when the provider says it saved them. It reboots the instance. */
+  setSettings(patch: Partial<WebhookSettings>, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface GreenApiClientOptions {
@@ -119,6 +124,10 @@ export function createGreenApiClient(addr: InstanceAddress, opts: GreenApiClient
       const digits = typeof phone === "string" || typeof phone === "number" ? String(phone).replace(/^\+/, "") : "";
       return { phone: PHONE.test(digits) ? digits : null, state: toInstanceState(stateInstance) };
     },
+    getSettings: (signal) => call("getSettings", webhookSettingsSchema, signal),
+    async setSettings(patch, signal) {
+      return (await call("setSettings", saveSettingsSchema, signal, settingsBody(patch))).saveSettings;
+    },
   };
 }
 
@@ -174,12 +183,13 @@ function toRestQr(answer: z.infer<typeof qrSchema>, what: string): RestQr {
   }
 }
 
-/** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes). */
-async function readBounded(res: Dispatcher.ResponseData, what: string, limit: number): Promise<string> {
+/** Reads the body, refusing answers far larger than any the protocol has (`limit` bytes); `whatFor` names the call in an error. */
+export async function readBounded(res: Dispatcher.ResponseData, whatFor: string | (() => string), limit: number): Promise<string> {
+  const what = () => (typeof whatFor === "string" ? whatFor : whatFor());
   const declared = Number(res.headers["content-length"] ?? "0");
   if (declared > limit) {
     res.body.destroy();
-    throw new ProviderProtocolError(`${what} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
+    throw new ProviderProtocolError(`${what()} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -187,7 +197,7 @@ async function readBounded(res: Dispatcher.ResponseData, what: string, limit: nu
     size += (chunk as Buffer).byteLength;
     if (size > limit) {
       res.body.destroy();
-      throw new ProviderProtocolError(`${what} answered a body over ${limit} bytes`, res.statusCode);
+      throw new ProviderProtocolError(`${what()} answered a body over ${limit} bytes`, res.statusCode);
     }
     chunks.push(chunk as Buffer);
   }
@@ -204,8 +214,7 @@ function translateFetchError(err: unknown, what: string, timeoutMs: number, call
   return new ProviderUnavailableError(`${what} failed (${describeCause(err)})`);
 }
 
-/** A provider's JSON answer read with `schema`; anything else is a ProviderProtocolError naming `what`. */
-export function validate<T>(text: string, schema: z.ZodType<T>, what: string, status: number): T {
+function validate<T>(text: string, schema: z.ZodType<T>, what: string, status: number): T {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -19,6 +19,8 @@ type Message = { subject: string; blocks: Block[] };
 const DAY_MS = 86_400_000;
 
 export function alertMessage(event: EventView, name: Naming): Message {
+  const settings = settingsMessage(event.data, name);
+  if (settings) return settings;
   const state = text(event.data.state) ?? "unknown";
   const since = date(event.data.since) ?? event.createdAt;
   const rebootedAt = date(event.data.rebootedAt);
@@ -82,6 +84,65 @@ export function recoveredMessage(event: EventView, name: Naming): Message {
     subject: `Recovered: ${name.short} is no longer ${state}`,
     blocks: [{ p: `WhatsApp instance ${name.long} is no longer ${state}${stretch}: GREEN-API reported it ${now} at ${name.at(endedAt)}.` }],
   };
+}
+
+/**
+ * The webhook settings seen changed after a re-link, or not set back (fleet/settings-watch.ts).
+ * `summary` was written with the event, so the webhook carries the same words as the email.
+ */
+function settingsMessage(data: Record<string, unknown>, name: Naming): Message | null {
+  const summary = text(data.summary) ?? "Its webhook settings changed.";
+  if (data.reason === "settings_changed") {
+    return { subject: `Webhook settings changed: ${name.short}`, blocks: [{ p: `WhatsApp instance ${name.long}. ${summary}` }] };
+  }
+  if (data.reason === "settings_not_restored") {
+    return { subject: `Webhook settings not restored: ${name.short}`, blocks: [{ p: `WhatsApp instance ${name.long}. ${summary}` }] };
+  }
+  return null;
+}
+
+/** A reading of the settings as fleet/webhook-settings.ts stores it (SettingsSeen); nothing in it is secret. */
+export interface SeenWords {
+  setup: string;
+  host: string | null;
+  token: string;
+  stateWebhook: boolean;
+}
+
+const urlWords = (s: SeenWords) => (s.setup === "unset" ? "empty" : s.setup === "foreign" ? `a receiver at ${s.host ?? "another address"}` : "qrfleet's");
+const tokenWords = (t: string) => (t === "ours" ? "qrfleet's" : t === "none" ? "none" : "another one");
+
+/** What changed, what it means and what happens next, in an operator's words. */
+export function settingsChangeSummary(before: SeenWords, after: SeenWords, restoring: "restoring" | "off" | "not_ours"): string {
+  const said: string[] = [];
+  if (urlWords(before) !== urlWords(after)) said.push(`the webhook URL is now ${urlWords(after)} (it was ${urlWords(before)})`);
+  else if (after.setup === "foreign") said.push(`the webhook URL at ${after.host ?? "another address"} changed`);
+  if (before.token !== after.token) said.push(`the webhook token is now ${tokenWords(after.token)} (it was ${tokenWords(before.token)})`);
+  if (before.stateWebhook !== after.stateWebhook) said.push(`state-change webhooks were turned ${after.stateWebhook ? "on" : "off"}`);
+  const what = `Its webhook settings changed since qrfleet last read them${said.length > 0 ? `: ${said.join("; ")}` : ""}.`;
+  return [what, effect(before, after), nextStep(after, restoring)].filter((t) => t !== "").join(" ");
+}
+
+function effect(before: SeenWords, after: SeenWords): string {
+  if (before.setup === "ours" && after.setup !== "ours") {
+    return "qrfleet no longer hears from GREEN-API when the instance is logged out; the sweep's polling still notices it, later.";
+  }
+  return after.setup === "ours" && before.setup !== "ours" ? "qrfleet now hears from GREEN-API when the instance is logged out." : "";
+}
+
+function nextStep(after: SeenWords, restoring: "restoring" | "off" | "not_ours"): string {
+  if (restoring === "restoring") return "restoreSettings is on: qrfleet is setting them back (this reboots the instance); you will hear if that fails.";
+  if (after.setup === "ours") return "";
+  if (restoring === "not_ours") return "They were not qrfleet's before, so qrfleet leaves them as they are.";
+  if (after.setup === "foreign") {
+    return "qrfleet never changes another receiver's webhook: if that receiver belongs there, have it forward stateInstanceChanged to qrfleet; if not, clear the URL in the GREEN-API console and run qrfleet instance webhooks --apply.";
+  }
+  return "qrfleet instance webhooks --apply sets them back; with restoreSettings on, qrfleet does it by itself next time.";
+}
+
+/** Why setting them back failed. */
+export function notRestoredSummary(why: string): string {
+  return `qrfleet tried to set its webhook settings back after they changed, but ${why}. Check the instance in the GREEN-API console, then run qrfleet instance webhooks --plan.`;
 }
 
 const text = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);

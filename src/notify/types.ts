@@ -6,7 +6,10 @@ export const EVENT_TYPES = [
   "session.failed",
   "session.already_logged",
   "session.wrong_number",
-  /** A provider state an operator must act on (blocked, yellowCard, a `starting` that outlived its reboot, a phone offline for days). */
+  /**
+   * A provider state an operator must act on (blocked, yellowCard, a `starting` that outlived its
+   * reboot, a phone offline for days), or its webhook settings changed after a re-link (`reason`).
+   */
   "instance.alert",
   /** The state an `instance.alert` was about has ended. */
   "instance.recovered",

@@ -8,6 +8,7 @@ export { FATES, DEFAULT_SCRIPT, type Fate, type Script, type StateStep } from ".
 export {
   SIM_STATES, type SimState, type InstanceDefinition, type SimulatorHooks, type SentQrFrame, type SocketEvent,
 } from "./provider.js";
+export type { SimSettings } from "./settings.js";
 export { PARTNER_ANSWERS, type PartnerAnswer, type PartnerEntryPatch, type SimPartnerControls } from "./partner.js";
 export { FRAME_TAG_KEYWORD, type ImageMode } from "./images.js";
 export { withTextChunk } from "./png-text.js";

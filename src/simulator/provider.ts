@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { SimConnection } from "./connection.js";
 import type { ImageSource, QrImage } from "./images.js";
 import { resolveScript, type Script, type StateStep } from "./script.js";
+import { defaultSettings, type SimSettings } from "./settings.js";
 import type { WebhookSender } from "./webhook.js";
 
 /** The states the simulator can be put in: those getStateInstance documents. */
@@ -36,6 +37,8 @@ export interface SimInstance {
   stateTimer: NodeJS.Timeout | null;
   /** `reboot` calls answered. */
   reboots: number;
+  /** What getSettings answers; setState sends the provider's webhook where these say. */
+  settings: SimSettings;
 }
 
 export interface SimCounters {
@@ -52,6 +55,10 @@ export interface SimCounters {
   floodFrames: number;
   /** `reboot` calls answered, over all instances. */
   reboots: number;
+  /** REST calls answered 429 because they came sooner than the provider's rate limit allows. */
+  rateLimited: number;
+  /** `setSettings` calls answered `saveSettings: true`, applied or not. */
+  settingsSaved: number;
 }
 
 /** A `qrCode` frame the simulator handed to a socket. */
@@ -104,6 +111,8 @@ export class SimulatedProvider {
     restRequests: 0,
     floodFrames: 0,
     reboots: 0,
+    rateLimited: 0,
+    settingsSaved: 0,
   };
   /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
   frozen = false;
@@ -112,14 +121,11 @@ export class SimulatedProvider {
     readonly defaults: Script,
     readonly images: ImageSource,
     readonly log: Logger,
-    private readonly webhooks: WebhookSender | null,
+    private readonly webhooks: WebhookSender,
     readonly hooks: SimulatorHooks = {},
+    /** The webhookUrl (with stateWebhook on) every instance starts with; "" for none. */
+    private readonly initialWebhookUrl = "",
   ) {}
-
-  /** The webhook address every instance reports in getSettings; empty when webhooks are off. */
-  get webhookUrl(): string {
-    return this.webhooks?.url ?? "";
-  }
 
   /** Calls an observer; one that throws is logged, never allowed to break a socket. */
   observe<K extends keyof SimulatorHooks>(name: K, payload: Parameters<NonNullable<SimulatorHooks[K]>>[0]): void {
@@ -167,6 +173,12 @@ export class SimulatedProvider {
       linkTimer: null,
       stateTimer: null,
       reboots: 0,
+      settings: {
+        ...defaultSettings(),
+        webhookUrl: this.initialWebhookUrl,
+        webhookUrlToken: resolved.webhookToken ?? "",
+        stateWebhook: this.initialWebhookUrl === "" ? "no" : "yes",
+      },
     };
     this.instances.set(idInstance, instance);
     if (states) this.playStates(instance, states);
@@ -190,6 +202,7 @@ export class SimulatedProvider {
   script(idInstance: string, partial: Partial<Script>): void {
     const instance = this.require(idInstance);
     instance.script = resolveScript(instance.script, partial);
+    if (partial.webhookToken !== undefined) instance.settings.webhookUrlToken = partial.webhookToken;
     if (partial.fate === "authorized") this.link(instance, instance.script.phone);
   }
 
@@ -199,12 +212,15 @@ export class SimulatedProvider {
     if (instance.state === state) return;
     instance.state = state;
     if (state !== "notAuthorized") this.cancelLink(instance);
-    this.webhooks?.send({
-      idInstance: instance.idInstance,
-      wid: instance.wid ?? `${instance.script.phone}@c.us`,
-      stateInstance: state,
-      webhookToken: instance.script.webhookToken,
-    });
+    const { webhookUrl, webhookUrlToken, stateWebhook } = instance.settings;
+    if (stateWebhook === "yes" && webhookUrl !== "") {
+      this.webhooks.send(webhookUrl, {
+        idInstance: instance.idInstance,
+        wid: instance.wid ?? `${instance.script.phone}@c.us`,
+        stateInstance: state,
+        webhookToken: webhookUrlToken,
+      });
+    }
     // A phone that links while a QR socket is open ends that session, as a scan would.
     if (state === "authorized") {
       for (const connection of [...instance.open]) connection.linked(this.accountData(instance));
@@ -238,11 +254,25 @@ export class SimulatedProvider {
     this.playStates(instance, rebootMs > 0 ? [{ state: "starting", forMs: rebootMs }, { state: after }] : [{ state: after }]);
   }
 
+  /**
+   * The `setSettings` call: the change is kept (unless the script says the provider ignores it)
+   * and the instance restarts, `starting` for settingsRebootMs, then back in the state it was in.
+   */
+  saveSettings(instance: SimInstance, patch: Partial<SimSettings>): void {
+    this.counters.settingsSaved += 1;
+    if (instance.script.settingsApply === "apply") Object.assign(instance.settings, patch);
+    const { settingsRebootMs } = instance.script;
+    const back = instance.state === "starting" ? "authorized" : instance.state;
+    if (settingsRebootMs > 0) this.playStates(instance, [{ state: "starting", forMs: settingsRebootMs }, { state: back }]);
+  }
+
   /** The phone `<phone>` linked the instance (a scan, a pairing code, a REST poller's scan). */
   link(instance: SimInstance, phone: string): void {
     if (instance.state === "authorized") return;
     instance.wid = `${phone}@c.us`;
     this.counters.scans += 1;
+    // Users report settings that change by themselves after a re-authorization.
+    if (instance.script.settingsOnLink) Object.assign(instance.settings, instance.script.settingsOnLink);
     this.setState(instance, "authorized");
   }
 

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { qrFrame } from "./images.js";
 import type { SimInstance, SimulatedProvider } from "./provider.js";
 import { describeIssues } from "./script.js";
+import { settingsAnswer, settingsPatchSchema, type CallGaps } from "./settings.js";
 
 /** `/waInstance{idInstance}/{method}/{apiTokenInstance}`, the provider's address of every call. */
 const INSTANCE_PATH = /^\/waInstance(\d{1,15})\/([A-Za-z]+)\/([^/]+)\/?$/;
@@ -28,6 +29,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
@@ -65,20 +67,15 @@ const ROUTES: Record<string, { verb: "GET" | "POST"; handle: (call: Call) => Rep
   },
   getAuthorizationCode: { verb: "POST", handle: pairingCode },
   getWaSettings: { verb: "GET", handle: ({ instance }) => ok(waSettings(instance)) },
-  getSettings: { verb: "GET", handle: ({ provider, instance }) => ok(settings(provider, instance)) },
+  getSettings: { verb: "GET", handle: ({ instance }) => ok(settingsAnswer(instance.settings, instance.wid)) },
+  setSettings: { verb: "POST", handle: saveSettings },
 };
 
-/** The webhook part of the instance's settings: the simulator's one webhook address, the instance's token. */
-function settings(provider: SimulatedProvider, instance: SimInstance) {
-  const webhookUrl = provider.webhookUrl;
-  return {
-    wid: instance.wid ?? "",
-    webhookUrl,
-    webhookUrlToken: instance.script.webhookToken ?? "",
-    stateWebhook: webhookUrl === "" ? "no" : "yes",
-    incomingWebhook: "no",
-    outgoingWebhook: "no",
-  };
+function saveSettings({ provider, instance, body }: Call): Reply {
+  const parsed = settingsPatchSchema.safeParse(body);
+  if (!parsed.success) throw new HttpError(400, describeIssues(parsed.error));
+  provider.saveSettings(instance, parsed.data);
+  return ok({ saveSettings: true });
 }
 
 /** The provider's account settings: the linked phone only while the instance is authorized. */
@@ -93,34 +90,39 @@ function ok(body: unknown): Reply {
 }
 
 /** Serves one REST call; never throws, whatever the request. */
-export async function handleRest(provider: SimulatedProvider, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRest(provider: SimulatedProvider, gaps: CallGaps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   provider.counters.restRequests += 1;
   try {
-    reply(res, await route(provider, req));
+    reply(res, await route(provider, gaps, req));
   } catch (err) {
     const status = err instanceof HttpError ? err.status : 500;
     if (status === 500) provider.log.error({ err }, "simulator REST handler failed");
-    reply(res, { status, body: { error: err instanceof HttpError ? err.message : "internal error" } });
+    if (status === 429) provider.counters.rateLimited += 1;
+    const retryAfter: Record<string, string> = err instanceof HttpError && err.retryAfterS !== undefined ? { "retry-after": String(err.retryAfterS) } : {};
+    reply(res, { status, body: { error: err instanceof HttpError ? err.message : "internal error" } }, retryAfter);
   }
 }
 
-async function route(provider: SimulatedProvider, req: IncomingMessage): Promise<Reply> {
+async function route(provider: SimulatedProvider, gaps: CallGaps, req: IncomingMessage): Promise<Reply> {
   const path = parseInstancePath(req.url);
   const target = path ? ROUTES[path.method] : undefined;
   if (!path || !target) throw new HttpError(404, "not found");
   const auth = provider.authenticate(path.idInstance, path.token);
   if (!auth.ok) throw new HttpError(auth.status, auth.status === 401 ? "unauthorized" : "instance not found");
   if (req.method !== target.verb) throw new HttpError(405, `use ${target.verb}`);
+  const turn = gaps.take(path.idInstance, path.method);
+  if (!turn.ok) throw new HttpError(429, "Too Many Requests", turn.retryAfterS);
   provider.observe("restCall", { idInstance: path.idInstance, method: path.method, at: Date.now() });
   const body = target.verb === "POST" ? await readJson(req) : undefined;
   return target.handle({ provider, instance: auth.instance, body });
 }
 
-function reply(res: ServerResponse, r: Reply): void {
+function reply(res: ServerResponse, r: Reply, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const isText = "text" in r;
   const payload = isText ? r.text : JSON.stringify(r.body);
   res.writeHead(r.status, {
+    ...headers,
     "content-type": isText ? "text/html" : "application/json",
     "content-length": Buffer.byteLength(payload),
   });

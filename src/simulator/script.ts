@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { INSTANCE_STATES } from "../greenapi/types.js";
+import { settingsPatchSchema, type SimSettings } from "./settings.js";
 
 /** What one simulated instance does when a QR websocket opens on it. */
 export const FATES = [
@@ -57,6 +58,12 @@ export interface Script {
    * comes back `authorized` (a reboot is what unsticks a start). @defaultValue "previous"
    */
   rebootTo: (typeof INSTANCE_STATES)[number] | "previous";
+  /** `setSettings` reboots the instance: ms it then spends `starting` before its state comes back (0: none). @defaultValue 5000 */
+  settingsRebootMs: number;
+  /** `setSettings` answers `saveSettings: true` and "apply"s the change, or "ignore"s it (a change that does not stick). @defaultValue "apply" */
+  settingsApply: "apply" | "ignore";
+  /** Settings the provider changes by itself each time a phone links the instance (a re-authorization). @defaultValue none */
+  settingsOnLink?: Partial<SimSettings>;
 }
 
 /** One step of a scripted state timeline: the state, and how long it lasts (the last step may last for ever). */
@@ -85,6 +92,9 @@ export const scriptSchema = z.strictObject({
   webhookToken: z.string().min(1).max(1000).optional(),
   rebootMs: ms,
   rebootTo: z.enum([...INSTANCE_STATES, "previous"] as const),
+  settingsRebootMs: ms,
+  settingsApply: z.enum(["apply", "ignore"]),
+  settingsOnLink: settingsPatchSchema.optional(),
 }) satisfies z.ZodType<Script>;
 
 /** A state timeline: each step but the last has a duration. */
@@ -112,6 +122,8 @@ export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
   floodBurst: 100,
   rebootMs: 60_000,
   rebootTo: "previous",
+  settingsRebootMs: 5_000,
+  settingsApply: "apply",
 });
 
 /** Merges partial scripts over a base, validating the result; throws a readable error. */

@@ -14,6 +14,7 @@ import { handleRest, parseInstancePath } from "./rest.js";
 import {
   DEFAULT_SCRIPT, describeIssues, partialScriptSchema, resolveScript, stateStepsSchema, type Script, type StateStep,
 } from "./script.js";
+import { CallGaps, settingsPatchSchema, type SimSettings } from "./settings.js";
 import { WebhookSender } from "./webhook.js";
 
 const optionsSchema = z.strictObject({
@@ -26,8 +27,17 @@ const optionsSchema = z.strictObject({
   instances: z
     .array(partialScriptSchema.extend({ idInstance: z.string(), token: z.string(), states: stateStepsSchema.optional() }))
     .default([]),
-  /** Where `stateInstanceChanged` webhooks go; none are sent without it. */
+  /**
+   * The webhookUrl every instance starts with (stateWebhook on): where `stateInstanceChanged`
+   * webhooks go until a setSettings call changes it. Without it instances start with none.
+   */
   webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Least ms between two calls of one method to one instance, per method: the provider's limit of
+   * one a second, less some network jitter. A sooner call is answered 429 with Retry-After.
+   * @defaultValue { getSettings: 950, setSettings: 950 }
+   */
+  rateLimitMs: z.record(z.string().regex(/^[A-Za-z]+$/), z.number().int().min(0).max(3_600_000)).default({ getSettings: 950, setSettings: 950 }),
   /** Bound of one webhook POST, ms. @defaultValue 5000 */
   webhookTimeoutMs: z.number().int().min(1).max(60_000).default(5_000),
   /** A fresh PNG per rotation (tests, demo), or a pre-rendered pool: the same as imageMode "unique" or "pool". @defaultValue true */
@@ -80,6 +90,10 @@ export interface Simulator {
   playStates(idInstance: string, steps: StateStep[]): void;
   /** `reboot` calls this instance has answered. */
   reboots(idInstance: string): number;
+  /** What getSettings answers for the instance now (a copy). */
+  settings(idInstance: string): SimSettings;
+  /** Changes settings behind everyone's back, as users see the provider do: no call, no reboot. */
+  changeSettings(idInstance: string, patch: Partial<SimSettings>): void;
   /** The text encoded in the QR shown now, or null when none is. */
   currentQr(idInstance: string): string | null;
   /** The PNG shown now, or null. */
@@ -105,12 +119,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const log = (given ?? createLogger({ name: "qrfleet-simulator" })).child({ component: "simulator" });
   const defaults = resolveScript(DEFAULT_SCRIPT, opts.defaults);
   const images = await imageSource(opts.imageMode ?? (opts.uniqueImages ? "unique" : "pool"), opts.imagePoolSize);
-  const webhooks = opts.webhookUrl ? new WebhookSender(opts.webhookUrl, log, opts.webhookTimeoutMs) : null;
-  const provider = new SimulatedProvider(defaults, images, log, webhooks, hooks);
+  const webhooks = new WebhookSender(log, opts.webhookTimeoutMs);
+  const provider = new SimulatedProvider(defaults, images, log, webhooks, hooks, opts.webhookUrl ?? "");
+  const gaps = new CallGaps(opts.rateLimitMs);
   for (const instance of opts.instances) provider.define(instance);
 
   const partner = new SimulatedPartner(provider, opts.partnerToken ?? null, opts.partnerListsApiUrl);
-  const server = createServer((req, res) => void (isPartnerPath(req.url) ? partner.handle(req, res) : handleRest(provider, req, res)));
+  const server = createServer((req, res) => void (isPartnerPath(req.url) ? partner.handle(req, res) : handleRest(provider, gaps, req, res)));
   // Bounded so a stuck client cannot hold a request forever; a QR poll is a few ms.
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
@@ -138,7 +153,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (closing) return;
       closing = true;
       provider.close();
-      await webhooks?.close();
+      await webhooks.close();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -156,6 +171,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       provider.playStates(provider.require(id), parsed.data);
     },
     reboots: (id) => provider.require(id).reboots,
+    settings: (id) => ({ ...provider.require(id).settings }),
+    changeSettings: (id, patch) => {
+      const parsed = settingsPatchSchema.safeParse(patch);
+      if (!parsed.success) throw new Error(`simulator: invalid settings: ${describeIssues(parsed.error)}`);
+      Object.assign(provider.require(id).settings, parsed.data);
+    },
     currentQr: (id) => provider.require(id).shown?.image.content ?? null,
     currentPng: (id) => {
       const shown = provider.require(id).shown;
@@ -168,8 +189,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       ...provider.counters,
       instances: provider.instances.size,
       openSockets: provider.sockets.size,
-      webhooksSent: webhooks?.sent ?? 0,
-      webhooksFailed: webhooks?.failed ?? 0,
+      webhooksSent: webhooks.sent,
+      webhooksFailed: webhooks.failed,
       images: images.stats(),
     }),
     freeze: () => provider.freeze(),

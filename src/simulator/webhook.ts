@@ -9,7 +9,10 @@ export interface StateChange {
   webhookToken?: string;
 }
 
-/** Posts `stateInstanceChanged` like the provider: fire and forget, bounded, errors only logged. */
+/**
+ * Posts `stateInstanceChanged` like the provider, to the instance's own webhookUrl: fire and
+ * forget, bounded, errors only logged.
+ */
 export class WebhookSender {
   private readonly inflight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
@@ -17,15 +20,13 @@ export class WebhookSender {
   failed = 0;
 
   constructor(
-    /** Where the provider's webhooks go: what getSettings reports as `webhookUrl`. */
-    readonly url: string,
     private readonly log: Logger,
     private readonly timeoutMs = 5_000,
   ) {}
 
-  send(change: StateChange): void {
+  send(url: string, change: StateChange): void {
     if (this.closing.signal.aborted) return;
-    const job = this.post(change).finally(() => this.inflight.delete(job));
+    const job = this.post(url, change).finally(() => this.inflight.delete(job));
     this.inflight.add(job);
   }
 
@@ -35,7 +36,7 @@ export class WebhookSender {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async post(change: StateChange): Promise<void> {
+  private async post(url: string, change: StateChange): Promise<void> {
     const body = {
       typeWebhook: "stateInstanceChanged",
       instanceData: { idInstance: Number(change.idInstance), wid: change.wid, typeInstance: "whatsapp" },
@@ -45,7 +46,7 @@ export class WebhookSender {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (change.webhookToken) headers.authorization = `Bearer ${change.webhookToken}`;
     try {
-      const res = await fetch(this.url, {
+      const res = await fetch(url, {
         method: "POST",
         headers,
         body: JSON.stringify(body),

@@ -86,6 +86,8 @@ describe("qrfleet doctor", { timeout: 120_000 }, () => {
 
   it("names each problem with what fixes it, masks every token, and exits 1", async () => {
     const notSet = await instanceAt(unhooked);
+    const customers = await instanceAt(hooked);
+    hooked.changeSettings(customers, { webhookUrl: "https://crm.example.test/green/hook?key=crm-secret-123" });
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     const lost = await instanceAt(nowhere);
     const smtpPort = await freePort();
@@ -95,7 +97,7 @@ describe("qrfleet doctor", { timeout: 120_000 }, () => {
     expect(json.code).toBe(1);
     expect(noStack(text.stderr)).toBe(true);
     for (const out of [text.stdout + text.stderr, json.stdout + json.stderr]) {
-      for (const secret of [...secrets, "hunter2hunter2", "short-admin-token-0"]) expect(out).not.toContain(secret);
+      for (const secret of [...secrets, "hunter2hunter2", "short-admin-token-0", "crm-secret-123"]) expect(out).not.toContain(secret);
     }
 
     expect(text.stdout).toContain(
@@ -120,10 +122,13 @@ describe("qrfleet doctor", { timeout: 120_000 }, () => {
     expect(webhooks.find((c) => c.status === "fail")).toEqual({
       area: "webhooks",
       status: "fail",
-      detail: `1 of 4 sampled instances do not send their state to ${HOOK_URL}: ${notSet}: webhookUrl is not set`,
-      fix: "qrfleet instance webhooks --plan",
+      detail: `1 of 5 sampled instances do not send their state to ${HOOK_URL}: ${notSet}: webhookUrl is not set`,
+      fix: "qrfleet instance webhooks --plan, then qrfleet instance webhooks --apply",
     });
-    expect(webhooks.find((c) => c.status === "warn")?.detail).toMatch(new RegExp(`^1 of 4 sampled instances could not be read: ${lost}: getSettings failed \\(ECONNREFUSED\\)$`));
+    expect(webhooks.filter((c) => c.status === "warn").map((c) => c.detail)).toEqual([
+      `1 of 5 sampled instances send their webhooks to another receiver, which qrfleet never takes over: ${customers}: webhookUrl points at crm.example.test`,
+      `1 of 5 sampled instances could not be read: ${lost}: getSettings failed (ECONNREFUSED)`,
+    ]);
   });
 
   it("reads the eviction policy of every master of a Redis Cluster", async () => {

@@ -54,7 +54,7 @@ async function deleteRedisKeys(d: Daemon, prefix: string): Promise<number> {
 describe("recovery and scale-out", () => {
   it("after Redis loses everything, the reconciler restores every due session from PostgreSQL", async () => {
     const prefix = newPrefix();
-    const d = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_RECONCILE_INTERVAL_MS: "1000" });
+    const d = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_RECONCILE_INTERVAL_MS: "1000", QRFLEET_SWEEP_INTERVAL_MS: "3600000" });
     daemons.push(d);
     // Attempt 1 times out; attempt 2 waits ~1.5-3 s in a delayed job, which the loss wipes out.
     const ids = await addMany(d, 20, { fate: "scan", scanOnConnection: 2, scanAfterMs: 100 }, { backoffBaseMs: 3000, backoffMaxMs: 3000 });

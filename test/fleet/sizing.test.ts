@@ -63,9 +63,11 @@ describe("sizing advice at boot", () => {
     expect(planSizing(linked(200_000), settings()).advice).toMatch(/^run 3 daemon processes: 20000 sessions may run at once .*; the sweep makes 3334 polls/);
   });
 
-  it("counts hooked instances at their own sweep interval", () => {
+  it("counts hooked instances at their own sweep interval, and no polls when the periodic sweep is off", () => {
     const z = planSizing({ enabled: 120_000, inSession: 0, hooked: 90_000 }, settings({ logoutHeadroomPercent: 5, hookedSweepIntervalMs: 600_000 }));
     expect(z.sweepPollsPerSecond).toBe(500 + 150);
     expect(z.advice).toBeNull();
+    expect(planSizing({ enabled: 120_000, inSession: 0, hooked: 90_000 }, settings({ hookedSweepIntervalMs: 0 })).sweepPollsPerSecond).toBe(2_000);
+    expect(planSizing(linked(500_000), settings({ sweepIntervalMs: 0, logoutHeadroomPercent: 1 }))).toMatchObject({ sweepPollsPerSecond: 0, advice: null });
   });
 });

@@ -25,7 +25,7 @@ afterAll(async () => {
 describe("the sweep's pace", () => {
   it("spaces its calls evenly over the spread, across pages, and still records every instance page by page", async () => {
     const instances = await Promise.all(Array.from({ length: 6 }, () => simulatedInstance(fleet, sim, {})));
-    const result = await sweepFleet(fleet, undefined, 2);
+    const result = await sweepFleet(fleet, undefined, { pageSize: 2 });
     expect(result).toMatchObject({ checked: 6, errors: 0 });
     expect(polls.map((p) => p.idInstance).sort()).toEqual(instances.map((i) => i.idInstance).sort());
     const gaps = polls.slice(1).map((p, i) => p.at - polls[i]!.at);

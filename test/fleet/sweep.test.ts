@@ -52,7 +52,7 @@ describe("the fleet sweep", () => {
   it("reaches every instance page after page, though each page's sessions leave it out of the next query", async () => {
     await fleet.db.qrSession.updateMany({ where: { status: { in: ["queued", "running"] } }, data: { status: "cancelled" } });
     const many = await Promise.all(Array.from({ length: 7 }, () => instanceWith({ fate: "never" })));
-    await sweepFleet(fleet, undefined, 2);
+    await sweepFleet(fleet, undefined, { pageSize: 2 });
     const open = await fleet.db.qrSession.findMany({ where: { instanceId: { in: many.map((i) => i.id) }, status: "queued" } });
     expect(open.map((s) => s.instanceId).sort()).toEqual(many.map((i) => i.id).sort());
   });

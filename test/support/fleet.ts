@@ -21,7 +21,8 @@ export const FAST: Record<string, string> = {
   QRFLEET_HTTP_TIMEOUT_MS: "3000",
   // Simulated REST polling runs faster than the provider's one call a second (test/greenapi/rest-pace.test.ts sets it).
   QRFLEET_PROVIDER_CALL_INTERVAL_MS: "0",
-  QRFLEET_SWEEP_INTERVAL_MS: "3600000",
+  // No periodic sweep: only the one at start, so nothing polls a test's instances behind its back.
+  QRFLEET_SWEEP_INTERVAL_MS: "0",
   QRFLEET_RECONCILE_INTERVAL_MS: "3600000",
   QRFLEET_SHUTDOWN_GRACE_MS: "500",
   QRFLEET_LOCK_DURATION_MS: "4000",

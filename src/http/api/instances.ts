@@ -9,6 +9,7 @@ import { showInstanceWithAlerts } from "../../fleet/alert-list.js";
 import { addInstance, listInstances, removeInstance, updateInstance } from "../../fleet/instances.js";
 import type { FleetContext } from "../../fleet/context.js";
 import { enqueueSession } from "../../fleet/sessions.js";
+import { reviewWebhooks } from "../../fleet/webhook-setup.js";
 import { instanceUpdateSchema, newInstanceSchema } from "../../fleet/instance-input.js";
 import { limit, refParams } from "../input.js";
 import { checkedInHandler, errorResponses, listOf, record, zodRoutes } from "./route-schema.js";
@@ -32,6 +33,20 @@ const listQuery = z
   .strict();
 
 const syncBody = z.object({ dryRun: z.boolean("dryRun must be true or false").optional() }).strict();
+
+const webhooksBody = z
+  .object({ apply: z.boolean("apply must be true or false").describe("false: only read and report (the plan); true: set ours where unset or incomplete") })
+  .strict();
+
+const webhooksReport = z
+  .looseObject({
+    apply: z.boolean(),
+    hookUrl: z.string().describe("where ours points: this fleet's provider webhook under QRFLEET_PUBLIC_URL"),
+    instances: z.array(z.looseObject({ idInstance: z.string(), setup: z.string().describe("unset, ours, ours_incomplete, foreign or error"), host: z.string().nullable().describe("a foreign webhook's host, all that is shown of it") })),
+    totals: z.record(z.string(), z.number().int()),
+    failed: z.boolean().describe("a reading or a change failed, or a change did not stick"),
+  })
+  .describe("each enabled instance's provider webhook, and with apply what was done");
 
 /** POST …/sessions takes no options today; an empty object is accepted so clients may send one. */
 const enqueueBody = z.object({}).strict();
@@ -98,6 +113,18 @@ export async function instanceRoutes(app: FastifyInstance, ctx: FleetContext): P
         throw syncFailure(err);
       }
     },
+  );
+
+  api.post(
+    "/instances/webhooks",
+    {
+      schema: {
+        summary: "read (apply false) or set up (apply true) every enabled instance's provider state webhook; setSettings reboots, so instances with a session open are skipped",
+        body: webhooksBody,
+        response: { 200: webhooksReport, ...errorResponses },
+      },
+    },
+    async (req) => reviewWebhooks(ctx, { apply: req.body.apply }),
   );
 
   api.post(

@@ -1,0 +1,142 @@
+import type { SessionTrigger } from "../db.js";
+import { GreenApiError } from "../greenapi/errors.js";
+import { pollInstanceState } from "../greenapi/state-poll.js";
+import type { InstanceState } from "../greenapi/types.js";
+import type { FleetContext } from "./context.js";
+import { hostBudgetOf } from "./host-budget.js";
+import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
+import { UNREADABLE_TOKEN } from "./provider.js";
+import { enqueueSessions } from "./sessions.js";
+
+/**
+ * Polls instances' states with a bounded number of calls in flight and records the answers in
+ * batches: one statement per batch, one bulk enqueue for the logged-out ones. The full sweep, the
+ * sweep's slices and an instance's own schedule all poll through it.
+ */
+
+/** What a poll needs of an instance, and no more: the sweep reads these columns only. */
+export interface SweepTarget {
+  id: string;
+  apiUrl: string;
+  idInstance: string;
+  tokenCiphertext: Uint8Array;
+  lastState: string | null;
+}
+
+export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", i."tokenCiphertext", i."lastState"`;
+/** An instance with a session open is not polled: its socket says more, and sooner. */
+export const NOT_IN_SESSION = `NOT EXISTS (SELECT 1 FROM "QrSession" s WHERE s."instanceId" = i.id AND s.status IN ('queued', 'running'))`;
+
+export interface SweepResult {
+  checked: number;
+  notAuthorized: number;
+  enqueued: number;
+  errors: number;
+}
+
+type Polled = { target: SweepTarget; state: InstanceState; at: Date } | { target: SweepTarget; error: string };
+
+const BATCH = 500;
+/** An answer waits at most this long for its batch to fill: one statement per batch, not per answer. */
+const BATCH_WAIT_MS = 1_000;
+
+export class StateSweep {
+  readonly result: SweepResult = { checked: 0, notAuthorized: 0, enqueued: 0, errors: 0 };
+  private readonly answers: Polled[] = [];
+  private readonly writes = new Set<Promise<void>>();
+  private readonly lanes: Array<() => void> = [];
+  private inFlight = 0;
+  private failure: unknown;
+  private batchTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: FleetContext,
+    private readonly trigger: SessionTrigger,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** Waits for a free lane (QRFLEET_SWEEP_CONCURRENCY), then polls `target` without waiting for its answer. */
+  async poll(target: SweepTarget): Promise<void> {
+    while (this.inFlight >= this.ctx.config.QRFLEET_SWEEP_CONCURRENCY) await new Promise<void>((free) => this.lanes.push(free));
+    this.inFlight += 1;
+    void pollOne(this.ctx, target, this.signal).then((answer) => {
+      this.inFlight -= 1;
+      this.lanes.shift()?.();
+      if (answer) this.answers.push(answer);
+      if (this.answers.length >= BATCH) this.flush();
+      else this.batchTimer ??= setTimeout(() => this.flush(), BATCH_WAIT_MS);
+    });
+  }
+
+  /** Every answer recorded; a write that failed fails the sweep. */
+  async finish(): Promise<SweepResult> {
+    while (this.inFlight > 0) await new Promise<void>((free) => this.lanes.push(free));
+    this.flush();
+    while (this.writes.size > 0) await Promise.all(this.writes);
+    if (this.failure) throw this.failure;
+    return this.result;
+  }
+
+  private flush(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.answers.length === 0) return;
+    const write = this.record(this.answers.splice(0)).catch((err: unknown) => void (this.failure ??= err));
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write));
+  }
+
+  private async record(batch: Polled[]): Promise<void> {
+    const { ctx } = this;
+    const states = batch.filter((p): p is Extract<Polled, { state: InstanceState }> => "state" in p);
+    const written = await recordInstanceStates(ctx, states.map(({ target, state, at }) => ({ instance: target, state, at })));
+    const policies = ctx.config.QRFLEET_STATE_POLICIES;
+    const loggedOut = states.filter((p) => policyFor(p.state, policies) === "start_session" && written.has(p.target.id)).map((p) => p.target.id);
+    const { created } = await enqueueSessions(ctx, { ids: loggedOut }, this.trigger);
+    const errors = batch.length - states.length;
+    ctx.events.emit("sweep:polled", { polls: batch.length, errors });
+    this.result.checked += batch.length;
+    this.result.errors += errors;
+    this.result.notAuthorized += loggedOut.length;
+    this.result.enqueued += created;
+  }
+}
+
+/**
+ * Tokens opened for the sweep, by instance, with the sealed value they came from: an instance is
+ * polled every interval, and opening its token each time was a tenth of a poll's CPU. A new
+ * sealed value (a token set again, a key rotation) is opened anew.
+ */
+const opened = new WeakMap<FleetContext, Map<string, { sealed: Uint8Array; token: string }>>();
+
+function tokenOf(ctx: FleetContext, target: SweepTarget): string {
+  let tokens = opened.get(ctx);
+  if (!tokens) opened.set(ctx, (tokens = new Map()));
+  const known = tokens.get(target.id);
+  if (known && Buffer.from(known.sealed).equals(target.tokenCiphertext)) return known.token;
+  const token = ctx.box.open(target.tokenCiphertext);
+  tokens.set(target.id, { sealed: target.tokenCiphertext, token });
+  return token;
+}
+
+async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
+  let token: string;
+  try {
+    token = tokenOf(ctx, target);
+  } catch {
+    ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
+    return { target, error: "unreadable_token" };
+  }
+  try {
+    await hostBudgetOf(ctx).take(target.apiUrl);
+    const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
+    const { state } = await pollInstanceState(address, ctx.config.QRFLEET_HTTP_TIMEOUT_MS);
+    return signal?.aborted ? null : { target, state, at: new Date() };
+  } catch (err) {
+    if (signal?.aborted) return null;
+    const code = err instanceof GreenApiError ? err.code : "error";
+    if (err instanceof GreenApiError && !err.transient) await flagForAttention(ctx, target.id, code);
+    ctx.log.warn({ instanceId: target.id, code, err: (err as Error).message }, "state check failed");
+    return { target, error: code };
+  }
+}

@@ -1,0 +1,114 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../config.js";
+import type { FleetContext } from "./context.js";
+import { hostBudgetOf } from "./host-budget.js";
+import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type SweepTarget } from "./state-sweep.js";
+
+/**
+ * The sweep every daemon shares. Each instance has a phase (`sweepPhase`, 0…65535): the point in
+ * each interval where it is polled. The interval is cut into slices, one queue job each, which
+ * any daemon's sweep worker takes as it comes due, so the work is shared and the calls are spread
+ * evenly. A slot (one slice of one interval) is one scheduled job, so it is never swept twice at
+ * once; a slot held by a daemon that died is taken over when its lock runs out, and swept late
+ * unless the next interval's slot of the same slice is already due.
+ *
+ * An instance whose provider webhook is trusted (`hookState` agrees with `lastState`) is polled
+ * only every QRFLEET_SWEEP_INTERVAL_HOOKED_MS, in the intervals its phase picks, as a backstop.
+ */
+
+export const PHASES = 65_536;
+/** A slice is never shorter than this: a job per slot costs a few Redis calls. */
+const MIN_SLICE_MS = 500;
+
+export interface SlicePlan {
+  slices: number;
+  sliceMs: number;
+  /** slices × sliceMs: QRFLEET_SWEEP_INTERVAL_MS, rounded to whole milliseconds per slice. */
+  intervalMs: number;
+  /** A trusted webhook's instance is polled every this many intervals. */
+  hookedEvery: number;
+}
+
+/** The plan of the sliced sweep, or null when QRFLEET_SWEEP_INTERVAL_MS is 0 (no periodic sweep). */
+export function slicePlan(config: Config): SlicePlan | null {
+  const interval = config.QRFLEET_SWEEP_INTERVAL_MS;
+  if (interval === 0) return null;
+  const slices = Math.max(1, Math.min(config.QRFLEET_SWEEP_SLICES, Math.floor(interval / MIN_SLICE_MS)));
+  const sliceMs = Math.round(interval / slices);
+  const hooked = config.QRFLEET_SWEEP_INTERVAL_HOOKED_MS;
+  return { slices, sliceMs, intervalMs: slices * sliceMs, hookedEvery: Math.max(1, Math.round(hooked / (slices * sliceMs))) };
+}
+
+export interface Slot {
+  cycle: number;
+  slice: number;
+  /** When the slot's interval began, ms since the epoch. */
+  cycleStartMs: number;
+  startMs: number;
+}
+
+/** The slot a slice job scheduled at `atMs` stands for: the one that holds that moment. */
+export function slotAt(plan: SlicePlan, atMs: number): Slot {
+  const n = Math.floor(atMs / plan.sliceMs);
+  const cycle = Math.floor(n / plan.slices);
+  return { cycle, slice: n - cycle * plan.slices, cycleStartMs: cycle * plan.intervalMs, startMs: n * plan.sliceMs };
+}
+
+/** The phases [from, to) of a slice. */
+export function phasesOf(plan: SlicePlan, slice: number): [number, number] {
+  return [Math.floor((slice * PHASES) / plan.slices), Math.floor(((slice + 1) * PHASES) / plan.slices)];
+}
+
+/**
+ * Due in this slot: enabled, not flagged, no session open, not heard of within half an interval
+ * (the start-up sweep or a webhook just did), and, if its webhook is trusted, in one of its intervals.
+ */
+const SLOT_SQL = `
+  SELECT ${TARGET_COLUMNS}, i."sweepPhase" FROM "Instance" i
+  WHERE i.enabled AND i.attention IS NULL AND i."sweepPhase" >= $1 AND i."sweepPhase" < $2
+    AND (i."lastStateAt" IS NULL OR i."lastStateAt" < $3)
+    AND ($4::int = 1 OR i."hookState" IS DISTINCT FROM i."lastState" OR i."sweepPhase" % $4 = $5)
+    AND ${NOT_IN_SESSION}
+  ORDER BY i."sweepPhase"`;
+
+export type SlotResult = SweepResult | { skipped: "late" | "off" };
+
+export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, signal?: AbortSignal): Promise<SlotResult> {
+  const plan = slicePlan(ctx.config);
+  if (!plan) return { skipped: "off" };
+  const slot = slotAt(plan, scheduledAtMs);
+  // The same slice of the next interval is due: it polls these instances, this slot does not.
+  if (Date.now() >= slot.startMs + plan.intervalMs - plan.sliceMs) return { skipped: "late" };
+  if (slot.slice === 0) await warnIfBudgetShort(ctx, plan);
+  const [from, to] = phasesOf(plan, slot.slice);
+  const { rows } = await ctx.sql.query<SweepTarget & { sweepPhase: number }>(SLOT_SQL, [
+    from, to, new Date(Date.now() - plan.intervalMs / 2), plan.hookedEvery, slot.cycle % plan.hookedEvery,
+  ]);
+  const sweep = new StateSweep(ctx, "sweep", signal);
+  const endMs = slot.startMs + plan.sliceMs;
+  for (const target of rows) {
+    const wait = Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs) - Date.now();
+    if (wait > 1) await sleep(wait, undefined, { signal }).catch(() => undefined);
+    if (signal?.aborted) break;
+    await sweep.poll(target);
+  }
+  return sweep.finish();
+}
+
+const PER_HOST_SQL = `SELECT "apiUrl" AS host, count(*)::int AS n FROM "Instance" WHERE enabled GROUP BY 1`;
+
+/** Once an interval: a provider host whose budget is below what its instances need is named in a warning. */
+async function warnIfBudgetShort(ctx: FleetContext, plan: SlicePlan): Promise<void> {
+  const budget = ctx.config.QRFLEET_PROVIDER_HOST_RPS;
+  if (budget <= 0) return;
+  const { rows } = await ctx.sql.query<{ host: string; n: number }>(PER_HOST_SQL);
+  for (const { host, n } of rows) {
+    const needed = Math.ceil((n * 1000) / plan.intervalMs);
+    if (needed > budget) {
+      ctx.log.warn(
+        { host, instances: n, neededPerS: needed, budgetPerS: budget, thisDaemonPerS: Math.round(hostBudgetOf(ctx).rate) },
+        `sweep: ${host} needs ${needed} state checks a second for ${n} instances, but QRFLEET_PROVIDER_HOST_RPS allows ${budget}: raise it, or lengthen QRFLEET_SWEEP_INTERVAL_MS`,
+      );
+    }
+  }
+}
