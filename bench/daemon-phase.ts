@@ -3,13 +3,13 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { generateInstances } from "../src/simulator/index.js";
 import type { BenchArgs } from "./args.js";
-import { countLogLines, logTail, spawnDaemon, stopDaemon, waitReady, type DaemonProcess, type LogCounts } from "./daemons.js";
+import { countLogLines, spawnFleet, waitReady, type DaemonProcess, type LogCounts } from "./daemons.js";
 import { qrfleetJson } from "./fleet-cli.js";
 import { MeasuredWindow } from "./phase.js";
 import { phaseReport, type PhaseReport } from "./phase-report.js";
 import { summarizeProfileDir } from "./profile.js";
-import type { Run } from "./run-context.js";
-import { REDIS_URL, createScratchDatabase, deleteRedisPrefix, dropScratchDatabase, throughProxy } from "./stores.js";
+import { scratchDatabase, type Run } from "./run-context.js";
+import { REDIS_URL, deleteRedisPrefix } from "./stores.js";
 
 const DAEMON_ID_PREFIX = "7302";
 /** The daemon's own shutdown is bounded by its grace period plus a few seconds; this bounds it again. */
@@ -41,49 +41,59 @@ export function fleetEnv(args: BenchArgs, run: { databaseUrl: string; prefix: st
   };
 }
 
+export interface FleetStore {
+  /** Random hex naming the database, the Redis prefix and the instances' tokens. */
+  tag: string;
+  env: Record<string, string>;
+  cli<T>(argv: string[], timeoutMs?: number): Promise<T>;
+  dropDatabase(): Promise<void>;
+  deleteKeys(): Promise<void>;
+}
+
+/** A fresh database (migrated by `qrfleet migrate`) and Redis prefix, both removed at the end, and the CLI with their environment. */
+export async function openFleetStore(run: Run): Promise<FleetStore> {
+  const { tag, name, databaseUrl, drop: dropDatabase } = await scratchDatabase(run);
+  const deleteKeys = run.teardown.add(`delete Redis keys ${name}:*`, () => deleteRedisPrefix(name));
+  const env = fleetEnv(run.args, { databaseUrl, prefix: name, smtpUrl: run.ready.smtpUrl });
+  const cli = <T>(argv: string[], timeoutMs?: number) => qrfleetJson<T>(argv, env, { cwd: run.runDir, timeoutMs, signal: run.signal });
+  await cli(["migrate"]);
+  return { tag, env, cli, dropDatabase, deleteKeys };
+}
+
+/** `qrfleet instance import` of each CSV text in turn (written to the run's directory as `<name>-<n>.csv`). */
+export async function importCsv(run: Run, store: FleetStore, name: string, chunks: readonly string[]): Promise<void> {
+  for (const [n, text] of chunks.entries()) {
+    const file = path.join(run.runDir, chunks.length === 1 ? `${name}.csv` : `${name}-${n + 1}.csv`);
+    await writeFile(file, text);
+    await store.cli(["instance", "import", file], IMPORT_BOUND_MS);
+  }
+}
+
+/** The operator whose webhook is the receiver's `channel`; the receiver learns its signing secret. */
+export async function addWebhookOperator(run: Run, store: FleetStore, channel: string): Promise<void> {
+  const hooks = await store.cli<{ webhookSecret: string | null }>(["operator", "add", "--name", "bench-webhooks", "--webhook", `${run.ready.receiverUrl}${channel}`]);
+  if (!hooks.webhookSecret) throw new Error("qrfleet operator add --webhook printed no webhookSecret");
+  await run.peers.call("trust", { path: channel, secret: hooks.webhookSecret });
+}
+
 /** The daemon as a user runs it: a fresh database, the CLI to fill it, K daemon processes, the sweep (or enqueue) to start. */
 export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: string }> {
   const { args, teardown } = run;
-  const tag = randomBytes(4).toString("hex");
-  const name = `qrfleet_bench_${tag}`;
-  const databaseUrl = throughProxy(await createScratchDatabase(name), run.ready.pgProxyPort);
-  const dropDatabase = teardown.add(`drop database ${name}`, () => dropScratchDatabase(name));
-  const deleteKeys = teardown.add(`delete Redis keys ${name}:*`, () => deleteRedisPrefix(name));
-  const env = fleetEnv(args, { databaseUrl, prefix: name, smtpUrl: run.ready.smtpUrl });
-  const cli = <T>(argv: string[], timeoutMs?: number) => qrfleetJson<T>(argv, env, { cwd: run.runDir, timeoutMs, signal: run.signal });
-
-  await cli(["migrate"]);
-  const instances = generateInstances(args.sessions, { idPrefix: DAEMON_ID_PREFIX, seed: tag });
+  const store = await openFleetStore(run);
+  const { cli } = store;
+  const instances = generateInstances(args.sessions, { idPrefix: DAEMON_ID_PREFIX, seed: store.tag });
   const { simUrl } = await run.peers.call("phase", { path: "/daemon", instances, rotateMs: args.rotateMs, windowMs: args.windowMs });
   const endPhase = teardown.add("end the daemon phase", () => run.peers.call("endPhase", null));
-  const csv = path.join(run.runDir, "instances.csv");
-  await writeFile(csv, ["apiUrl,idInstance,token", ...instances.map((i) => `${simUrl},${i.idInstance},${i.token}`)].join("\n") + "\n");
-  await cli(["instance", "import", csv], IMPORT_BOUND_MS);
-  const hooks = await cli<{ webhookSecret: string | null }>(["operator", "add", "--name", "bench-webhooks", "--webhook", `${run.ready.receiverUrl}/daemon`]);
-  if (!hooks.webhookSecret) throw new Error("qrfleet operator add --webhook printed no webhookSecret");
-  await run.peers.call("trust", { path: "/daemon", secret: hooks.webhookSecret });
+  await importCsv(run, store, "instances", [["apiUrl,idInstance,token", ...instances.map((i) => `${simUrl},${i.idInstance},${i.token}`)].join("\n") + "\n"]);
+  await addWebhookOperator(run, store, "/daemon");
   await cli(["operator", "add", "--name", "bench-email", "--email", "ops@bench.invalid"]);
 
   // V8 writes the profile when the process exits: a daemon that --kill-after kills never does, so profile the next one.
   const profiled = args.profile ? { index: args.killAfter === null ? 0 : 1, dir: path.join(run.runDir, "profile") } : null;
   const t0 = Date.now();
   const window = new MeasuredWindow(run, "daemon", t0);
-  const daemons: DaemonProcess[] = [];
-  const stops: Array<() => Promise<void>> = [];
-  let unexpected: (err: Error) => void = () => undefined;
-  const died = new Promise<never>((_, reject) => (unexpected = reject));
-  died.catch(() => undefined);
-  for (let k = 0; k < args.daemons; k += 1) {
-    const d = await spawnDaemon(k, { env, runDir: run.runDir, profile: profiled });
-    daemons.push(d);
-    window.meter.add(d.pid);
-    stops.push(teardown.add(`stop daemon ${k + 1}`, () => stopDaemon(d, STOP_BOUND_MS)));
-    void d.exited.then(async ({ code, signal }) => {
-      window.meter.retire(d.pid);
-      if (d.stopping) return;
-      unexpected(new Error(`daemon ${k + 1} exited during the run (${signal ?? `code ${code}`}); its log ends:\n${await logTail(d.logPath)}`));
-    });
-  }
+  const fleet = await spawnFleet(args.daemons, { env: store.env, runDir: run.runDir, profile: profiled, teardown, meter: window.meter, stopBoundMs: STOP_BOUND_MS });
+  const { daemons, died } = fleet;
 
   let killedAfter: number | undefined;
   const killTimer = args.killAfter === null ? undefined : setTimeout(() => {
@@ -107,18 +117,25 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
   ready.catch(() => undefined);
   const measured = await window.until(t0 + args.seconds * 1000, died).finally(() => clearTimeout(killTimer));
 
-  await Promise.all(stops.map((stop) => stop()));
+  await fleet.stop();
   const logs = await sumLogs(daemons);
-  const profile = profiled ? await summarizeProfileDir(profiled.dir).catch((err: Error) => void process.stderr.write(`bench: no profile: ${err.message}\n`)) : undefined;
-  if (profile) process.stderr.write(`\nCPU profile of daemon ${profiled!.index + 1} by package (${profile.path}):\n${profile.groups}\n\n`);
+  const profile = await profileSummary(profiled);
   await endPhase();
-  await dropDatabase();
-  await deleteKeys();
+  await store.dropDatabase();
+  await store.deleteKeys();
   const report = phaseReport({ args, t0, measured, logs, logPaths: daemons.map((d) => d.logPath), killedAfter });
   return profile ? { ...report, profile: profile.path } : report;
 }
 
-async function sumLogs(daemons: DaemonProcess[]): Promise<LogCounts> {
+/** The profiled daemon's summary, printed on stderr; undefined when none was asked or none was written. */
+export async function profileSummary(profiled: { index: number; dir: string } | null): Promise<{ path: string } | undefined> {
+  if (!profiled) return undefined;
+  const profile = await summarizeProfileDir(profiled.dir).catch((err: Error) => void process.stderr.write(`bench: no profile: ${err.message}\n`));
+  if (profile) process.stderr.write(`\nCPU profile of daemon ${profiled.index + 1} by package (${profile.path}):\n${profile.groups}\n\n`);
+  return profile ?? undefined;
+}
+
+export async function sumLogs(daemons: DaemonProcess[]): Promise<LogCounts> {
   const all = await Promise.all(daemons.map((d) => countLogLines(d.logPath)));
   return all.reduce((a, b) => ({ jobsFailed: a.jobsFailed + b.jobsFailed, errorLines: a.errorLines + b.errorLines }), { jobsFailed: 0, errorLines: 0 });
 }

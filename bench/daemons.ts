@@ -4,6 +4,8 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { PROJECT_ROOT } from "../src/paths.js";
+import type { ProcessMeter } from "./meters.js";
+import type { Teardown } from "./teardown.js";
 
 /** The daemons under test: `node dist/workers/main.js`, as `npm start` runs it, one OS process each. */
 
@@ -58,6 +60,42 @@ export async function spawnDaemon(index: number, opts: SpawnOptions): Promise<Da
   );
   if (child.pid === undefined) throw new Error(`daemon ${index + 1} could not be started (see ${logPath})`);
   return { index, pid: child.pid, port, logPath, child, exited, stopping: false };
+}
+
+export interface Fleet {
+  daemons: DaemonProcess[];
+  /** Rejects when a daemon exits that the bench did not stop, with the end of its log. */
+  died: Promise<never>;
+  /** Stops every daemon still running (SIGTERM, SIGKILL after the bound). */
+  stop(): Promise<void>;
+}
+
+export interface FleetOptions extends SpawnOptions {
+  teardown: Teardown;
+  /** Measures every daemon; keeps a daemon's CPU once it has exited. */
+  meter: ProcessMeter;
+  stopBoundMs: number;
+}
+
+/** K daemons, each measured from its start and registered for stopping the moment it exists. */
+export async function spawnFleet(count: number, opts: FleetOptions): Promise<Fleet> {
+  const daemons: DaemonProcess[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  let unexpected: (err: Error) => void = () => undefined;
+  const died = new Promise<never>((_, reject) => (unexpected = reject));
+  died.catch(() => undefined);
+  for (let k = 0; k < count; k += 1) {
+    const d = await spawnDaemon(k, opts);
+    daemons.push(d);
+    opts.meter.add(d.pid);
+    stops.push(opts.teardown.add(`stop daemon ${k + 1}`, () => stopDaemon(d, opts.stopBoundMs)));
+    void d.exited.then(async ({ code, signal }) => {
+      opts.meter.retire(d.pid);
+      if (d.stopping) return;
+      unexpected(new Error(`daemon ${k + 1} exited during the run (${signal ?? `code ${code}`}); its log ends:\n${await logTail(d.logPath)}`));
+    });
+  }
+  return { daemons, died, stop: async () => void (await Promise.all(stops.map((stop) => stop()))) };
 }
 
 /** Resolves once every daemon answers GET /readyz with 200 (PostgreSQL and Redis reachable). */

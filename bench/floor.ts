@@ -7,6 +7,7 @@ import nodemailer, { type Transporter } from "nodemailer";
 import pg from "pg";
 import { Pool as HttpPool } from "undici";
 import { WebSocket } from "ws";
+import { logFailure } from "./child-log.js";
 import { serveParent } from "./ipc.js";
 import { secretKey, sign } from "./signature.js";
 
@@ -142,10 +143,8 @@ async function handleQr(inst: Instance, base64: string, first: boolean): Promise
   counts.emailed += 1;
 }
 
-/** One JSON line per failure, in the daemon's log format, so the orchestrator counts both the same way. */
 function logError(msg: string, inst: Instance, err: unknown): void {
-  const text = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), msg, idInstance: inst.idInstance, err: text })}\n`);
+  logFailure(msg, inst.idInstance, err);
 }
 
 serveParent<FloorApi>({

@@ -64,6 +64,8 @@ export class DeliveryLedger {
   /** Per instance: its latest connection, and when that connection's first frame was sent (NaN before). */
   private readonly connection: Int32Array;
   private readonly connectionFirstFrameAt: Float64Array;
+  /** Per instance: when its first QR reached the receiver (NaN before). */
+  private readonly firstDeliveryAt: Float64Array;
   private readonly webhookIds = new Set<string>();
   private readonly emailed = new Set<string>();
   private readonly latencies: number[] = [];
@@ -88,10 +90,25 @@ export class DeliveryLedger {
     idInstances.forEach((id, i) => this.indexOf.set(id, i));
     this.connection = new Int32Array(idInstances.length);
     this.connectionFirstFrameAt = new Float64Array(idInstances.length).fill(NaN);
+    this.firstDeliveryAt = new Float64Array(idInstances.length).fill(NaN);
   }
 
   get sent(): number {
     return this.frameSentAt.length;
+  }
+
+  get size(): number {
+    return this.indexOf.size;
+  }
+
+  /** The instance's position in the list the ledger was made with; undefined if it is not one of the phase's. */
+  instanceIndex(idInstance: string): number | undefined {
+    return this.indexOf.get(idInstance);
+  }
+
+  /** Date.now() when the instance's first QR reached the receiver; NaN if none did. */
+  firstDelivery(index: number): number {
+    return this.firstDeliveryAt[index] ?? NaN;
   }
 
   socketOpened(idInstance: string, connection: number): void {
@@ -143,6 +160,8 @@ export class DeliveryLedger {
     }
     this.frameDelivered[f] = 1;
     this.delivered += 1;
+    const i = this.frameInstance[f]!;
+    if (Number.isNaN(this.firstDeliveryAt[i]!)) this.firstDeliveryAt[i] = w.at;
     this.latencies.push(w.at - this.frameSentAt[f]!);
   }
 

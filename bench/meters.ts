@@ -32,6 +32,12 @@ export class ProcessMeter {
     if (last) this.last.set(pid, { ...last, rssMb: 0 });
   }
 
+  /** Reads every live process now; returns each one's reading, in the order they were added. */
+  each(): Array<{ pid: number } & Reading> {
+    this.read();
+    return [...this.last].map(([pid, reading]) => ({ pid, ...reading }));
+  }
+
   /** Reads every live process now; returns the sums (RSS counts only the live ones). */
   read(): { cpuMs: number; rssMb: number; peakMb: number } {
     let cpuMs = 0;

@@ -3,12 +3,13 @@
 // slow link to PostgreSQL. Driven by the orchestrator over IPC (see PeersApi).
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createLogger } from "../src/log.js";
-import { startSimulator, type Simulator } from "../src/simulator/index.js";
+import { startSimulator, type Simulator, type SimulatorOptions } from "../src/simulator/index.js";
 import { pushToParent, serveParent } from "./ipc.js";
 import { DeliveryLedger, type LedgerResult } from "./ledger.js";
 import { startDelayProxy, type DelayProxy } from "./pg-delay-proxy.js";
 import { startReceiver, type WebhookReceiver } from "./receiver.js";
 import { startSink, type MailSink } from "./sink.js";
+import { watchHandlers, type Watch, type WatchApi } from "./watch-peers.js";
 
 export interface PeersReady {
   receiverUrl: string;
@@ -31,6 +32,8 @@ export interface PeerStats {
   sent: number;
   webhooks: number;
   emails: number;
+  /** getStateInstance answers so far (watch phases). */
+  polls: number;
 }
 
 export interface PeersResult extends LedgerResult {
@@ -38,7 +41,7 @@ export interface PeersResult extends LedgerResult {
   peersLoopDelayP99Ms: number;
 }
 
-export interface PeersApi {
+export interface PeersApi extends WatchApi {
   start(arg: { pgLatencyMs: number; pgTarget: { host: string; port: number } }): Promise<PeersReady>;
   phase(arg: PhaseDefinition): Promise<{ simUrl: string }>;
   trust(arg: { path: string; secret: string }): void;
@@ -55,7 +58,7 @@ const IMAGE_POOL = 64;
 let receiver: WebhookReceiver | undefined;
 let sink: MailSink | undefined;
 let proxy: DelayProxy | undefined;
-let current: { sim: Simulator; ledger: DeliveryLedger; path: string } | undefined;
+let current: { sim: Simulator; ledger: DeliveryLedger; path: string; watch?: Watch } | undefined;
 const loop = monitorEventLoopDelay({ resolution: 10 });
 const log = createLogger({ level: "warn", name: "bench-peers" });
 
@@ -69,31 +72,20 @@ const handlers: PeersApi = {
   },
 
   async phase({ path, instances, rotateMs, windowMs }) {
-    if (current) throw new Error("a phase is still running");
     const ledger = new DeliveryLedger(instances.map((i) => i.idInstance));
-    const sim = await startSimulator({
-      log,
-      imageMode: "tagged",
-      imagePoolSize: IMAGE_POOL,
-      defaults: { fate: "never", rotationMs: rotateMs, scanWindowMs: windowMs },
-      instances,
-      hooks: {
-        qrFrame: (f) => ledger.frameSent(f),
-        socketOpened: (s) => ledger.socketOpened(s.idInstance, s.connection),
-        socketClosed: (s) => ledger.socketClosed(s.idInstance),
-      },
-    });
-    receiver!.open(path, ledger);
-    sink!.routeTo(ledger);
-    current = { sim, ledger, path };
-    loop.reset();
-    loop.enable();
+    const sim = await begin(path, ledger, { defaults: { fate: "never", rotationMs: rotateMs, scanWindowMs: windowMs }, instances });
     return { simUrl: sim.url };
   },
 
+  ...watchHandlers({ begin, now: () => phaseNow(), loopDelayP99Ms }),
+
   trust: ({ path, secret }) => receiver!.trust(path, secret),
 
-  freeze: () => phaseNow().sim.freeze(),
+  freeze: () => {
+    const { sim, watch } = phaseNow();
+    sim.freeze();
+    watch?.freeze();
+  },
 
   async drain({ quietMs, maxMs }) {
     const { ledger } = phaseNow();
@@ -105,10 +97,7 @@ const handlers: PeersApi = {
     return { waitedMs: Date.now() - started };
   },
 
-  results: () => {
-    loop.disable();
-    return { ...phaseNow().ledger.result(), peersLoopDelayP99Ms: Math.round(loop.percentile(99) / 1e5) / 10 };
-  },
+  results: () => ({ ...phaseNow().ledger.result(), peersLoopDelayP99Ms: loopDelayP99Ms() }),
 
   async endPhase() {
     if (!current) return;
@@ -126,6 +115,35 @@ const handlers: PeersApi = {
   },
 };
 
+/** Starts the phase's simulator with the ledger's hooks (besides the options' own), and routes deliveries to the ledger. */
+async function begin(path: string, ledger: DeliveryLedger, options: SimulatorOptions, watch?: Watch): Promise<Simulator> {
+  if (current) throw new Error("a phase is still running");
+  const sim = await startSimulator({
+    log,
+    imageMode: "tagged",
+    imagePoolSize: IMAGE_POOL,
+    ...options,
+    hooks: {
+      ...options.hooks,
+      qrFrame: (f) => ledger.frameSent(f),
+      socketOpened: (s) => ledger.socketOpened(s.idInstance, s.connection),
+      socketClosed: (s) => ledger.socketClosed(s.idInstance),
+    },
+  });
+  receiver!.open(path, ledger);
+  sink!.routeTo(ledger);
+  current = { sim, ledger, path, watch };
+  loop.reset();
+  loop.enable();
+  return sim;
+}
+
+/** The peers' event-loop delay p99 since the phase began, ms; stops the measurement. */
+function loopDelayP99Ms(): number {
+  loop.disable();
+  return Math.round(loop.percentile(99) / 1e5) / 10;
+}
+
 function phaseNow() {
   if (!current) throw new Error("no phase is running");
   return current;
@@ -133,7 +151,8 @@ function phaseNow() {
 
 function stats(): PeerStats {
   const l = current?.ledger;
-  return { at: Date.now(), openSockets: l?.open ?? 0, sent: l?.sent ?? 0, webhooks: l?.webhooks ?? 0, emails: l?.emails ?? 0 };
+  const polls = current?.watch?.polls.answers ?? 0;
+  return { at: Date.now(), openSockets: l?.open ?? 0, sent: l?.sent ?? 0, webhooks: l?.webhooks ?? 0, emails: l?.emails ?? 0, polls };
 }
 
 serveParent(handlers);

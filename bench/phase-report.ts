@@ -51,13 +51,17 @@ export interface PhaseReport {
   };
 }
 
-interface CpuFigures {
+/** CPU of the measured processes, PostgreSQL and Redis; null where a figure could not be read. */
+export interface CpuFigures {
   daemon: number | null;
   postgres: number | null;
   redis: number | null;
 }
 
-const round = (v: number | null, digits: number) => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+export const round = (v: number | null, digits: number) => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+
+/** a ÷ b to two digits; null where either side has no figure (or b is 0). */
+export const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : round(a / b, 2));
 
 export function phaseReport(input: {
   args: BenchArgs;
@@ -112,7 +116,6 @@ export function phaseReport(input: {
 
 /** daemon ÷ floor; null where either side has no figure. */
 export function ratios(daemon: PhaseReport, floor: PhaseReport) {
-  const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : round(a / b, 2));
   return {
     cpuPerQr: ratio(daemon.cpuMsPerQr.daemon, floor.cpuMsPerQr.daemon),
     peakRss: ratio(daemon.peakRssMb, floor.peakRssMb),

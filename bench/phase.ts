@@ -9,7 +9,7 @@ import { ADMIN_DATABASE_URL, REDIS_URL } from "./stores.js";
  */
 
 /** After the freeze, what was already sent may still arrive: wait for 2 s of quiet, 20 s at most. */
-const DRAIN = { quietMs: 2_000, maxMs: 20_000 };
+export const DRAIN = { quietMs: 2_000, maxMs: 20_000 };
 
 export interface Measured {
   peers: PeersResult;

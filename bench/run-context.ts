@@ -1,12 +1,13 @@
 import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { BenchArgs } from "./args.js";
-import { ChildLink } from "./ipc.js";
-import { findServices, type Services } from "./meters.js";
+import { ChildLink, type Api } from "./ipc.js";
+import { findServices, type ProcessMeter, type Services } from "./meters.js";
 import type { PeerStats, PeersApi, PeersReady } from "./peers.js";
-import { ADMIN_DATABASE_URL, PG_TARGET, REDIS_URL } from "./stores.js";
+import { ADMIN_DATABASE_URL, PG_TARGET, REDIS_URL, createScratchDatabase, dropScratchDatabase, throughProxy } from "./stores.js";
 import type { Teardown } from "./teardown.js";
 
 /** What both phases share: the arguments, the run's directory, the peers process, the services' pids. */
@@ -68,4 +69,55 @@ export function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
     }, Math.max(0, at - Date.now()));
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+export interface MeasuredChild<A extends Api<A>> {
+  link: ChildLink<A>;
+  pid: number;
+  logPath: string;
+  /** Rejects if the child exits before stop() was called. */
+  died: Promise<never>;
+  /** Asks the child to stop (10 s), then SIGKILL. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A forked child the phase measures (the bare client, the bare poller): added to `meter` from its
+ * start, kept there once it exits, and registered for stopping the moment it exists.
+ */
+export function forkMeasuredChild<A extends Api<A> & { stop(arg: null): unknown }>(
+  run: Run,
+  entry: string,
+  name: string,
+  meter: ProcessMeter,
+): MeasuredChild<A> {
+  const logName = entry.replace(/\.js$/, ".log");
+  const child = forkChild(entry, run.runDir, logName);
+  const link = new ChildLink<A>(child, name);
+  const logPath = path.join(run.runDir, logName);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  void exited.then(() => meter.retire(child.pid!));
+  meter.add(child.pid!);
+  let stopping = false;
+  const stop = run.teardown.add(`stop ${name}`, async () => {
+    stopping = true;
+    const asked = link.call("stop", null as Parameters<A["stop"]>[0], 10_000).catch(() => undefined);
+    await Promise.race([asked.then(() => exited), new Promise((r) => setTimeout(r, 12_000))]);
+    child.kill("SIGKILL");
+  });
+  const died = exited.then(() => {
+    if (!stopping) throw new Error(`${name} exited during the run (see ${logPath})`);
+    return new Promise<never>(() => undefined);
+  });
+  died.catch(() => undefined);
+  return { link, pid: child.pid!, logPath, died, stop };
+}
+
+/** A fresh `qrfleet_bench_<tag>` database (through the delay proxy when there is one), dropped at the end of the run at the latest. */
+export async function scratchDatabase(run: Run): Promise<{ tag: string; name: string; databaseUrl: string; drop(): Promise<void> }> {
+  const tag = randomBytes(4).toString("hex");
+  const name = `qrfleet_bench_${tag}`;
+  const databaseUrl = throughProxy(await createScratchDatabase(name), run.ready.pgProxyPort);
+  const drop = run.teardown.add(`drop database ${name}`, () => dropScratchDatabase(name));
+  return { tag, name, databaseUrl, drop };
 }

@@ -1,12 +1,14 @@
 // npm run bench: the daemon end to end, as its users run it, against a simulated GREEN-API, and
-// (with --floor) a bare client doing the same per-QR work in the same run. Progress on stderr
-// once a second; at the end one JSON line on stdout. See BENCH.md.
+// (with --floor) a bare client doing the same per-QR work in the same run; or, with --watch, the
+// fleet sweep in steady state beside a bare poller. Progress on stderr once a second; at the end
+// one JSON line on stdout. See BENCH.md.
 import { BenchUsageError, parseBenchArgs, type BenchArgs } from "./args.js";
 import { daemonPhase } from "./daemon-phase.js";
 import { floorPhase } from "./floor-phase.js";
 import { ratios, type PhaseReport } from "./phase-report.js";
 import { openRun } from "./run-context.js";
 import { Teardown } from "./teardown.js";
+import { watchRun, watchSettings } from "./watch-run.js";
 
 function argsOrExit(): BenchArgs {
   try {
@@ -21,6 +23,7 @@ function argsOrExit(): BenchArgs {
 }
 
 function settings(args: BenchArgs) {
+  if (args.watch) return watchSettings(args);
   return {
     sessions: args.sessions,
     rotateMs: args.rotateMs,
@@ -67,6 +70,7 @@ process.on("uncaughtException", (err) => void finish(failed(err), 1));
 
 try {
   const run = await openRun(args, teardown, interrupt.signal);
+  if (args.watch) await finish({ ...settings(args), ...(await watchRun(run)) }, 0);
   const floor: PhaseReport | undefined = args.floor ? await floorPhase(run) : undefined;
   const { profile, ...daemon } = await daemonPhase(run);
   await finish({ ...settings(args), daemon, ...(floor && { floor, ratios: ratios(daemon, floor) }), ...(profile && { profile }) }, 0);

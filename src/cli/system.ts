@@ -52,6 +52,7 @@ interface SimulatorOpts {
   scanAfterMs?: number;
   floodFrames?: number;
   floodBurst?: number;
+  stateLatencyMs?: number;
   json?: boolean;
   seed: string;
   idPrefix: string;
@@ -73,6 +74,7 @@ function simulatorCmd(): Command {
     .option("--scan-after-ms <ms>", "fate scan: ms from socket open to the scan", intArg(0, 86_400_000))
     .option("--flood-frames <n>", "fate flood: distinct QR frames each socket sends at once (default 2000)", intArg(1, 1_000_000))
     .option("--flood-burst <n>", "fate flood: frames sent per turn of the event loop (default 100)", intArg(1, 100_000))
+    .option("--state-latency-ms <ms>", "getStateInstance answers after this many ms (default 0)", intArg(0, 60_000))
     .option("--seed <seed>", "seed of the generated tokens", "1")
     .option("--id-prefix <digits>", "leading digits of generated idInstance values", "1101")
     .option("--pool-images", "reuse a small pool of QR images (for thousands of sockets)")

@@ -36,6 +36,8 @@ const commandSchema = z.object({
   idPrefix: z.string().default("1101"),
   /** false: reuse a small pool of pre-rendered QR images (for thousands of sockets). @defaultValue true */
   uniqueImages: z.boolean().default(true),
+  /** getStateInstance answers after this many ms. @defaultValue 0 */
+  stateLatencyMs: count(0, 60_000).optional(),
   /** Where the fake provider POSTs stateInstanceChanged. */
   webhookUrl: z.string().optional(),
   /** The partner token of an account holding every instance (`qrfleet instance sync` against it). */
@@ -74,7 +76,7 @@ export async function simulatorCommand(raw: SimulatorCommandOptions, io: Simulat
     partnerToken: opts.partnerToken,
     defaults: {
       fate: opts.fate, rotationMs: opts.rotationMs, scanWindowMs: opts.windowMs, scanAfterMs: opts.scanAfterMs,
-      floodFrames: opts.floodFrames, floodBurst: opts.floodBurst,
+      floodFrames: opts.floodFrames, floodBurst: opts.floodBurst, stateLatencyMs: opts.stateLatencyMs,
     },
     instances: generateInstances(opts.instances, { idPrefix: opts.idPrefix, seed: opts.seed }),
   });
@@ -137,6 +139,7 @@ export async function runSimulatorCli(args: string[], io: SimulatorCommandIo = {
         "scan-after-ms": { type: "string" },
         "flood-frames": { type: "string" },
         "flood-burst": { type: "string" },
+        "state-latency-ms": { type: "string" },
         json: { type: "boolean" },
         seed: { type: "string" },
         "id-prefix": { type: "string" },

@@ -59,6 +59,10 @@ export interface SimCounters {
   rateLimited: number;
   /** `setSettings` calls answered `saveSettings: true`, applied or not. */
   settingsSaved: number;
+  /** getStateInstance calls answered (after the script's stateLatencyMs). */
+  stateAnswers: number;
+  /** TCP connections the REST server accepted: with keep-alive clients, far fewer than restRequests. */
+  httpConnections: number;
 }
 
 /** A `qrCode` frame the simulator handed to a socket. */
@@ -92,6 +96,8 @@ export interface SimulatorHooks {
   socketClosed?(socket: SocketEvent): void;
   /** A REST call of an instance was accepted (its token matched), before it is answered. */
   restCall?(call: { idInstance: string; method: string; at: number }): void;
+  /** A getStateInstance answer is about to be sent (after the script's stateLatencyMs). */
+  stateAnswered?(answer: { idInstance: string; state: SimState; at: number }): void;
 }
 
 export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; status: 401 | 404 };
@@ -113,6 +119,8 @@ export class SimulatedProvider {
     reboots: 0,
     rateLimited: 0,
     settingsSaved: 0,
+    stateAnswers: 0,
+    httpConnections: 0,
   };
   /** Set by freeze(): sockets stay open, but no timer of theirs runs again. */
   frozen = false;
@@ -157,7 +165,9 @@ export class SimulatedProvider {
     const { idInstance, token, states, ...script } = def;
     if (!/^\d{1,15}$/.test(idInstance)) throw new Error(`invalid idInstance "${idInstance}": digits only`);
     if (!/^[\x21-\x7e]{1,200}$/.test(token) || token.includes("/")) throw new Error(`invalid token for ${idInstance}`);
-    const resolved = resolveScript(this.defaults, script);
+    // Instances with no script of their own share the defaults: a fleet of 100,000 holds one copy.
+    const own = Object.values(script).some((v) => v !== undefined);
+    const resolved = own ? resolveScript(this.defaults, script) : this.defaults;
     const previous = this.instances.get(idInstance);
     if (previous) this.retire(previous);
     const instance: SimInstance = {
@@ -213,14 +223,12 @@ export class SimulatedProvider {
     instance.state = state;
     if (state !== "notAuthorized") this.cancelLink(instance);
     const { webhookUrl, webhookUrlToken, stateWebhook } = instance.settings;
-    if (stateWebhook === "yes" && webhookUrl !== "") {
-      this.webhooks.send(webhookUrl, {
-        idInstance: instance.idInstance,
-        wid: instance.wid ?? `${instance.script.phone}@c.us`,
-        stateInstance: state,
-        webhookToken: webhookUrlToken,
-      });
-    }
+    this.webhooks.send(stateWebhook === "yes" ? webhookUrl : "", {
+      idInstance: instance.idInstance,
+      wid: instance.wid ?? `${instance.script.phone}@c.us`,
+      stateInstance: state,
+      webhookToken: webhookUrlToken,
+    });
     // A phone that links while a QR socket is open ends that session, as a scan would.
     if (state === "authorized") {
       for (const connection of [...instance.open]) connection.linked(this.accountData(instance));

@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { qrFrame } from "./images.js";
@@ -49,7 +50,7 @@ interface Call {
 }
 
 const ROUTES: Record<string, { verb: "GET" | "POST"; handle: (call: Call) => Reply | Promise<Reply> }> = {
-  getStateInstance: { verb: "GET", handle: ({ instance }) => ok({ stateInstance: instance.state }) },
+  getStateInstance: { verb: "GET", handle: stateOf },
   qr: { verb: "GET", handle: qrSnapshot },
   logout: {
     verb: "GET",
@@ -83,6 +84,15 @@ function waSettings(instance: SimInstance) {
   const wid = instance.wid ?? `${instance.script.phone}@c.us`;
   const phone = instance.state === "authorized" ? wid.replace(/@c\.us$/, "") : "";
   return { avatar: "", phone, stateInstance: instance.state, deviceId: `sim-${instance.idInstance}` };
+}
+
+/** The state as it is when the answer leaves, after the script's stateLatencyMs. */
+async function stateOf({ provider, instance }: Call): Promise<Reply> {
+  const latency = instance.script.stateLatencyMs;
+  if (latency > 0) await sleep(latency);
+  provider.counters.stateAnswers += 1;
+  provider.observe("stateAnswered", { idInstance: instance.idInstance, state: instance.state, at: Date.now() });
+  return ok({ stateInstance: instance.state });
 }
 
 function ok(body: unknown): Reply {

@@ -64,6 +64,8 @@ export interface Script {
   settingsApply: "apply" | "ignore";
   /** Settings the provider changes by itself each time a phone links the instance (a re-authorization). @defaultValue none */
   settingsOnLink?: Partial<SimSettings>;
+  /** getStateInstance answers this many ms after the request arrived, like a provider that asks the phone. @defaultValue 0 */
+  stateLatencyMs: number;
 }
 
 /** One step of a scripted state timeline: the state, and how long it lasts (the last step may last for ever). */
@@ -95,6 +97,7 @@ export const scriptSchema = z.strictObject({
   settingsRebootMs: ms,
   settingsApply: z.enum(["apply", "ignore"]),
   settingsOnLink: settingsPatchSchema.optional(),
+  stateLatencyMs: ms.max(60_000),
 }) satisfies z.ZodType<Script>;
 
 /** A state timeline: each step but the last has a duration. */
@@ -124,6 +127,7 @@ export const DEFAULT_SCRIPT: Readonly<Script> = Object.freeze({
   rebootTo: "previous",
   settingsRebootMs: 5_000,
   settingsApply: "apply",
+  stateLatencyMs: 0,
 });
 
 /** Merges partial scripts over a base, validating the result; throws a readable error. */

@@ -17,6 +17,8 @@ import {
 import { CallGaps, settingsPatchSchema, type SimSettings } from "./settings.js";
 import { WebhookSender } from "./webhook.js";
 
+const webhookUrlSchema = z.url({ protocol: /^https?$/ });
+
 const optionsSchema = z.strictObject({
   /** Listen address. @defaultValue "127.0.0.1" */
   host: z.string().min(1).default("127.0.0.1"),
@@ -31,7 +33,7 @@ const optionsSchema = z.strictObject({
    * The webhookUrl every instance starts with (stateWebhook on): where `stateInstanceChanged`
    * webhooks go until a setSettings call changes it. Without it instances start with none.
    */
-  webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  webhookUrl: webhookUrlSchema.optional(),
   /**
    * Least ms between two calls of one method to one instance, per method: the provider's limit of
    * one a second, less some network jitter. A sooner call is answered 429 with Retry-After.
@@ -105,6 +107,8 @@ export interface Simulator {
   /** Every instance as an address a client can use. */
   addresses(): Array<{ apiUrl: string; idInstance: string; token: string }>;
   stats(): SimulatorStats;
+  /** Where webhooks go from now on, each POST to the next URL in turn; none: no more webhooks. */
+  webhookTargets(urls: readonly string[]): void;
   /** No socket rotates, times out, drops or is scanned any more; sockets stay open (see SimulatedProvider.freeze). */
   freeze(): void;
   /** The partner account: what getInstances lists of each instance, and how it answers. */
@@ -129,6 +133,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // Bounded so a stuck client cannot hold a request forever; a QR poll is a few ms.
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
+  // REST and websocket alike; keep-alive clients reuse a few connections for many calls.
+  server.on("connection", () => void (provider.counters.httpConnections += 1));
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: 64 * 1024 });
   let closing = false;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -193,6 +199,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       webhooksFailed: webhooks.failed,
       images: images.stats(),
     }),
+    webhookTargets: (urls) => {
+      const bad = urls.find((u) => !webhookUrlSchema.safeParse(u).success);
+      if (bad !== undefined) throw new Error("simulator: a webhook target must be an http(s) URL");
+      webhooks.retarget(urls);
+    },
     freeze: () => provider.freeze(),
     partner: partner.controls(),
   };

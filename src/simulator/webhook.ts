@@ -11,11 +11,14 @@ export interface StateChange {
 
 /**
  * Posts `stateInstanceChanged` like the provider, to the instance's own webhookUrl: fire and
- * forget, bounded, errors only logged.
+ * forget, bounded, errors only logged. Given targets (daemons behind no load balancer), each POST
+ * goes to the next one of them in turn instead, whatever the instance's settings say.
  */
 export class WebhookSender {
   private readonly inflight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
+  private urls: readonly string[] = [];
+  private turn = 0;
   sent = 0;
   failed = 0;
 
@@ -24,9 +27,15 @@ export class WebhookSender {
     private readonly timeoutMs = 5_000,
   ) {}
 
+  /** Where webhooks go from now on, whatever each instance's settings say; none: where they say. */
+  retarget(urls: readonly string[]): void {
+    this.urls = [...urls];
+  }
+
   send(url: string, change: StateChange): void {
-    if (this.closing.signal.aborted) return;
-    const job = this.post(url, change).finally(() => this.inflight.delete(job));
+    const target = this.urls.length > 0 ? this.urls[this.turn++ % this.urls.length]! : url;
+    if (this.closing.signal.aborted || target === "") return;
+    const job = this.post(target, change).finally(() => this.inflight.delete(job));
     this.inflight.add(job);
   }
 

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { expect } from "vitest";
 import { PROJECT_ROOT } from "../../src/paths.js";
 
 /** The bench as users run it: the built dist/bench/run.js (the suite runs after `npm run build`). */
@@ -27,4 +28,14 @@ export function runBench(args: string[], timeoutMs: number): Promise<BenchExit> 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A run that succeeded: exactly one JSON line on stdout, no `error` in it, exit code 0 (stderr explains any failure). */
+export function successfulRun<T>({ code, stdout, stderr }: BenchExit): T {
+  const lines = stdout.trim().split("\n");
+  expect(lines, stderr).toHaveLength(1);
+  const result = JSON.parse(lines[0]!) as T & { error?: string };
+  expect(result.error, stderr).toBeUndefined();
+  expect(code, stderr).toBe(0);
+  return result;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PhaseReport } from "../../bench/phase-report.js";
-import { runBench } from "./built.js";
+import { runBench, successfulRun } from "./built.js";
 
 /**
  * The whole bench, end to end, with tiny numbers: both phases must deliver every QR exactly once
@@ -11,16 +11,12 @@ describe("npm run bench", () => {
   it(
     "runs the bare client and the daemon, and prints one JSON line with both",
     async () => {
-      const { code, stdout, stderr } = await runBench(
+      const exit = await runBench(
         // A 400 ms rotation is faster than the daemon's default QR pace (500 ms): pace it below the rotation.
         ["--sessions", "8", "--rotate-ms", "400", "--window-ms", "60000", "--seconds", "8", "--floor", "--env", "QRFLEET_SHUTDOWN_GRACE_MS=500", "--env", "QRFLEET_QR_MIN_INTERVAL_MS=100"],
         90_000,
       );
-      const lines = stdout.trim().split("\n");
-      expect(lines, stderr).toHaveLength(1);
-      const result = JSON.parse(lines[0]!) as { error?: string; daemon: PhaseReport; floor: PhaseReport; ratios: Record<string, number | null> };
-      expect(result.error, stderr).toBeUndefined();
-      expect(code, stderr).toBe(0);
+      const result = successfulRun<{ daemon: PhaseReport; floor: PhaseReport; ratios: Record<string, number | null> }>(exit);
       expect(result).toMatchObject({ sessions: 8, rotateMs: 400, windowMs: 60_000, seconds: 8, daemons: 1, start: "sweep" });
       for (const [name, phase] of [["floor", result.floor], ["daemon", result.daemon]] as const) {
         expect({ name, delivered: phase.delivered > 0 }).toEqual({ name, delivered: true });
@@ -38,7 +34,7 @@ describe("npm run bench", () => {
       }
       expect(result.ratios.cpuPerQr).toEqual(expect.any(Number));
       expect(result.ratios.peakRss).toEqual(expect.any(Number));
-      expect(stderr).toMatch(/\[daemon\] t=\s*\d+s sockets=\s*\d+ qr\/s=/);
+      expect(exit.stderr).toMatch(/\[daemon\] t=\s*\d+s sockets=\s*\d+ qr\/s=/);
     },
     120_000,
   );

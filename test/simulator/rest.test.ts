@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
@@ -48,6 +49,27 @@ describe("simulator REST and upgrade addressing", () => {
     expect(await getJson(restUrl(sim, idInstance, "logout", token))).toEqual({ status: 200, body: { isLogout: true } });
     expect((await state()).body).toEqual({ stateInstance: "notAuthorized" });
     expect(sim.state(idInstance)).toBe("notAuthorized");
+  });
+
+  it("getStateInstance answers after the script's stateLatencyMs, with the state as it is then, over kept-alive connections", async () => {
+    const { idInstance, token } = instance({ fate: "authorized", stateLatencyMs: 300 });
+    const started = Date.now();
+    const answer = getJson(restUrl(sim, idInstance, "getStateInstance", token));
+    await new Promise((r) => setTimeout(r, 50));
+    sim.setState(idInstance, "yellowCard");
+    expect(await answer).toEqual({ status: 200, body: { stateInstance: "yellowCard" } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    const before = sim.stats();
+    const agent = new Agent();
+    for (let i = 0; i < 8; i += 1) {
+      const res = await undiciFetch(restUrl(sim, idInstance, "getStateInstance", token), { dispatcher: agent });
+      expect(await res.json()).toEqual({ stateInstance: "yellowCard" });
+    }
+    await agent.close();
+    const after = sim.stats();
+    expect(after.stateAnswers - before.stateAnswers).toBe(8);
+    // A keep-alive client reuses its connections (undici opens a second one while the first is being released).
+    expect(after.httpConnections - before.httpConnections).toBeLessThanOrEqual(2);
   });
 
   it("reboot answers isReboot", async () => {

@@ -6,6 +6,7 @@ import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { getJson, restUrl, runSession, waitFor } from "./client.js";
 
 interface Delivery {
+  url: string;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
 }
@@ -21,7 +22,7 @@ beforeEach(async () => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      deliveries.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> });
+      deliveries.push({ url: req.url ?? "", headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> });
       res.writeHead(200).end();
     });
   });
@@ -86,6 +87,23 @@ describe("simulator provider webhooks", () => {
     });
     await waitFor(() => deliveries.length === 3);
     expect(deliveries.map((d) => d.body.stateInstance)).toEqual(["starting", "sleepMode", "authorized"]);
+  });
+
+  it("webhookTargets() sends each webhook to the next target in turn, and none once the list is empty", async () => {
+    sim = await startSimulator({ log: silent, instances: [{ idInstance: ID, token: TOKEN, webhookToken: "hook-secret-2" }] });
+    sim.setState(ID, "yellowCard");
+    const base = receiverUrl.replace(/\/hooks\/green-api$/, "");
+    sim.webhookTargets([`${base}/daemon-1`, `${base}/daemon-2`]);
+    for (const state of ["notAuthorized", "blocked", "starting", "authorized"] as const) sim.setState(ID, state);
+    await waitFor(() => deliveries.length === 4);
+    expect(deliveries.filter((d) => d.url === "/daemon-1")).toHaveLength(2);
+    expect(deliveries.filter((d) => d.url === "/daemon-2")).toHaveLength(2);
+    expect(deliveries.every((d) => d.headers.authorization === "Bearer hook-secret-2")).toBe(true);
+    sim.webhookTargets([]);
+    sim.setState(ID, "notAuthorized");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(deliveries).toHaveLength(4);
+    expect(() => sim!.webhookTargets(["ftp://elsewhere/hooks"])).toThrow(/must be an http\(s\) URL/);
   });
 
   it("a receiver that is down is logged and ignored", async () => {
