@@ -2,6 +2,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { doctorCommand } from "./cli/doctor.js";
 import { fleetCommands } from "./cli/fleet.js";
 import { instanceCommand } from "./cli/instances.js";
 import { keyCommands } from "./cli/keys.js";
@@ -33,7 +34,7 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .addHelpText("after", EXIT_CODES);
   const commands = [
-    ...systemCommands(), scanCommand(), instanceCommand(), ...sessionCommands(), ...operatorCommands(), ...fleetCommands(), ...keyCommands(),
+    ...systemCommands(), scanCommand(), instanceCommand(), ...sessionCommands(), ...operatorCommands(), ...fleetCommands(), ...keyCommands(), doctorCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Commander would exit(1) on a usage error; thrown instead, it maps to exit 2 like every other bad input.

@@ -97,6 +97,13 @@ const schema = z.object({
   /** QR sessions one process runs at once (they mostly wait on sockets); one process on two cores holds 10,000. Default: 10000 */
   QRFLEET_CONCURRENCY: int(1, 20000).default(10_000),
   /**
+   * Sizing at boot: the share of the enabled fleet, in percent, that may log out at once beyond the
+   * instances unlinked now. The daemon is told to make room for those sessions, not for the whole
+   * fleet's: a linked fleet of 30,000 needs 3,000 sessions, not 30,000. A larger logout is still
+   * served, its sessions waiting their turn. Default: 10
+   */
+  QRFLEET_LOGOUT_HEADROOM_PERCENT: int(0, 100).default(10),
+  /**
    * QR sockets opened per second at most, over all daemons: starting 10,000 sessions at once would
    * put 10,000 QR codes and first-QR emails into the same few seconds, and every one of them after
    * into the same seconds of each rotation. Default: 400 (10,000 sessions in 25 s)

@@ -70,6 +70,20 @@ export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promis
   }
 }
 
+/** Migrations of `dir` the database has not finished applying, in order; all of them before the first run. */
+export async function pendingMigrations(client: pg.ClientBase, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await readMigrations(dir);
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT migration_name AS name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  ).catch((err: { code?: string }) => {
+    // 42P01: no such table, a database never migrated.
+    if (err.code === "42P01") return { rows: [] };
+    throw err;
+  });
+  const done = new Set(rows.map((r) => r.name));
+  return files.map((f) => f.name).filter((name) => !done.has(name));
+}
+
 async function applyPending(client: pg.Client, files: MigrationFile[]): Promise<MigrationResult> {
   await client.query(CREATE_TABLE);
   const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null }>(

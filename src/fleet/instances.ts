@@ -4,6 +4,7 @@ import { reauthSchedulerId } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { instanceUpdateSchema, newInstanceSchema, type NewInstance } from "./instance-input.js";
+import { sealedInstance } from "./instance-rows.js";
 import { isUuid } from "../uuid.js";
 import { parseInput } from "./validate.js";
 
@@ -86,20 +87,7 @@ export function parseNewInstance(input: unknown): NewInstance {
 }
 
 export function instanceData(ctx: FleetContext, v: NewInstance): Prisma.InstanceCreateManyInput {
-  return {
-    apiUrl: v.apiUrl,
-    idInstance: v.idInstance,
-    tokenCiphertext: ctx.box.seal(v.token),
-    label: v.label ?? null,
-    expectedPhone: v.phone ?? null,
-    cron: v.cron ?? null,
-    enabled: v.enabled ?? true,
-    maxAttempts: v.maxAttempts ?? null,
-    backoffBaseMs: v.backoffBaseMs ?? null,
-    backoffMaxMs: v.backoffMaxMs ?? null,
-    webhookTokenCiphertext: v.webhookToken ? ctx.box.seal(v.webhookToken) : null,
-    qrTransport: v.qrTransport ?? "websocket",
-  };
+  return sealedInstance(v, ctx.box.seal(v.token), v.webhookToken ? ctx.box.seal(v.webhookToken) : null);
 }
 
 export async function addInstance(ctx: FleetContext, input: unknown): Promise<InstanceView> {

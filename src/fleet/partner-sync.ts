@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { ConfigError } from "../config.js";
 import { createPartnerClient, type PartnerListing } from "../greenapi/partner.js";
 import type { FleetContext } from "./context.js";
-import { instanceData, syncCronSchedule } from "./instances.js";
+import { columnArrays, columnParams, INSTANCE_COLUMNS, instanceValues, sealInstances } from "./instance-rows.js";
+import { syncCronSchedule } from "./instances.js";
 import { planSync, type ChangedField, type FleetRow, type NewRow, type RowUpdate, type SyncEntryError, type SyncPlan } from "./partner-plan.js";
 
 /**
@@ -49,7 +50,7 @@ export interface SyncReport {
 export const MISSING_PARTNER_TOKEN =
   "set GREENAPI_PARTNER_TOKEN to the partner token GREEN-API issued for the account (its console's profile, or support@green-api.com)";
 
-const BATCH = 1000;
+const BATCH = 2000;
 
 export async function syncPartnerAccount(ctx: FleetContext, opts: SyncOptions = {}): Promise<SyncReport> {
   const token = ctx.config.GREENAPI_PARTNER_TOKEN;
@@ -111,13 +112,15 @@ async function createRows(ctx: FleetContext, plan: SyncPlan, account: string, re
   let done = 0;
   for (const batch of batches(plan.create)) {
     opts.signal?.throwIfAborted();
-    const made = await ctx.db.instance.createManyAndReturn({
-      data: batch.map(({ label, ...n }) => ({ ...instanceData(ctx, { ...n, label: label ?? undefined }), partnerAccount: account })),
-      select: { id: true, idInstance: true },
-      // An instance added by hand since the listing was read stays as it is; the next sync compares it.
-      skipDuplicates: true,
-    });
-    const idOf = new Map(made.map((m) => [m.idInstance, m.id]));
+    const rows = sealInstances(batch.map(({ label, ...n }) => ({ ...n, label: label ?? undefined })), (plains) => ctx.box.sealAll(plains), account);
+    // An instance added by hand since the listing was read stays as it is; the next sync compares it.
+    const made = await ctx.sql.query<{ id: string; idInstance: string }>(
+      `INSERT INTO "Instance" (id, ${INSTANCE_COLUMNS}, "updatedAt")
+       SELECT gen_random_uuid(), ${instanceValues("v")}, now() FROM unnest(${columnParams(1)}) AS v(${INSTANCE_COLUMNS})
+       ON CONFLICT ("apiUrl", "idInstance") DO NOTHING RETURNING id, "idInstance"`,
+      columnArrays(rows),
+    );
+    const idOf = new Map(made.rows.map((m) => [m.idInstance, m.id]));
     for (const n of batch) recordCreate(report, n, idOf.get(n.idInstance));
     opts.onProgress?.({ step: "created", done: (done += batch.length), total: plan.create.length });
   }
@@ -133,6 +136,8 @@ async function updateRows(ctx: FleetContext, updates: RowUpdate[], account: stri
   let done = 0;
   for (const batch of batches(updates)) {
     opts.signal?.throwIfAborted();
+    const tokens = ctx.box.sealAll(batch.flatMap((u) => (u.token === null ? [] : [u.token])));
+    let sealed = 0;
     await ctx.sql.query(
       `UPDATE "Instance" AS t SET "apiUrl" = v.api_url, label = v.label,
               "tokenCiphertext" = COALESCE(v.token, t."tokenCiphertext"),
@@ -142,7 +147,7 @@ async function updateRows(ctx: FleetContext, updates: RowUpdate[], account: stri
         WHERE t.id = v.id`,
       [
         batch.map((u) => u.row.id), batch.map((u) => u.apiUrl), batch.map((u) => u.label),
-        batch.map((u) => (u.token === null ? null : Buffer.from(ctx.box.seal(u.token)))), account,
+        batch.map((u) => (u.token === null ? null : tokens[sealed++])), account,
       ],
     );
     opts.onProgress?.({ step: "updated", done: (done += batch.length), total: updates.length });

@@ -79,6 +79,19 @@ export function createMailer(smtpUrl: string, from: string, opts: MailerOptions 
   };
 }
 
+/**
+ * Connects, greets (EHLO) and logs in as SMTP_URL says, then hangs up: what `qrfleet doctor` asks
+ * of the mail server. Throws nodemailer's error; its message never carries the password.
+ */
+export async function verifySmtp(smtpUrl: string, timeoutMs: number): Promise<void> {
+  const transport = nodemailer.createTransport({ url: smtpUrl, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs });
+  try {
+    await transport.verify();
+  } finally {
+    transport.close();
+  }
+}
+
 /** The bare address of `Name <address>`, for the SMTP envelope. */
 function addressOf(from: string): string {
   const [first] = addressparser(from);

@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,6 +11,14 @@ import { cliRunner, noStack } from "./run.js";
 
 const qrfleet = cliRunner();
 const API = "https://7103.api.greenapi.com";
+
+/** `n` instances of consecutive idInstance values, so a test can count exactly its own. */
+function fleetRows(n: number): Array<{ id: string; token: string }> {
+  const base = randomInt(1_000_000_000, 9_000_000_000);
+  return Array.from({ length: n }, (_, i) => ({ id: String(base + i), token: newToken() }));
+}
+
+const csvOf = (rows: Array<{ id: string; token: string }>) => ["apiUrl,idInstance,token", ...rows.map((r) => `${API},${r.id},${r.token}`)].join("\n");
 
 async function tempFile(name: string, text: string): Promise<string> {
   const file = path.join(await mkdtemp(path.join(tmpdir(), "qrfleet-cli-")), name);
@@ -145,6 +154,51 @@ describe("qrfleet instance import", { timeout: 120_000 }, () => {
     expect(fromJson.created).toBe(1);
     expect((await qrfleet.json<InstanceView>(["instance", "show", a])).maxAttempts).toBe(3);
     expect((await qrfleet.json<InstanceView>(["instance", "show", c])).label).toBe("from json");
+  });
+
+  it("imports a file of thousands of rows whole, every token sealed", async () => {
+    const rows = fleetRows(5_000);
+    const r = await qrfleet.json<{ created: number; ids: string[] }>(["instance", "import", await tempFile("fleet.csv", csvOf(rows))]);
+    expect(r.created).toBe(5_000);
+    expect(new Set(r.ids).size).toBe(5_000);
+    const db = testDb();
+    try {
+      expect(await db.instance.count({ where: { idInstance: { in: rows.map((row) => row.id) } } })).toBe(5_000);
+      const last = await db.instance.findFirstOrThrow({ where: { idInstance: rows.at(-1)!.id } });
+      expect(last.id).toBe(r.ids.at(-1));
+      expect(new SecretBox(process.env.QRFLEET_SECRET_KEY!).open(last.tokenCiphertext)).toBe(rows.at(-1)!.token);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it("imports nothing when one row deep in a large file is bad, and names that row", async () => {
+    const rows = fleetRows(5_000);
+    rows[4_320]!.token = "short";
+    const r = await qrfleet(["instance", "import", await tempFile("fleet.csv", csvOf(rows))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("qrfleet: 1 of 5000 rows are invalid; nothing was imported\n  row 4321: token: token must be 8 to 200 letters, digits, - or _ (the instance's apiTokenInstance)\n");
+    expect(r.stderr.match(/^ {2}row /gm)).toHaveLength(1);
+    const db = testDb();
+    try {
+      expect(await db.instance.count({ where: { idInstance: { in: rows.map((row) => row.id) } } })).toBe(0);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it("lists the first 100 bad rows and counts them all", async () => {
+    const rows = fleetRows(3_000);
+    rows.forEach((row, i) => {
+      if (i % 10 === 9) row.id = "not-digits";
+    });
+    rows.push({ ...rows[0]! });
+    const r = await qrfleet(["instance", "import", await tempFile("fleet.csv", csvOf(rows)), "--json"]);
+    expect(r.code).toBe(1);
+    const { error } = JSON.parse(r.stderr) as { error: { message: string; rows: Array<{ row: number; message: string }> } };
+    expect(error.message).toBe("301 of 3001 rows are invalid; nothing was imported (the first 100 are listed)");
+    expect(error.rows).toHaveLength(100);
+    expect(error.rows.map((e) => e.row)).toEqual(Array.from({ length: 100 }, (_, i) => 10 * (i + 1)));
   });
 
   it("says so when the file cannot be read (exit 2)", async () => {

@@ -24,6 +24,16 @@ describe("the keyring", () => {
     expect(ring.currentKeyId).not.toBe(before.currentKeyId);
   });
 
+  it("seals a batch with one IV per value: each opens, and the same token twice gives two ciphertexts", () => {
+    const box = new SecretBox(key());
+    const plains = ["token-a", "token-a", "", "ключ-токен", "x".repeat(300)];
+    const sealed = box.sealAll(plains);
+    expect(sealed.map((s) => box.unseal(s))).toEqual(plains.map((value) => ({ value, current: true })));
+    const ivs = sealed.map((s) => Buffer.from(s.subarray(5, 17)).toString("hex"));
+    expect(new Set(ivs).size).toBe(plains.length);
+    expect(box.sealAll([])).toEqual([]);
+  });
+
   it("opens a value of the format without key id even when its IV happens to start like a key id", () => {
     const k = key();
     const box = new SecretBox(k);
