@@ -26,12 +26,8 @@ export function watchInstances(spec: FleetSpec): WatchInstance[] {
   return instances.map((i) => ({ ...i, webhookToken: createHash("sha256").update(`qrfleet-bench-hook:${spec.seed}:${i.idInstance}`).digest("hex").slice(0, 40) }));
 }
 
-/**
- * Rows per imported file. The import takes at most 50,000 rows, but it writes them in one
- * transaction bounded to 60 s, and 50,000 rows on a busy machine took longer (the import then
- * fails and nothing is written); 10,000 stay well inside the bound.
- */
-export const IMPORT_CHUNK = 10_000;
+/** Rows per imported file: a fleet of 100,000 is one file, as a user would import it. */
+export const IMPORT_CHUNK = 100_000;
 
 /** CSV files of at most IMPORT_CHUNK rows each, with the header `apiUrl,idInstance,token[,webhookToken]`. */
 export function importCsvChunks(instances: readonly WatchInstance[], apiUrl: string): string[] {
