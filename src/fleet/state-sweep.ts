@@ -21,9 +21,10 @@ export interface SweepTarget {
   idInstance: string;
   tokenCiphertext: Uint8Array;
   lastState: string | null;
+  lastStateAt: Date | null;
 }
 
-export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", i."tokenCiphertext", i."lastState"`;
+export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", i."tokenCiphertext", i."lastState", i."lastStateAt"`;
 /** An instance with a session open is not polled: its socket says more, and sooner. */
 export const NOT_IN_SESSION = `NOT EXISTS (SELECT 1 FROM "QrSession" s WHERE s."instanceId" = i.id AND s.status IN ('queued', 'running'))`;
 
@@ -89,7 +90,8 @@ export class StateSweep {
   private async record(batch: Polled[]): Promise<void> {
     const { ctx } = this;
     const states = batch.filter((p): p is Extract<Polled, { state: InstanceState }> => "state" in p);
-    const written = await recordInstanceStates(ctx, states.map(({ target, state, at }) => ({ instance: target, state, at })));
+    const toWrite = states.filter((p) => !stillLinked(ctx, p));
+    const written = await recordInstanceStates(ctx, toWrite.map(({ target, state, at }) => ({ instance: target, state, at })));
     const policies = ctx.config.QRFLEET_STATE_POLICIES;
     const loggedOut = states.filter((p) => policyFor(p.state, policies) === "start_session" && written.has(p.target.id)).map((p) => p.target.id);
     const { created } = await enqueueSessions(ctx, { ids: loggedOut }, this.trigger);
@@ -117,6 +119,25 @@ function tokenOf(ctx: FleetContext, target: SweepTarget): string {
   const token = ctx.box.open(target.tokenCiphertext);
   tokens.set(target.id, { sealed: target.tokenCiphertext, token });
   return token;
+}
+
+/**
+ * A linked instance found linked again is most of what a sweep learns: its row is rewritten only
+ * once every few intervals (`lastStateAt` then says when it was last confirmed), so PostgreSQL
+ * writes what changed rather than every poll. Every other state is written each time, since its
+ * policy may act on how long it lasts (a reboot, an alert).
+ */
+const CONFIRM_EVERY_INTERVALS = 5;
+
+/** Before this, an instance's recorded state was confirmed by nobody: the start-up sweep polls it. */
+export function unconfirmedBefore(config: FleetContext["config"], now = Date.now()): Date {
+  return new Date(now - (CONFIRM_EVERY_INTERVALS + 1) * config.QRFLEET_SWEEP_INTERVAL_MS);
+}
+
+function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: InstanceState; at: Date }): boolean {
+  const interval = ctx.config.QRFLEET_SWEEP_INTERVAL_MS;
+  const confirmedAt = p.target.lastStateAt?.getTime() ?? -Infinity;
+  return p.state === "authorized" && p.target.lastState === "authorized" && interval > 0 && p.at.getTime() - confirmedAt < CONFIRM_EVERY_INTERVALS * interval;
 }
 
 async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
 import type { SessionTrigger } from "../db.js";
 import type { FleetContext } from "./context.js";
-import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type SweepTarget } from "./state-sweep.js";
+import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, unconfirmedBefore, type SweepResult, type SweepTarget } from "./state-sweep.js";
 
 export type { SweepResult } from "./state-sweep.js";
 
@@ -17,7 +17,7 @@ const PAGE = 500;
 
 export interface FullSweepOptions {
   pageSize?: number;
-  /** Only instances whose state nobody learnt within the last interval (the start-up sweep). */
+  /** Only instances whose state nobody confirmed lately (the start-up sweep): see unconfirmedBefore. */
   staleOnly?: boolean;
 }
 
@@ -33,7 +33,7 @@ const COUNT_SQL = `
     AND ($1::timestamptz IS NULL OR i."lastStateAt" IS NULL OR i."lastStateAt" < $1)`;
 
 export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, options: FullSweepOptions = {}): Promise<SweepResult> {
-  const staleBefore = options.staleOnly ? new Date(Date.now() - ctx.config.QRFLEET_SWEEP_INTERVAL_MS) : null;
+  const staleBefore = options.staleOnly ? unconfirmedBefore(ctx.config) : null;
   const { rows: [count] } = await ctx.sql.query<{ n: number }>(COUNT_SQL, [staleBefore]);
   const pacer = new Pacer(sweepGapMs(ctx.config, count!.n));
   const sweep = new StateSweep(ctx, "sweep", signal);

@@ -26,15 +26,36 @@ describe("the sweep's slices", () => {
   });
 });
 
+/** When the simulator last answered each instance's state, and the longest gap since `reset`. */
+class PollGaps {
+  private last = new Map<string, number>();
+  private longest = 0;
+  answered = (a: { idInstance: string; at: number }) => {
+    const before = this.last.get(a.idInstance);
+    if (before !== undefined) this.longest = Math.max(this.longest, a.at - before);
+    this.last.set(a.idInstance, a.at);
+  };
+  reset(): void {
+    this.longest = 0;
+  }
+  /** The longest gap seen, or still open now, over `instances` instances (one never answered counts as a failure). */
+  longestOver(instances: number, since: number): number {
+    if (this.last.size < instances) return Infinity;
+    const open = Math.max(...[...this.last.values()].map((at) => Date.now() - Math.max(at, since)));
+    return Math.max(this.longest, open);
+  }
+}
+
 describe("a sweep two daemons share", () => {
   let sim: Simulator;
+  const gaps = new PollGaps();
   let here: Daemon;
   let there: Spawned;
   const prefix = newPrefix();
   const pollsHere = { n: 0 };
 
   beforeAll(async () => {
-    sim = await startSimulator({ defaults: { rotationMs: 200, scanWindowMs: 60_000 } });
+    sim = await startSimulator({ defaults: { rotationMs: 200, scanWindowMs: 60_000 }, hooks: { stateAnswered: gaps.answered } });
     here = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, ...SLOW });
     await Promise.all(Array.from({ length: INSTANCES }, () => simulatedInstance(here.ctx, sim, { fate: "authorized" })));
     here.ctx.events.on("sweep:polled", (p) => void (pollsHere.n += p.polls));
@@ -47,17 +68,12 @@ describe("a sweep two daemons share", () => {
     await sim?.close();
   });
 
-  /** The longest any enabled instance has gone without a recorded state, sampled over `ms`. */
+  /** The longest any instance went unpolled over the next `ms`. */
   async function longestUnchecked(ms: number): Promise<number> {
-    let longest = 0;
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      const [row] = await here.ctx.db.$queryRaw<Array<{ ms: number }>>`
-        SELECT COALESCE(EXTRACT(EPOCH FROM max(now() - COALESCE("lastStateAt", 'epoch'))) * 1000, 0)::float AS ms FROM "Instance" WHERE enabled`;
-      longest = Math.max(longest, row!.ms);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    return longest;
+    const since = Date.now();
+    gaps.reset();
+    await new Promise((r) => setTimeout(r, ms));
+    return gaps.longestOver(INSTANCES, since);
   }
 
   const pollsThere = async () => {
@@ -71,8 +87,8 @@ describe("a sweep two daemons share", () => {
     const [hereBefore, thereBefore] = [pollsHere.n, await pollsThere()];
     const longest = await longestUnchecked(3 * INTERVAL_MS);
     const [hereDid, thereDid] = [pollsHere.n - hereBefore, (await pollsThere()) - thereBefore];
-    // Answers are written in batches up to a second after the poll; a sweep that missed an interval would show twice it.
-    expect(longest).toBeLessThan(INTERVAL_MS + 1_800);
+    // Each instance at its phase once an interval; a sweep that missed an interval would show twice it.
+    expect(longest).toBeLessThan(INTERVAL_MS + 1_000);
     const total = hereDid + thereDid;
     expect(total).toBeGreaterThanOrEqual(INSTANCES * 2.5);
     expect(total).toBeLessThanOrEqual(INSTANCES * 3.5); // no slice swept twice
@@ -84,8 +100,10 @@ describe("a sweep two daemons share", () => {
     await there.exited;
     const before = pollsHere.n;
     await waitFor("the daemon left to poll the whole fleet", async () => pollsHere.n - before >= INSTANCES, 4 * INTERVAL_MS);
-    // Its lock (a third of the interval here) runs out and the stalled slot is swept late or skipped; the next interval is whole.
-    expect(await longestUnchecked(2 * INTERVAL_MS)).toBeLessThan(INTERVAL_MS + 1_800);
+    // Its lock runs out and the stalled slot is swept late; from the next interval on, every instance is at its phase again.
+    await new Promise((r) => setTimeout(r, INTERVAL_MS));
+    // Half the fleet was the dead daemon's: without a takeover it would go two intervals and more unpolled.
+    expect(await longestUnchecked(2 * INTERVAL_MS)).toBeLessThan(INTERVAL_MS + 1_500);
   });
 });
 
