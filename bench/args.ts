@@ -30,7 +30,7 @@ export class BenchUsageError extends Error {
  */
 const OWNED_ENV = ["DATABASE_URL", "REDIS_URL", "QRFLEET_REDIS_PREFIX", "SMTP_URL", "PORT", "HOST"];
 
-function whole(min: number, max: number) {
+export function whole(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
@@ -46,7 +46,7 @@ function seconds(value: string): number {
   return n;
 }
 
-function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
+export function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);
   if (!match) throw new InvalidArgumentError("It must be KEY=VALUE, e.g. QRFLEET_CONCURRENCY=2000.");
   const [, key, val] = match;
@@ -70,6 +70,7 @@ function program(): Command {
     .addOption(new Option("--pg-latency-ms <ms>", "delay every chunk to and from PostgreSQL by this much").argParser(whole(0, 1000)).default(0))
     .option("--profile", "CPU-profile the first daemon and summarise it", false)
     .addOption(new Option("--env <KEY=VALUE...>", "extra environment of the CLI and the daemons (repeatable)").argParser(envPair))
+    .addHelpText("after", "\nThe provider webhook intake instead: npm run bench -- --intake <rate> --help\n")
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 }
@@ -78,16 +79,22 @@ export function usage(): string {
   return program().helpInformation();
 }
 
-/** The parsed arguments, or "help" when --help was asked. Throws BenchUsageError for anything else. */
-export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
-  const cmd = program();
+/** Parses `argv` into `cmd`; "help" when --help was asked. Throws BenchUsageError for anything else. */
+export function parseInto(cmd: Command, argv: readonly string[]): "help" | "parsed" {
   try {
     cmd.parse([...argv], { from: "user" });
+    return "parsed";
   } catch (err) {
     if (err instanceof CommanderError && err.code === "commander.helpDisplayed") return "help";
     if (err instanceof CommanderError) throw new BenchUsageError(err.message.replace(/^error: /, ""));
     throw err;
   }
+}
+
+/** The parsed arguments, or "help" when --help was asked. Throws BenchUsageError for anything else. */
+export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
+  const cmd = program();
+  if (parseInto(cmd, argv) === "help") return "help";
   const o = cmd.opts<Omit<BenchArgs, "killAfter" | "env"> & { killAfter?: number; env?: Record<string, string> }>();
   const args: BenchArgs = { ...o, killAfter: o.killAfter ?? null, env: o.env ?? {} };
   if (args.killAfter !== null && args.daemons < 2) {
