@@ -142,6 +142,13 @@ const schema = z.object({
   QRFLEET_PROVIDER_RATE_LIMIT_RETRIES: int(0, 100).default(3),
   /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
+  /**
+   * The provider's webhook keeps the fleet's instances and their webhook tokens (as SHA-256) in
+   * memory and reads them again this often, in ms. Changes made through this daemon apply at once;
+   * those made elsewhere (the CLI, another daemon) within this long. 0: read the instances of each
+   * webhook's idInstance for that webhook. Default: 30000
+   */
+  QRFLEET_PROVIDER_HOOK_CACHE_MS: int(0, 600_000).default(30_000),
   /** Fleet state sweep period, in ms. Default: 60000 */
   QRFLEET_SWEEP_INTERVAL_MS: int(1000).default(60_000),
   /** getStateInstance calls in flight at once during a sweep. Default: 20 */

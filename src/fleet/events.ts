@@ -28,6 +28,8 @@ export interface FleetEventMap {
   ];
   "session:notice": [{ sessionId: string; kind: string; detail?: string; count?: number }];
   "instance:state": [{ instanceId: string; state: string }];
+  /** Instances were added, removed or given another webhook token: what a cache knows of them is stale. */
+  "instances:changed": [{ idInstances: string[] }];
   /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },
