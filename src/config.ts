@@ -144,9 +144,9 @@ const schema = z.object({
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /**
    * The provider's webhook keeps the fleet's instances and their webhook tokens (as SHA-256) in
-   * memory and reads them again this often, in ms. Changes made through this daemon apply at once;
-   * those made elsewhere (the CLI, another daemon) within this long. 0: read the instances of each
-   * webhook's idInstance for that webhook. Default: 30000
+   * memory and reads them again this often, in ms. A change (the CLI, any daemon's API) is taken at
+   * once, announced over Redis; this bounds how long one whose announcement was lost goes unseen.
+   * 0: read the instances of each webhook's idInstance for that webhook. Default: 30000
    */
   QRFLEET_PROVIDER_HOOK_CACHE_MS: int(0, 600_000).default(30_000),
   /** Fleet state sweep period, in ms. Default: 60000 */

@@ -5,6 +5,7 @@ import { migrationUrl, type Config } from "../src/config.js";
 import { openDatabase } from "../src/db.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
+import { subscribeInstanceChanges } from "../src/fleet/instance-changes.js";
 import { FleetEvents } from "../src/fleet/events.js";
 import { observeFleet } from "../src/fleet/observe.js";
 import { openPipeline } from "../src/fleet/pipeline.js";
@@ -89,6 +90,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   subscriber.on("error", redisDown("cancels"));
   queues.connection.on("error", redisDown("queues"));
   const unsubscribe = await subscribeCancels(subscriber, queues.prefix, (jobId) => runs.cancel(jobId, "cancelled"));
+  const unsubscribeChanges = await subscribeInstanceChanges(subscriber, ctx);
 
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
@@ -114,6 +116,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS)]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await unsubscribe().catch(() => undefined);
+      await unsubscribeChanges().catch(() => undefined);
       subscriber.disconnect();
       workerRedis.close();
       await queues.close();

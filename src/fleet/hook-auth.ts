@@ -14,8 +14,9 @@ import { FleetError } from "./errors.js";
  * keeps serving. So a storm of webhooks costs a hash and a comparison per call, not a query and a
  * decryption, and a flood of forged ones with made-up idInstances reaches no database at all; and
  * since every answer comes from memory, it takes as long whether the instance exists or not. An
- * instance added, removed or given another token in this process is read again before its next
- * webhook (`forget`); one changed elsewhere, at the next reading.
+ * instance added, removed or given another token is read again before its next webhook (`forget`),
+ * told by this process or over Redis by another (fleet/instance-changes.ts); were that message
+ * lost, it is read at the next reading of the fleet.
  */
 
 export class UnauthorizedError extends FleetError {

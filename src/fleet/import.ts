@@ -1,5 +1,6 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import type { FleetContext } from "./context.js";
+import { announceInstanceChanges } from "./instance-changes.js";
 import { ValidationError, describeIssues } from "./errors.js";
 import { newInstanceSchema, type NewInstance } from "./instance-input.js";
 import { instanceData, syncCronSchedule } from "./instances.js";
@@ -81,7 +82,7 @@ export async function importInstances(ctx: FleetContext, text: string): Promise<
     (tx) => tx.instance.createManyAndReturn({ data: valid.map((v) => instanceData(ctx, v)), select: { id: true, cron: true, enabled: true } }),
     { timeout: 60_000 },
   );
-  ctx.events.emit("instances:changed", { idInstances: valid.map((v) => v.idInstance) });
+  await announceInstanceChanges(ctx, valid.map((v) => v.idInstance));
   for (const inst of created) if (inst.cron) await syncCronSchedule(ctx, inst);
   return { created: created.length, ids: created.map((c) => c.id) };
 }

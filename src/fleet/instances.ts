@@ -2,6 +2,7 @@ import type { Db, Instance, Prisma } from "../db.js";
 import { isUniqueViolation } from "../db.js";
 import { reauthSchedulerId } from "../queues.js";
 import type { FleetContext } from "./context.js";
+import { announceInstanceChanges } from "./instance-changes.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { instanceUpdateSchema, newInstanceSchema, type NewInstance } from "./instance-input.js";
 import { isUuid } from "../uuid.js";
@@ -98,7 +99,7 @@ export async function addInstance(ctx: FleetContext, input: unknown): Promise<In
   const v = parseNewInstance(input);
   try {
     const created = await ctx.db.instance.create({ data: instanceData(ctx, v) });
-    ctx.events.emit("instances:changed", { idInstances: [created.idInstance] });
+    await announceInstanceChanges(ctx, [created.idInstance]);
     if (created.cron) await syncCronSchedule(ctx, created);
     return toView(created);
   } catch (err) {
@@ -151,7 +152,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
   };
   try {
     const updated = await ctx.db.instance.update({ where: { id: inst.id }, data, include: withLastSession });
-    if (u.webhookToken !== undefined) ctx.events.emit("instances:changed", { idInstances: [updated.idInstance] });
+    if (u.webhookToken !== undefined) await announceInstanceChanges(ctx, [updated.idInstance]);
     if (inst.cron || updated.cron) await syncCronSchedule(ctx, updated);
     return toView(updated);
   } catch (err) {
@@ -163,7 +164,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
 export async function removeInstance(ctx: FleetContext, ref: string): Promise<InstanceView> {
   const inst = await resolveInstance(ctx.db, ref);
   await ctx.db.instance.delete({ where: { id: inst.id } });
-  ctx.events.emit("instances:changed", { idInstances: [inst.idInstance] });
+  await announceInstanceChanges(ctx, [inst.idInstance]);
   if (inst.cron) await ctx.queues.sweep.removeJobScheduler(reauthSchedulerId(inst.id));
   return toView(inst);
 }
