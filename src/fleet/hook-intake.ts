@@ -15,9 +15,10 @@ import { endSessionAuthorizedByProvider, enqueueSessionsFor } from "./sessions.j
  * `authorized`, an episode followed. A report that leads to nothing (most of a storm: the state
  * the instance is already in) is answered at the commit, without waiting for the others' steps.
  *
- * Reports are spread over a few writers by instance, each with one statement in flight: the
- * reports of one instance are written in the order they came, and a batch never waits for more
- * than the statement before it on its writer.
+ * A few statements may be in flight at once, so one held up (a busy server, a lock) delays only
+ * its own batch. Their order does not matter: each instance keeps its newest report whichever
+ * statement comes first (the stale-write guard), and rows are locked in id order, so statements
+ * writing the same instances wait for each other instead of deadlocking.
  */
 
 export type WebhookAction = "enqueued" | "already_open" | "ended_authorized" | "recorded" | "stale" | "disabled";
@@ -36,30 +37,29 @@ export interface HookReport {
 
 /** Provider timestamps have whole seconds: an event in the same second as our last record is not stale. */
 const PROVIDER_CLOCK_MS = 1_000;
-/** Statements in flight at once; instances are spread over them by id. */
-const WRITERS = 2;
+/** Statements in flight at once. */
+const WRITERS = 4;
 
 type Answer = { outcome: Promise<HookOutcome> };
 
 export class HookIntake {
-  private readonly writers: Array<Batcher<HookReport, Answer>>;
+  private readonly batcher: Batcher<HookReport, Answer>;
   private readonly acting = new Set<Promise<unknown>>();
 
   constructor(private readonly ctx: FleetContext) {
     const onError = (err: unknown, items: number, willRetry: boolean) =>
       ctx.log[willRetry ? "warn" : "error"]({ err, items, willRetry }, "recording provider webhooks failed");
-    this.writers = Array.from({ length: WRITERS }, () => new Batcher({ run: (reports: HookReport[]) => this.write(reports), onError }));
+    this.batcher = new Batcher({ run: (reports: HookReport[]) => this.write(reports), concurrency: WRITERS, onError });
   }
 
   /** Resolves once the report is committed and acted on; rejects if it could not be (the provider then retries). */
   async submit(report: HookReport): Promise<HookOutcome> {
-    const writer = this.writers[parseInt(report.instanceId.slice(-2), 16) % WRITERS]!;
-    return (await writer.push(report)).outcome;
+    return (await this.batcher.push(report)).outcome;
   }
 
   /** Resolves once every report submitted so far is answered. */
   async close(): Promise<void> {
-    await Promise.all(this.writers.map((w) => w.drain()));
+    await this.batcher.drain();
     await Promise.allSettled([...this.acting]);
   }
 
