@@ -15,6 +15,8 @@ export interface IntakePlan {
   rate: number;
   /** Webhooks a second from someone without a token: half name an instance of the fleet, half none. */
   unauthenticatedRate: number;
+  /** Posted first at the same rate and left out of every figure: connections, pools and caches fill up. */
+  warmUpSeconds: number;
   seconds: number;
 }
 
@@ -28,10 +30,12 @@ export interface IntakeProgress {
 export interface IntakeLoadResult {
   sent: number;
   answered200: number;
-  /** Answers other than 200 by status ("error": no answer at all), authenticated calls only. */
+  /** Answers other than 200 by status ("error": no answer at all), authenticated calls of the measured part only. */
   non200: Record<string, number>;
   latencyMs: LatencySummary;
   kinds: Record<HookKind, number>;
+  /** The same latencies by kind of call: a change starts or ends a session, the others only write. */
+  latencyByKindMs: Record<HookKind, LatencySummary>;
   /** The newest state sent to each instance, in the plan's order. */
   expected: ReadonlyArray<HookState | null>;
   unauthenticated: {
@@ -70,7 +74,8 @@ class Tally {
   }
 }
 
-function post(pool: Pool, authorization: string, body: string, tally: Tally, latencies: number[]): void {
+/** Posts one webhook; its latency goes to every list of `sinks`. */
+function post(pool: Pool, authorization: string, body: string, tally: Tally, sinks: number[][]): void {
   const started = performance.now();
   tally.sent += 1;
   pool
@@ -81,7 +86,8 @@ function post(pool: Pool, authorization: string, body: string, tally: Tally, lat
     }, () => "error" as const)
     .then((status) => {
       if (tally.closed) return;
-      latencies.push(performance.now() - started);
+      const ms = performance.now() - started;
+      for (const sink of sinks) sink.push(ms);
       tally.count(status);
     });
 }
@@ -102,71 +108,96 @@ function body(idInstance: string, state: HookState, timestamp: number): string {
   });
 }
 
+/** What one stretch of the run saw: the warm-up's is thrown away. */
+class Window {
+  readonly own = new Tally();
+  readonly foreign = new Tally();
+  readonly latencies: number[] = [];
+  readonly byKind: Record<HookKind, number[]> = { repeat: [], retry: [], change: [], late: [] };
+  readonly known: number[] = [];
+  readonly unknown: number[] = [];
+
+  get unanswered(): number {
+    return this.own.sent - this.own.answered + this.foreign.sent - this.foreign.answered;
+  }
+}
+
 async function run(plan: IntakePlan): Promise<IntakeLoadResult> {
   const origin = new URL(plan.url).origin;
   const provider = new Pool(origin, { connections: CONNECTIONS.provider, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const stranger = new Pool(origin, { connections: CONNECTIONS.stranger, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const mix = new IntakeMix(plan.instances.length);
-  const own = new Tally();
-  const foreign = new Tally();
-  const latencies: number[] = [];
-  const known: number[] = [];
-  const unknown: number[] = [];
+  const warmUp = new Window();
+  const measured = new Window();
+  let w = warmUp;
+  let kindsBefore: Record<HookKind, number> = { ...mix.counts };
   const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const sent = { own: 0, foreign: 0 };
 
   const sendOne = (call: HookCall) => {
     const inst = plan.instances[call.index]!;
-    post(provider, `Bearer ${inst.hookToken}`, body(inst.idInstance, call.state, call.timestamp), own, latencies);
+    sent.own += 1;
+    post(provider, `Bearer ${inst.hookToken}`, body(inst.idInstance, call.state, call.timestamp), w.own, [w.latencies, w.byKind[call.kind]]);
   };
   const sendStranger = () => {
-    const isKnown = foreign.sent % 2 === 0;
+    const isKnown = sent.foreign++ % 2 === 0;
     const idInstance = isKnown ? plan.instances[randomInt(plan.instances.length)]!.idInstance : unknownIdInstance();
-    post(stranger, `Bearer not-the-token-${randomInt(1e9)}`, body(idInstance, "notAuthorized", Math.floor(Date.now() / 1000)), foreign, isKnown ? known : unknown);
+    post(stranger, `Bearer not-the-token-${randomInt(1e9)}`, body(idInstance, "notAuthorized", Math.floor(Date.now() / 1000)), w.foreign, [isKnown ? w.known : w.unknown]);
   };
 
   const start = performance.now();
+  const totalMs = (plan.warmUpSeconds + plan.seconds) * 1000;
   const progress = setInterval(() => {
+    const { own, foreign } = w;
     pushToParent("progress", { sent: own.sent, answered: own.answered, inFlight: own.sent - own.answered, refused: foreign.answered } satisfies IntakeProgress);
   }, 1000);
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      const elapsed = Math.min(performance.now() - start, plan.seconds * 1000);
+      const elapsed = Math.min(performance.now() - start, totalMs);
+      if (w === warmUp && elapsed >= plan.warmUpSeconds * 1000) {
+        w = measured;
+        kindsBefore = { ...mix.counts };
+        loop.enable();
+        pushToParent("measuring", null);
+      }
       const nowS = Math.floor(Date.now() / 1000);
-      while (own.sent < Math.floor((plan.rate * elapsed) / 1000)) sendOne(mix.next(nowS));
-      while (foreign.sent < Math.floor((plan.unauthenticatedRate * elapsed) / 1000)) sendStranger();
-      if (elapsed >= plan.seconds * 1000) {
+      while (sent.own < Math.floor((plan.rate * elapsed) / 1000)) sendOne(mix.next(nowS));
+      while (sent.foreign < Math.floor((plan.unauthenticatedRate * elapsed) / 1000)) sendStranger();
+      if (elapsed >= totalMs) {
         clearInterval(timer);
         resolve();
       }
     }, TICK_MS);
   });
   const drainStart = performance.now();
-  while ((own.answered < own.sent || foreign.answered < foreign.sent) && performance.now() - drainStart < DRAIN_MAX_MS) {
+  while (warmUp.unanswered + measured.unanswered > 0 && performance.now() - drainStart < DRAIN_MAX_MS) {
     await new Promise((r) => setTimeout(r, 20));
   }
   clearInterval(progress);
   loop.disable();
   // What is still unanswered after the drain is counted as such; close() would wait for it.
-  own.closed = foreign.closed = true;
+  for (const t of [warmUp.own, warmUp.foreign, measured.own, measured.foreign]) t.closed = true;
   await Promise.all([provider.destroy(), stranger.destroy()]);
-  const non200 = Object.fromEntries(Object.entries(own.statuses).filter(([status]) => status !== "200"));
-  const unanswered = own.sent - own.answered;
+  const kinds = Object.fromEntries(Object.entries(mix.counts).map(([k, n]) => [k, n - kindsBefore[k as HookKind]])) as Record<HookKind, number>;
+  return summary(measured, mix, kinds, { loopDelayP99Ms: Math.round(loop.percentile(99) / 1e5) / 10, drainMs: Math.round(performance.now() - drainStart), warmUpUnanswered: warmUp.unanswered });
+}
+
+function summary(m: Window, mix: IntakeMix, kinds: Record<HookKind, number>, extra: { loopDelayP99Ms: number; drainMs: number; warmUpUnanswered: number }): IntakeLoadResult {
+  const { own, foreign, byKind } = m;
+  const non200: Record<string, number> = Object.fromEntries(Object.entries(own.statuses).filter(([status]) => status !== "200"));
+  if (own.sent > own.answered) non200.unanswered = own.sent - own.answered;
+  if (extra.warmUpUnanswered > 0) non200.warmUpUnanswered = extra.warmUpUnanswered;
   return {
     sent: own.sent,
     answered200: own.statuses["200"] ?? 0,
-    non200: unanswered > 0 ? { ...non200, unanswered } : non200,
-    latencyMs: latency(latencies),
-    kinds: mix.counts,
+    non200,
+    latencyMs: latency(m.latencies),
+    kinds,
+    latencyByKindMs: { repeat: latency(byKind.repeat), retry: latency(byKind.retry), change: latency(byKind.change), late: latency(byKind.late) },
     expected: mix.expected(),
-    unauthenticated: {
-      sent: foreign.sent,
-      answers: foreign.statuses,
-      knownIdLatencyMs: latency(known),
-      unknownIdLatencyMs: latency(unknown),
-    },
-    loopDelayP99Ms: Math.round(loop.percentile(99) / 1e5) / 10,
-    drainMs: Math.round(performance.now() - drainStart),
+    unauthenticated: { sent: foreign.sent, answers: foreign.statuses, knownIdLatencyMs: latency(m.known), unknownIdLatencyMs: latency(m.unknown) },
+    loopDelayP99Ms: extra.loopDelayP99Ms,
+    drainMs: extra.drainMs,
   };
 }
 

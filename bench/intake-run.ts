@@ -29,6 +29,15 @@ const ID_PREFIX = "7302";
 const READY_BOUND_MS = 60_000;
 const SWEEP_BOUND_MS = 60_000;
 const STOP_BOUND_MS = 30_000;
+/** Webhooks are posted this long at the rate before anything is measured. */
+const WARM_UP_S = 5;
+
+interface Readings {
+  cpuMs: number;
+  loadCpuMs: number;
+  services: ReturnType<typeof serviceCpuMs>;
+  counters: ReturnType<typeof readServiceCounters>;
+}
 
 export function intakeSettings(args: IntakeArgs) {
   return { mode: "intake", rate: args.rate, seconds: args.seconds, instances: args.instances, unauthenticated: args.unauthenticated, env: args.env };
@@ -73,22 +82,28 @@ export async function intakeBench(args: IntakeArgs, teardown: Teardown, signal: 
   meter.add(daemon.pid);
   const loadMeter = new ProcessMeter();
   loadMeter.add(child.pid!);
-  const t0 = Date.now();
-  load.on("progress", progressLine(meter, t0));
-  const services0 = serviceCpuMs(services);
-  const counters0 = await readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL);
-  const cpu0 = meter.read().cpuMs;
+  load.on("progress", progressLine(meter, Date.now()));
+  // Figures start when the warm-up ends: the CPU of what is measured, not of filling pools and caches.
+  const measuring: { start?: Readings } = {};
+  load.on("measuring", () => {
+    measuring.start = { cpuMs: meter.read().cpuMs, loadCpuMs: loadMeter.read().cpuMs, services: serviceCpuMs(services), counters: readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL) };
+  });
   const plan: IntakePlan = {
     url: `http://127.0.0.1:${daemon.port}`,
     instances: instances.map(({ idInstance, hookToken }) => ({ idInstance, hookToken })),
     rate: args.rate,
     unauthenticatedRate: args.unauthenticated,
+    warmUpSeconds: WARM_UP_S,
     seconds: args.seconds,
   };
-  const result = await Promise.race([load.call("run", plan, args.seconds * 1000 + 60_000), aborted(signal)]);
-  const daemonCpuMs = meter.read().cpuMs - cpu0;
+  const result = await Promise.race([load.call("run", plan, (WARM_UP_S + args.seconds) * 1000 + 60_000), aborted(signal)]);
+  const s0 = measuring.start;
+  if (!s0) throw new Error("the load generator never ended its warm-up");
+  const daemonCpuMs = meter.read().cpuMs - s0.cpuMs;
+  const loadCpuMs = loadMeter.read().cpuMs - s0.loadCpuMs;
+  const services0 = s0.services;
   const services1 = serviceCpuMs(services);
-  const counters1 = await readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL);
+  const [counters0, counters1] = await Promise.all([s0.counters, readServiceCounters(ADMIN_DATABASE_URL, REDIS_URL)]);
   const recorded = await recordedStates(databaseUrl);
 
   await stop();
@@ -107,7 +122,7 @@ export async function intakeBench(args: IntakeArgs, teardown: Teardown, signal: 
       ...figures,
       lost,
       cpuMsPerWebhook: { daemon: per(daemonCpuMs), postgres: per(postgresCpuMs) },
-      cpuMs: { daemon: Math.round(daemonCpuMs), postgres: postgresCpuMs === null ? null : Math.round(postgresCpuMs), load: Math.round(loadMeter.read().cpuMs) },
+      cpuMs: { daemon: Math.round(daemonCpuMs), postgres: postgresCpuMs === null ? null : Math.round(postgresCpuMs), load: Math.round(loadCpuMs) },
       postgresTransactionsPerWebhook: per(transactions),
       sessions: recorded.sessions,
       errorLines: logs.errorLines,
