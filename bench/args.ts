@@ -51,7 +51,7 @@ const MIN_SWEEP_INTERVAL_MS = 1000;
 /** --seconds of a QR run when none is given. */
 const QR_RUN_SECONDS = 90;
 
-function whole(min: number, max: number) {
+export function whole(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
@@ -67,7 +67,7 @@ function seconds(value: string): number {
   return n;
 }
 
-function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
+export function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);
   if (!match) throw new InvalidArgumentError("It must be KEY=VALUE, e.g. QRFLEET_CONCURRENCY=2000.");
   const [, key, val] = match;
@@ -95,6 +95,7 @@ function program(): Command {
     .addOption(new Option("--provider-latency-ms <ms>", "--watch: the fake provider answers getStateInstance after this long").argParser(whole(0, 10_000)))
     .addOption(new Option("--logouts <m>", "--watch: instances logged out over one sweep interval after the warm-up").argParser(whole(0, 200_000)))
     .option("--provider-webhooks", "--watch: the provider also POSTs stateInstanceChanged to a daemon at each logout")
+    .addHelpText("after", "\nThe provider webhook intake instead: npm run bench -- --intake <rate> --help\n")
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 }
@@ -103,16 +104,22 @@ export function usage(): string {
   return program().helpInformation();
 }
 
-/** The parsed arguments, or "help" when --help was asked. Throws BenchUsageError for anything else. */
-export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
-  const cmd = program();
+/** Parses `argv` into `cmd`; "help" when --help was asked. Throws BenchUsageError for anything else. */
+export function parseInto(cmd: Command, argv: readonly string[]): "help" | "parsed" {
   try {
     cmd.parse([...argv], { from: "user" });
+    return "parsed";
   } catch (err) {
     if (err instanceof CommanderError && err.code === "commander.helpDisplayed") return "help";
     if (err instanceof CommanderError) throw new BenchUsageError(err.message.replace(/^error: /, ""));
     throw err;
   }
+}
+
+/** The parsed arguments, or "help" when --help was asked. Throws BenchUsageError for anything else. */
+export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
+  const cmd = program();
+  if (parseInto(cmd, argv) === "help") return "help";
   const o = cmd.opts<Omit<BenchArgs, "killAfter" | "env" | "watch" | "seconds"> & Partial<WatchOptions> & { killAfter?: number; env?: Record<string, string>; seconds?: number }>();
   const given = (name: string) => cmd.getOptionValueSource(name) === "cli";
   const { watch: instances, providerLatencyMs, logouts, providerWebhooks, ...rest } = o;

@@ -21,7 +21,7 @@ const IMPORT_BOUND_MS = 600_000;
 /** Keys the fleet reads; inherited values are dropped so only what the bench sets (and --env) is measured. */
 const FLEET_KEYS = /^(QRFLEET_|SMTP_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$)/;
 
-export function fleetEnv(args: BenchArgs, run: { databaseUrl: string; prefix: string; smtpUrl: string }): Record<string, string> {
+export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env">, run: { databaseUrl: string; prefix: string; smtpUrl: string }): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !FLEET_KEYS.test(k))) as Record<string, string>;
   return {
     ...inherited,

@@ -5,14 +5,17 @@
 import { BenchUsageError, parseBenchArgs, type BenchArgs } from "./args.js";
 import { daemonPhase } from "./daemon-phase.js";
 import { floorPhase } from "./floor-phase.js";
+import { parseIntakeArgs, wantsIntake, type IntakeArgs } from "./intake-args.js";
+import { intakeBench, intakeSettings } from "./intake-run.js";
 import { ratios, type PhaseReport } from "./phase-report.js";
 import { openRun } from "./run-context.js";
 import { Teardown } from "./teardown.js";
 import { watchRun, watchSettings } from "./watch-run.js";
 
-function argsOrExit(): BenchArgs {
+function argsOrExit(): BenchArgs | IntakeArgs {
   try {
-    const parsed = parseBenchArgs(process.argv.slice(2));
+    const argv = process.argv.slice(2);
+    const parsed = wantsIntake(argv) ? parseIntakeArgs(argv) : parseBenchArgs(argv);
     if (parsed === "help") process.exit(0);
     return parsed;
   } catch (err) {
@@ -22,7 +25,8 @@ function argsOrExit(): BenchArgs {
   }
 }
 
-function settings(args: BenchArgs) {
+function settings(args: BenchArgs | IntakeArgs) {
+  if ("mode" in args) return intakeSettings(args);
   if (args.watch) return watchSettings(args);
   return {
     sessions: args.sessions,
@@ -69,11 +73,16 @@ for (const name of ["SIGINT", "SIGTERM"] as const) {
 process.on("uncaughtException", (err) => void finish(failed(err), 1));
 
 try {
+  if ("mode" in args) await finish(await intakeBench(args, teardown, interrupt.signal), 0);
+  else await benchQr(args);
+} catch (err) {
+  await finish(failed(err), interrupt.signal.aborted ? 130 : 1);
+}
+
+async function benchQr(args: BenchArgs): Promise<void> {
   const run = await openRun(args, teardown, interrupt.signal);
   if (args.watch) await finish({ ...settings(args), ...(await watchRun(run)) }, 0);
   const floor: PhaseReport | undefined = args.floor ? await floorPhase(run) : undefined;
   const { profile, ...daemon } = await daemonPhase(run);
   await finish({ ...settings(args), daemon, ...(floor && { floor, ratios: ratios(daemon, floor) }), ...(profile && { profile }) }, 0);
-} catch (err) {
-  await finish(failed(err), interrupt.signal.aborted ? 130 : 1);
 }

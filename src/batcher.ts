@@ -3,8 +3,9 @@ import { writePersistently } from "./persistent-write.js";
 /**
  * Turns many small writes into few statements. Items pushed while a batch is in flight wait for
  * the next one, so a batch grows with the load by itself: one item when the system is idle,
- * hundreds when it is busy, and one statement either way. At most one batch is in flight, which
- * keeps the order of items and leaves the rest of the connection pool to everything else.
+ * hundreds when it is busy, and one statement either way. By default at most one batch is in
+ * flight, which keeps the order of items and leaves the rest of the connection pool to everything
+ * else; `concurrency` allows more, for writes whose order the statement itself settles.
  */
 
 export interface BatcherOptions<I, O> {
@@ -12,6 +13,11 @@ export interface BatcherOptions<I, O> {
   run(items: I[]): Promise<O[]>;
   /** Largest batch. Default: 500 */
   maxBatch?: number;
+  /**
+   * Batches in flight at once. Above 1, a batch whose statement is slow (a lock, a busy server)
+   * holds up only its own items, and items may be written out of order. Default: 1
+   */
+  concurrency?: number;
   /** Tries of one batch before its items are rejected; a statement can fail on a dropped connection. Default: 3 */
   tries?: number;
   /** Wait before the second try, doubled for each later one, in ms. Default: 200 */
@@ -39,14 +45,18 @@ interface Queued<I, O> {
 
 export class Batcher<I, O> {
   private queue: Array<Queued<I, O>> = [];
-  private inFlight: Promise<void> | null = null;
+  private readonly lanes = new Set<Promise<void>>();
+  /** Lanes not yet past their first look at the queue: they take what is pushed meanwhile. */
+  private starting = 0;
   private waitingForRoom: Array<() => void> = [];
   private readonly maxBatch: number;
+  private readonly concurrency: number;
   private readonly highWater: number;
   private readonly lowWater: number;
 
   constructor(private readonly opts: BatcherOptions<I, O>) {
     this.maxBatch = opts.maxBatch ?? 500;
+    this.concurrency = opts.concurrency ?? 1;
     this.highWater = opts.highWater ?? Infinity;
     this.lowWater = opts.lowWater ?? this.highWater / 2;
   }
@@ -55,7 +65,7 @@ export class Batcher<I, O> {
   push(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.inFlight) this.inFlight = this.flush();
+      if (this.starting === 0 && this.lanes.size < this.concurrency) this.openLane();
     });
   }
 
@@ -75,18 +85,26 @@ export class Batcher<I, O> {
 
   /** Resolves when every item pushed so far is written (or rejected). */
   async drain(): Promise<void> {
-    while (this.inFlight) await this.inFlight;
+    while (this.lanes.size > 0) await Promise.all(this.lanes);
   }
 
-  private async flush(): Promise<void> {
+  private openLane(): void {
+    const lane = this.flush(() => this.lanes.delete(lane));
+    this.lanes.add(lane);
+  }
+
+  /** Writes until the queue is empty; `done` runs in the same step as the last look at it, so an item pushed after opens a lane. */
+  private async flush(done: () => void): Promise<void> {
     // Let the current turn of the event loop push what it has, so they share the statement.
+    this.starting += 1;
     await new Promise<void>((resolve) => setImmediate(resolve));
+    this.starting -= 1;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.releaseRoom();
       await this.write(batch);
     }
-    this.inFlight = null;
+    done();
   }
 
   private async write(batch: Array<Queued<I, O>>): Promise<void> {

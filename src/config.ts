@@ -170,6 +170,13 @@ const schema = z.object({
   /** Time a client has to send a whole request (headers and body) to our HTTP server, in ms. Default: 10000 */
   QRFLEET_HTTP_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /**
+   * The provider's webhook keeps the fleet's instances and their webhook tokens (as SHA-256) in
+   * memory and reads them again this often, in ms. A change (the CLI, any daemon's API) is taken at
+   * once, announced over Redis; this bounds how long one whose announcement was lost goes unseen.
+   * 0: read the instances of each webhook's idInstance for that webhook. Default: 30000
+   */
+  QRFLEET_PROVIDER_HOOK_CACHE_MS: int(0, 600_000).default(30_000),
+  /**
    * Fleet state sweep period: every enabled instance is polled once an interval, at its own point
    * of it, in ms (at least 1000). 0: no periodic sweep (only the one at a daemon's start, instances'
    * own cron schedules and the provider's webhook). Default: 60000

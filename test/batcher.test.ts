@@ -13,6 +13,20 @@ describe("the batcher", () => {
     expect(batches).toEqual([[1, 2, 3], [4, 5]]);
   });
 
+  it("with concurrency, writes the next batch while one is held up, and loses nothing pushed as a lane ends", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new Batcher<number, number>({ concurrency: 2, run: async (items) => (items.includes(1) ? await gate : undefined, items) });
+    const held = b.push(1);
+    await new Promise((r) => setImmediate(r));
+    // The first batch is held; the second goes through beside it, and so does one pushed as its answer arrives.
+    const next = await b.push(2).then((two) => Promise.all([two, b.push(3)]));
+    expect(next).toEqual([2, 3]);
+    release();
+    expect(await held).toBe(1);
+    await b.drain();
+  });
+
   it("tries a failed batch again, then rejects its items and goes on with the next", async () => {
     let calls = 0;
     const errors: boolean[] = [];

@@ -5,6 +5,7 @@ import { migrationUrl, type Config } from "../src/config.js";
 import { openDatabase } from "../src/db.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
+import { subscribeInstanceChanges } from "../src/fleet/instance-changes.js";
 import { FleetEvents } from "../src/fleet/events.js";
 import { joinRoster } from "../src/fleet/daemon-roster.js";
 import { observeFleet } from "../src/fleet/observe.js";
@@ -99,6 +100,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   subscriber.on("error", redisDown("cancels"));
   queues.connection.on("error", redisDown("queues"));
   const unsubscribe = await subscribeCancels(subscriber, queues.prefix, (jobId) => runs.cancel(jobId, "cancelled"));
+  const unsubscribeChanges = await subscribeInstanceChanges(subscriber, ctx);
 
   const roster = await joinRoster(ctx, workerName, (daemons) => hostBudgetOf(ctx).shareWith(daemons));
   await checkSizing(ctx);
@@ -126,6 +128,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await roster.stop();
       await unsubscribe().catch(() => undefined);
+      await unsubscribeChanges().catch(() => undefined);
       subscriber.disconnect();
       workerRedis.close();
       await queues.close();

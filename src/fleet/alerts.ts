@@ -1,6 +1,6 @@
 import { addNotifyJobs } from "../queues.js";
 import { recordEvent, type Tx } from "../notify/outbox.js";
-import type { StatePolicy } from "../state-policies.js";
+import type { StatePolicies, StatePolicy } from "../state-policies.js";
 import type { FleetContext } from "./context.js";
 import type { StateReport } from "./instance-state.js";
 import { providerFor } from "./provider.js";
@@ -16,6 +16,11 @@ import { providerFor } from "./provider.js";
 
 /** The policies that open an episode; the others only record the state (or start/end a session). */
 const WATCHING: ReadonlySet<StatePolicy> = new Set(["alert", "reboot", "warn_unlink"]);
+
+/** Whether a stretch of this state is followed as an episode under these policies (any word not known: no). */
+export function watchesEpisodes(state: string, policies: StatePolicies): boolean {
+  return WATCHING.has(policies[state as keyof StatePolicies]);
+}
 
 interface Episode {
   id: string;
@@ -53,11 +58,14 @@ const CONTINUE_SQL = `
   DO UPDATE SET "seenAt" = GREATEST(e."seenAt", EXCLUDED."seenAt") WHERE e.state = EXCLUDED.state
   RETURNING ${EPISODE_COLUMNS}`;
 
-/** Follows the episodes of states just recorded (each report was written; `ending` names those whose open episode is of another state). */
-export async function followStates(ctx: FleetContext, reports: readonly StateReport[], ending: ReadonlySet<string>): Promise<void> {
-  const ends = reports.filter((r) => ending.has(r.instance.id));
-  if (ends.length > 0) await endEpisodes(ctx, ends);
-  const watched = reports.filter((r) => WATCHING.has(ctx.config.QRFLEET_STATE_POLICIES[r.state]));
+/**
+ * Follows the episodes of states just recorded (each report was written): a page of them in a few
+ * statements. `ending` are the reports that may end an episode (by default all of them): a report
+ * of the state the instance was already in, with no episode of another state open, cannot.
+ */
+export async function followStates(ctx: FleetContext, reports: readonly StateReport[], ending: readonly StateReport[] = reports): Promise<void> {
+  if (ending.length > 0) await endEpisodes(ctx, ending);
+  const watched = reports.filter((r) => watchesEpisodes(r.state, ctx.config.QRFLEET_STATE_POLICIES));
   if (watched.length === 0) return;
   const { rows } = await ctx.sql.query<Episode>(CONTINUE_SQL, [
     watched.map((r) => r.instance.id), watched.map((r) => r.state), watched.map((r) => r.at),

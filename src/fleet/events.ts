@@ -30,6 +30,8 @@ export interface FleetEventMap {
   "instance:state": [{ instanceId: string; state: string }];
   /** A batch of the sweep's state polls was recorded: how many, and how many of them failed. */
   "sweep:polled": [{ polls: number; errors: number }];
+  /** Instances were added, removed or given another webhook token: what a cache knows of them is stale. */
+  "instances:changed": [{ idInstances: string[] }];
   /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },

@@ -1,6 +1,7 @@
 import type { PoolClient } from "pg";
 import type { FleetContext } from "./context.js";
 import { ConflictError, ValidationError, describeIssues } from "./errors.js";
+import { announceInstanceChanges } from "./instance-changes.js";
 import { newInstanceSchema, type NewInstance } from "./instance-input.js";
 import { columnParams, columnArrays, INSTANCE_COLUMN_TYPES, INSTANCE_COLUMNS, instanceValues, sealInstances } from "./instance-rows.js";
 import { syncCronSchedule } from "./instances.js";
@@ -70,6 +71,7 @@ export async function importInstances(ctx: FleetContext, source: ImportSource, o
     opts.onProgress?.({ step: "writing", rows: tally.rows });
     const result = await createInstances(client);
     await client.query("COMMIT");
+    await announceInstanceChanges(ctx, result.idInstances);
     for (const inst of result.scheduled) await syncCronSchedule(ctx, inst);
     return { created: result.ids.length, ids: result.ids };
   } catch (err) {
@@ -151,7 +153,7 @@ async function refuseProblems(client: PoolClient, tally: Tally): Promise<void> {
   throw new ValidationError(`${invalid} of ${tally.rows} rows are invalid; nothing was imported${more}`, { rows: listed });
 }
 
-async function createInstances(client: PoolClient): Promise<{ ids: string[]; scheduled: Array<{ id: string; cron: string; enabled: boolean }> }> {
+async function createInstances(client: PoolClient): Promise<{ ids: string[]; idInstances: string[]; scheduled: Array<{ id: string; cron: string; enabled: boolean }> }> {
   try {
     await client.query(
       `INSERT INTO "Instance" (id, ${INSTANCE_COLUMNS}, "updatedAt") SELECT s.id, ${instanceValues("s")}, now() FROM import_rows s`,
@@ -160,7 +162,7 @@ async function createInstances(client: PoolClient): Promise<{ ids: string[]; sch
     if (isUniqueViolation(err)) throw new ConflictError("an instance of the file was added to the fleet while the import ran; nothing was imported: run it again");
     throw err;
   }
-  const ids = await client.query<[string]>({ text: `SELECT id FROM import_rows ORDER BY row`, rowMode: "array" });
+  const ids = await client.query<[string, string]>({ text: `SELECT id, "idInstance" FROM import_rows ORDER BY row`, rowMode: "array" });
   const scheduled = await client.query<{ id: string; cron: string; enabled: boolean }>(`SELECT id, cron, enabled FROM import_rows WHERE cron IS NOT NULL`);
-  return { ids: ids.rows.map(([id]) => id), scheduled: scheduled.rows };
+  return { ids: ids.rows.map(([id]) => id), idInstances: ids.rows.map(([, idInstance]) => idInstance), scheduled: scheduled.rows };
 }

@@ -2,6 +2,7 @@ import type { Db, Instance, Prisma } from "../db.js";
 import { isUniqueViolation } from "../db.js";
 import { reauthSchedulerId } from "../queues.js";
 import type { FleetContext } from "./context.js";
+import { announceInstanceChanges } from "./instance-changes.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { instanceUpdateSchema, newInstanceSchema, type NewInstance } from "./instance-input.js";
 import { sealedInstance } from "./instance-rows.js";
@@ -94,6 +95,7 @@ export async function addInstance(ctx: FleetContext, input: unknown): Promise<In
   const v = parseNewInstance(input);
   try {
     const created = await ctx.db.instance.create({ data: instanceData(ctx, v) });
+    await announceInstanceChanges(ctx, [created.idInstance]);
     if (created.cron) await syncCronSchedule(ctx, created);
     return toView(created);
   } catch (err) {
@@ -147,6 +149,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
   };
   try {
     const updated = await ctx.db.instance.update({ where: { id: inst.id }, data, include: withLastSession });
+    if (u.webhookToken !== undefined) await announceInstanceChanges(ctx, [updated.idInstance]);
     if (inst.cron || updated.cron) await syncCronSchedule(ctx, updated);
     return toView(updated);
   } catch (err) {
@@ -158,6 +161,7 @@ export async function updateInstance(ctx: FleetContext, ref: string, input: unkn
 export async function removeInstance(ctx: FleetContext, ref: string): Promise<InstanceView> {
   const inst = await resolveInstance(ctx.db, ref);
   await ctx.db.instance.delete({ where: { id: inst.id } });
+  await announceInstanceChanges(ctx, [inst.idInstance]);
   if (inst.cron) await ctx.queues.sweep.removeJobScheduler(reauthSchedulerId(inst.id));
   return toView(inst);
 }

@@ -218,10 +218,7 @@ async function confirmScan(ctx: FleetContext, claim: Claim, client: GreenApiClie
       ctx.log.warn({ instanceId: claim.instance.id }, "wrong number scanned: instance logged out");
     }
     const { state } = await client.getStateInstance();
-    await recordInstanceState(ctx, {
-      // The attempt's end recorded an authorized scan as the instance's state; a wrong number recorded none.
-      instance: { id: claim.instance.id, lastState: status === "authorized" ? "authorized" : null }, state, at: new Date(),
-    });
+    await recordInstanceState(ctx, { instance: { id: claim.instance.id }, state, at: new Date() });
   } catch (err) {
     ctx.log.warn({ err, instanceId: claim.instance.id }, "could not confirm the instance state after the scan");
   }

@@ -149,8 +149,14 @@ const BULK_ENQUEUE_SQL = `
     FROM chosen c
     ON CONFLICT DO NOTHING
     RETURNING id, "instanceId"
+  ),
+  -- Read before the insert (one snapshot): the sessions that made it skip an instance. Only when $6.
+  open AS (
+    SELECT s.id, s."instanceId" FROM "QrSession" s
+    WHERE $6::bool AND s."instanceId" IN (SELECT id FROM chosen) AND s.status IN ('queued', 'running')
   )
-  SELECT (SELECT count(*) FROM chosen)::int AS chosen, COALESCE((SELECT json_agg(json_build_array(id, "instanceId")) FROM created), '[]'::json) AS created`;
+  SELECT (SELECT count(*) FROM chosen)::int AS chosen, COALESCE((SELECT json_agg(json_build_array(id, "instanceId")) FROM created), '[]'::json) AS created,
+    COALESCE((SELECT json_agg(json_build_array(id, "instanceId")) FROM open), '[]'::json) AS open`;
 
 /**
  * Starts a session for each selected instance that has none open, in one statement, and queues
@@ -161,12 +167,35 @@ export async function enqueueSessions(ctx: FleetContext, which: InstanceSelectio
   const ids = "ids" in which ? [...new Set(which.ids)] : null;
   if (ids && !ids.every((id) => instanceIdSchema.safeParse(id).success)) throw new ValidationError("each instance must be an instance id (a UUID)");
   if (ids?.length === 0) return { created: 0, alreadyOpen: 0, notFound: 0 };
+  const { chosen, created } = await bulkEnqueue(ctx, ids, trigger, false);
+  return { created: created.length, alreadyOpen: chosen - created.length, ...(ids && { notFound: ids.length - chosen }) };
+}
+
+/**
+ * `enqueueSessions` for these instances (ids the caller read from the database), saying which
+ * session each one has now: the one started, or the one that was open. An instance whose open
+ * session committed while the statement ran, or that is gone, is not in the map.
+ */
+export async function enqueueSessionsFor(
+  ctx: FleetContext,
+  instanceIds: readonly string[],
+  trigger: SessionTrigger,
+): Promise<Map<string, { sessionId: string; created: boolean }>> {
+  const sessions = new Map<string, { sessionId: string; created: boolean }>();
+  if (instanceIds.length === 0) return sessions;
+  const { created, open } = await bulkEnqueue(ctx, [...new Set(instanceIds)], trigger, true);
+  for (const [sessionId, instanceId] of open) sessions.set(instanceId, { sessionId, created: false });
+  for (const [sessionId, instanceId] of created) sessions.set(instanceId, { sessionId, created: true });
+  return sessions;
+}
+
+async function bulkEnqueue(ctx: FleetContext, ids: string[] | null, trigger: SessionTrigger, withOpen: boolean) {
   const { config } = ctx;
-  const { rows } = await ctx.sql.query<{ chosen: number; created: Array<[string, string]> }>(
+  const { rows } = await ctx.sql.query<{ chosen: number; created: Array<[string, string]>; open: Array<[string, string]> }>(
     BULK_ENQUEUE_SQL,
-    [ids, trigger, config.QRFLEET_SESSION_ATTEMPTS, config.QRFLEET_BACKOFF_BASE_MS, config.QRFLEET_BACKOFF_MAX_MS],
+    [ids, trigger, config.QRFLEET_SESSION_ATTEMPTS, config.QRFLEET_BACKOFF_BASE_MS, config.QRFLEET_BACKOFF_MAX_MS, withOpen],
   );
-  const { chosen, created } = rows[0]!;
+  const { chosen, created, open } = rows[0]!;
   // If this add is lost (crash, Redis down), the reconciler re-adds them from PostgreSQL.
   await addSessionJobs(ctx.queues, created.map(([sessionId]) => ({ sessionId, attempt: 1 }))).catch((err) =>
     ctx.log.warn({ err, sessions: created.length }, "sessions queued in PostgreSQL but not yet in Redis"),
@@ -174,7 +203,7 @@ export async function enqueueSessions(ctx: FleetContext, which: InstanceSelectio
   for (const [sessionId, instanceId] of created) {
     ctx.events.emit("session:transition", { sessionId, instanceId, from: null, to: "queued", trigger, attempt: 1, reason: trigger });
   }
-  return { created: created.length, alreadyOpen: chosen - created.length, ...(ids && { notFound: ids.length - chosen }) };
+  return { chosen, created, open };
 }
 
 export async function showSession(ctx: FleetContext, id: string): Promise<SessionView> {
@@ -212,14 +241,15 @@ export async function listSessions(
 export async function cancelSession(ctx: FleetContext, id: string, reason = "cancelled by an admin"): Promise<SessionView> {
   const current = await showSession(ctx, id);
   const ended = await endOpenSession(ctx, current, "cancelled", { errorCode: "cancelled", error: reason });
-  return ended ?? current;
+  return ended ? showSession(ctx, id) : current;
 }
 
-/** The provider says the instance is authorized (its webhook): a running session is done. */
-export async function endSessionAuthorizedByProvider(ctx: FleetContext, instanceId: string): Promise<SessionView | null> {
+/** The provider says the instance is authorized (its webhook): a running session is done. Returns the session ended, if any. */
+export async function endSessionAuthorizedByProvider(ctx: FleetContext, instanceId: string): Promise<{ id: string } | null> {
   const open = await findOpen(ctx, instanceId);
   if (!open) return null;
-  return endOpenSession(ctx, toView(open), "authorized", { errorCode: null, error: null, event: "session.authorized" });
+  const ended = await endOpenSession(ctx, toView(open), "authorized", { errorCode: null, error: null, event: "session.authorized" });
+  return ended ? { id: open.id } : null;
 }
 
 async function endOpenSession(
@@ -227,7 +257,7 @@ async function endOpenSession(
   s: SessionView,
   status: SessionStatus,
   opts: { errorCode: string | null; error: string | null; event?: "session.authorized" },
-): Promise<SessionView | null> {
+): Promise<boolean> {
   const deliveryIds = await ctx.db.$transaction(async (tx) => {
     const { count } = await tx.qrSession.updateMany({
       where: { id: s.id, status: { in: [...OPEN_STATUSES] } },
@@ -249,12 +279,14 @@ async function endOpenSession(
       { escalateAfter: ctx.config.QRFLEET_ESCALATE_AFTER },
     );
   });
-  if (deliveryIds === null) return null;
-  await publishCancel(ctx.queues, s.id, s.attempt);
-  await ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0);
-  await addNotifyJobs(ctx.queues, deliveryIds);
+  if (deliveryIds === null) return false;
+  await Promise.all([
+    publishCancel(ctx.queues, s.id, s.attempt),
+    ctx.queues.session.remove(sessionJobId(s.id, s.attempt)).catch(() => 0),
+    addNotifyJobs(ctx.queues, deliveryIds),
+  ]);
   ctx.events.emit("session:transition", {
     sessionId: s.id, instanceId: s.instanceId, from: s.status, to: status, trigger: s.trigger, attempt: s.attempt, reason: opts.error ?? undefined,
   });
-  return showSession(ctx, s.id);
+  return true;
 }

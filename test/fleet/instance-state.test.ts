@@ -46,6 +46,10 @@ describe("an instance's provider state", () => {
     const sameSecond = await recordInstanceStates(fleet, [{ instance: inst, state: "notAuthorized", at: at(10_000), precisionMs: 1_000 }]);
     expect(sameSecond.has(inst.id)).toBe(true);
     expect(await row(inst.id)).toMatchObject({ lastState: "notAuthorized", unlinkedSince: at(10_000) });
+    // A late webhook of the second before: older, though its whole-second timestamp is within 1 s of the record.
+    const secondBefore = await recordInstanceStates(fleet, [{ instance: inst, state: "authorized", at: at(9_000), precisionMs: 1_000 }]);
+    expect(secondBefore.has(inst.id)).toBe(false);
+    expect(await row(inst.id)).toMatchObject({ lastState: "notAuthorized", lastStateAt: at(10_000) });
   });
 
   it("records the same instances from two daemons at once, in opposite orders, without a deadlock", async () => {

@@ -10,8 +10,8 @@ export const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 export type TestFleet = ReturnType<typeof testFleet>;
 
 /** A fleet context on its own Redis prefix and the HTTP app over it; no worker runs. */
-export async function startHttp(): Promise<{ ctx: TestFleet; app: FastifyInstance; close(): Promise<void> }> {
-  const ctx = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix() });
+export async function startHttp(env: Record<string, string> = {}): Promise<{ ctx: TestFleet; app: FastifyInstance; close(): Promise<void> }> {
+  const ctx = testFleet({ QRFLEET_REDIS_PREFIX: newPrefix(), ...env });
   const { registry } = observeFleet(ctx.events, ctx.log, new Registry());
   const app = await buildHttpApp(ctx, { metrics: registry, logRequests: false });
   await app.ready();

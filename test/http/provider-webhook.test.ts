@@ -1,52 +1,19 @@
 import { randomBytes } from "node:crypto";
-import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newIdInstance, newToken } from "../support/fleet.js";
-import { ADMIN_TOKEN, Recorder, startHttp, type TestFleet } from "./harness.js";
+import { newIdInstance } from "../support/fleet.js";
+import { ADMIN_TOKEN, type Recorder, type TestFleet } from "./harness.js";
+import { startHookedHttp, stateChanged, type ProviderHooks } from "./provider-hooks.js";
 
 let ctx: TestFleet;
-let app: FastifyInstance;
 let close: () => Promise<void>;
 let http: Recorder;
-const secrets: string[] = [ADMIN_TOKEN];
+let provider: ProviderHooks;
 
-beforeAll(async () => {
-  ({ ctx, app, close } = await startHttp());
-  http = new Recorder(app);
-});
+beforeAll(async () => void ({ ctx, http, provider, close } = await startHookedHttp()));
 afterAll(async () => close());
 
-async function addInstance(withHookToken = true): Promise<{ id: string; idInstance: string; hookToken: string }> {
-  const token = newToken();
-  const hookToken = `hook-${newToken()}`;
-  secrets.push(token, hookToken);
-  const res = await http.api("POST", "/api/instances", {
-    apiUrl: "https://7103.api.greenapi.com",
-    idInstance: newIdInstance(),
-    token,
-    ...(withHookToken && { webhookToken: hookToken }),
-  });
-  expect(res.statusCode).toBe(201);
-  return { ...res.json(), hookToken };
-}
-
-function stateChanged(idInstance: string | number, stateInstance: string, timestamp = Math.floor(Date.now() / 1000)) {
-  return {
-    typeWebhook: "stateInstanceChanged",
-    instanceData: { idInstance: Number(idInstance), wid: "79001234567@c.us", typeInstance: "whatsapp" },
-    timestamp,
-    stateInstance,
-  };
-}
-
-function hook(payload: unknown, authorization?: string) {
-  return http.request({
-    method: "POST",
-    url: "/hooks/greenapi",
-    headers: authorization === undefined ? {} : { authorization },
-    payload: payload as object,
-  });
-}
+const addInstance = (withHookToken = true) => provider.addInstance(withHookToken);
+const hook = (payload: unknown, authorization?: string) => provider.hook(payload, authorization);
 
 describe("POST /hooks/greenapi", () => {
   it("refuses a missing or wrong Authorization, an instance without a webhook token and an unknown one, all alike", async () => {
@@ -155,5 +122,5 @@ describe("POST /hooks/greenapi", () => {
 // Runs last (vitest keeps file order): every body any test above received.
 it("never returned a token in a response body", () => {
   expect(http.bodies.length).toBeGreaterThan(10);
-  for (const body of http.bodies) for (const secret of secrets) expect(body).not.toContain(secret);
+  for (const body of http.bodies) for (const secret of [ADMIN_TOKEN, ...provider.secrets]) expect(body).not.toContain(secret);
 });

@@ -1,0 +1,182 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Batcher } from "../batcher.js";
+import type { FleetContext } from "./context.js";
+import { FleetError } from "./errors.js";
+
+/**
+ * Who may speak for an instance on the provider's webhook: whoever presents its webhook token.
+ * Several apiUrls may share an idInstance; the token picks which of them the caller speaks for. An
+ * instance without a webhook token never matches, because an open endpoint would let anyone make
+ * the fleet open QR sessions in a loop.
+ *
+ * The fleet's instances are kept in memory by idInstance, each with the SHA-256 of its webhook
+ * token (never the token), read again every QRFLEET_PROVIDER_HOOK_CACHE_MS while the old reading
+ * keeps serving. So a storm of webhooks costs a hash and a comparison per call, not a query and a
+ * decryption, and a flood of forged ones with made-up idInstances reaches no database at all; and
+ * since every answer comes from memory, it takes as long whether the instance exists or not. An
+ * instance added, removed or given another token is read again before its next webhook (`forget`),
+ * told by this process or over Redis by another (fleet/instance-changes.ts); were that message
+ * lost, it is read at the next reading of the fleet.
+ */
+
+export class UnauthorizedError extends FleetError {
+  constructor(message: string) {
+    super("unauthorized", 401, message);
+  }
+}
+
+/** One answer for every refusal, so a caller without the token learns nothing about which instances exist. */
+const REFUSED = "not accepted: the Authorization header does not carry the webhook token of an instance in this fleet";
+
+interface Candidate {
+  id: string;
+  /** SHA-256 of the webhook token; null: none is set, or it opens under no key of the ring. */
+  digest: Buffer | null;
+  /** What the digest was made from, so a reading of the fleet decrypts only what changed. */
+  sealed: Buffer | null;
+}
+
+interface Row {
+  id: string;
+  idInstance: string;
+  sealed: Buffer | null;
+}
+
+const FLEET_SQL = `SELECT id::text AS id, "idInstance", "webhookTokenCiphertext" AS sealed FROM "Instance"`;
+const SOME_SQL = `${FLEET_SQL} WHERE "idInstance" = ANY($1::text[])`;
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
+/** Compared against when no instance has a token, so every refusal does the same work. */
+const NO_DIGEST = sha256("");
+const NOBODY: Candidate = { id: "", digest: null, sealed: null };
+
+export class WebhookTokens {
+  /** Every idInstance of the fleet, as of `readAt`. */
+  private fleet = new Map<string, Candidate[]>();
+  private readAt = -Infinity;
+  private reading: Promise<void> | null = null;
+  /** Changed in this process since the reading, with a count of changes: read on their own before they are answered. */
+  private readonly changed = new Map<string, number>();
+  private readonly someReads: Batcher<string, Candidate[]>;
+  /** Refusals logged since the reading, by idInstance of the fleet: a flood is a line per instance, not per call. */
+  private readonly refusalsLogged = new Set<string>();
+
+  constructor(
+    private readonly ctx: FleetContext,
+    private readonly ttlMs = ctx.config.QRFLEET_PROVIDER_HOOK_CACHE_MS,
+  ) {
+    this.someReads = new Batcher({
+      run: (idInstances) => this.readSome(idInstances),
+      onError: (err, items, willRetry) => ctx.log[willRetry ? "warn" : "error"]({ err, items, willRetry }, "reading webhook tokens failed"),
+    });
+  }
+
+  /** The ids of the instances of `idInstance` whose token `authorization` carries; an UnauthorizedError if none. */
+  async authenticate(idInstance: string, authorization: string | undefined): Promise<string[]> {
+    const candidates = await this.candidatesOf(idInstance);
+    const presented = presentedToken(authorization);
+    const digest = presented === null ? NO_DIGEST : sha256(presented);
+    const compared = candidates.length > 0 ? candidates : [NOBODY];
+    const matching = compared.filter((c) => timingSafeEqual(c.digest ?? NO_DIGEST, digest) && c.digest !== null && presented !== null);
+    if (matching.length > 0) return matching.map((c) => c.id);
+    this.logRefusal(idInstance, candidates, presented);
+    throw new UnauthorizedError(REFUSED);
+  }
+
+  /** These idInstances' instances were added, removed or given another webhook token: read them again. */
+  forget(idInstances: readonly string[]): void {
+    for (const i of idInstances) this.changed.set(i, (this.changed.get(i) ?? 0) + 1);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.reading, this.someReads.drain()]);
+  }
+
+  private async candidatesOf(idInstance: string): Promise<Candidate[]> {
+    if (this.ttlMs === 0) return this.someReads.push(idInstance);
+    if (this.readAt === -Infinity) await this.readFleet();
+    // Later readings refresh behind the one in use: no webhook waits for them.
+    else if (Date.now() - this.readAt >= this.ttlMs) void this.readFleet().catch(() => undefined);
+    const mark = this.changed.get(idInstance);
+    if (mark === undefined) return this.fleet.get(idInstance) ?? [];
+    const candidates = await this.someReads.push(idInstance);
+    // Changed again while it was read: the next webhook reads it once more.
+    if (this.changed.get(idInstance) === mark) this.changed.delete(idInstance);
+    this.fleet.set(idInstance, candidates);
+    return candidates;
+  }
+
+  /** One reading of the whole fleet at a time; what changed while it ran stays to be read on its own. */
+  private readFleet(): Promise<void> {
+    this.reading ??= (async () => {
+      const startedAt = Date.now();
+      const marks = new Map(this.changed);
+      const { rows } = await this.ctx.sql.query<Row>({ name: "qrfleet-webhook-tokens-v1", text: FLEET_SQL });
+      this.fleet = this.grouped(rows);
+      for (const [i, mark] of marks) if (this.changed.get(i) === mark) this.changed.delete(i);
+      this.readAt = startedAt;
+      this.refusalsLogged.clear();
+    })()
+      .catch((err: unknown) => {
+        this.ctx.log.warn({ err }, "reading the fleet's webhook tokens failed; the previous reading stays in use");
+        throw err;
+      })
+      .finally(() => (this.reading = null));
+    return this.reading;
+  }
+
+  private async readSome(idInstances: string[]): Promise<Candidate[][]> {
+    const { rows } = await this.ctx.sql.query<Row>({ name: "qrfleet-webhook-tokens-some-v1", text: SOME_SQL, values: [idInstances] });
+    const found = this.grouped(rows);
+    return idInstances.map((i) => found.get(i) ?? []);
+  }
+
+  private grouped(rows: Row[]): Map<string, Candidate[]> {
+    const byIdInstance = new Map<string, Candidate[]>();
+    for (const row of rows) {
+      const known = this.fleet.get(row.idInstance)?.find((c) => c.id === row.id);
+      const digest = known && sameBytes(known.sealed, row.sealed) ? known.digest : this.digestOf(row.id, row.sealed);
+      const list = byIdInstance.get(row.idInstance) ?? [];
+      list.push({ id: row.id, digest, sealed: row.sealed });
+      byIdInstance.set(row.idInstance, list);
+    }
+    return byIdInstance;
+  }
+
+  /** A stored token that opens under no key of the ring matches nothing: the caller gets the usual refusal, the log says why. */
+  private digestOf(instanceId: string, sealed: Buffer | null): Buffer | null {
+    if (sealed === null) return null;
+    try {
+      return sha256(this.ctx.box.open(sealed));
+    } catch {
+      this.ctx.log.warn({ instanceId }, "the instance's webhook token cannot be decrypted with any configured key; set it again");
+      return null;
+    }
+  }
+
+  /**
+   * Why a call was refused goes to the log only: once per instance and reading of the fleet (a
+   * flood of forged calls is not a flood of lines), and for an idInstance of no instance at debug.
+   */
+  private logRefusal(idInstance: string, candidates: Candidate[], presented: string | null): void {
+    if (candidates.length === 0) return this.ctx.log.debug({ idInstance, why: "no such instance" }, "provider webhook refused");
+    if (this.refusalsLogged.has(idInstance)) return;
+    this.refusalsLogged.add(idInstance);
+    const why = candidates.every((c) => c.digest === null)
+      ? "the instance has no readable webhook token (set one to accept its webhooks)"
+      : presented === null ? "no Authorization header" : "a wrong token";
+    this.ctx.log.info({ idInstance, why }, "provider webhook refused");
+  }
+}
+
+function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b);
+}
+
+/** GREEN-API sends the configured token back as "Bearer <token>"; a raw token is accepted too. */
+function presentedToken(header: string | undefined): string | null {
+  const value = header?.trim() ?? "";
+  if (value === "") return null;
+  const bearer = /^Bearer\s+(.+)$/i.exec(value);
+  return bearer ? bearer[1]!.trim() : value;
+}
