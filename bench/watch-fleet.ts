@@ -26,8 +26,8 @@ export function watchInstances(spec: FleetSpec): WatchInstance[] {
   return instances.map((i) => ({ ...i, webhookToken: createHash("sha256").update(`qrfleet-bench-hook:${spec.seed}:${i.idInstance}`).digest("hex").slice(0, 40) }));
 }
 
-/** Rows per imported file: a fleet of 100,000 is one file, as a user would import it. */
-export const IMPORT_CHUNK = 100_000;
+/** Rows per imported file: a large fleet comes in several files, each a CLI call of bounded size. */
+export const IMPORT_CHUNK = 10_000;
 
 /** CSV files of at most IMPORT_CHUNK rows each, with the header `apiUrl,idInstance,token[,webhookToken]`. */
 export function importCsvChunks(instances: readonly WatchInstance[], apiUrl: string): string[] {
