@@ -109,15 +109,15 @@ export class StateSweep {
  * polled every interval, and opening its token each time was a tenth of a poll's CPU. A new
  * sealed value (a token set again, a key rotation) is opened anew.
  */
-const opened = new WeakMap<FleetContext, Map<string, { sealed: Uint8Array; token: string }>>();
+const opened = new WeakMap<FleetContext, Map<string, { sealed: Buffer; token: string }>>();
 
 function tokenOf(ctx: FleetContext, target: SweepTarget): string {
   let tokens = opened.get(ctx);
   if (!tokens) opened.set(ctx, (tokens = new Map()));
   const known = tokens.get(target.id);
-  if (known && Buffer.from(known.sealed).equals(target.tokenCiphertext)) return known.token;
+  if (known?.sealed.equals(target.tokenCiphertext)) return known.token;
   const token = ctx.box.open(target.tokenCiphertext);
-  tokens.set(target.id, { sealed: target.tokenCiphertext, token });
+  tokens.set(target.id, { sealed: Buffer.from(target.tokenCiphertext), token });
   return token;
 }
 
