@@ -35,7 +35,7 @@ export interface DoctorOptions {
   sample?: number;
   /** Bound of each check of PostgreSQL, Redis and SMTP, in ms. Default: 5000 */
   timeoutMs?: number;
-  /** Default: process.env (and .env) */
+  /** The environment to check. Default: the process's own (and .env), as loadConfig reads it */
   env?: NodeJS.ProcessEnv;
 }
 

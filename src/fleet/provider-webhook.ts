@@ -6,7 +6,7 @@ import { HookIntake, type HookOutcome } from "./hook-intake.js";
 import { parseInput } from "./validate.js";
 
 /**
- * The provider's inbound `stateInstanceChanged` webhook (GREEN-API.md, "Inbound webhook"): the
+ * The provider's inbound `stateInstanceChanged` webhook (README, "The provider's webhook"): the
  * same policies as the sweep (fleet/instance-state.ts): the state recorded, its episode followed
  * (alerts, reboots), a session started on `notAuthorized`, the open one ended on `authorized`.
  * The provider retries anything but a 200 for a day, so a 200 means the state is committed.

@@ -6,8 +6,8 @@ import type { QrImage, AttemptNotice, AttemptOutcome } from "./types.js";
 import { badBound, errorText, failed, emitNotice, SingleOutcome } from "./outcomes.js";
 
 /**
- * A QR attempt over REST polling, the per-instance fallback to the websocket (GREEN-API.md,
- * "QR over REST"). Same contract as runSocketAttempt: exactly one outcome, a rejection only when
+ * A QR attempt over REST polling, the per-instance fallback to the websocket: the provider's `qr`
+ * call answers one snapshot at a time, at most three calls a second. Same contract as runSocketAttempt: exactly one outcome, a rejection only when
  * onQr rejects.
  */
 export interface RestAttemptOptions {

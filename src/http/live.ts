@@ -63,7 +63,7 @@ type QrRoute = { Params: { token: string; sequence: string }; Querystring: { ses
 type Access = { instance: Instance; expiresAt: Date };
 
 /**
- * The live QR page: `/live/<signed token>`, no login. See DESIGN.md, "What operators get". Every
+ * The live QR page: `/live/<signed token>`, no login. Every
  * GET and HEAD only reads (mail filters open each link of an email before the person does); a
  * session starts only from the page's Start button, a POST that another site cannot forge.
  */
