@@ -25,7 +25,7 @@ export type PolicyState = (typeof POLICY_STATES)[number];
 export type StatePolicies = Readonly<Record<PolicyState, StatePolicy>>;
 
 /**
- * GREEN-API's own advice per state (GREEN-API.md, "Instance state"): a logged-out instance needs
+ * GREEN-API's own advice per state: a logged-out instance needs
  * a scan; a banned number (`blocked`) and suspended sending (`yellowCard`) need a human now; a
  * `starting` that lasts past its normal 5 minutes wants a reboot, then a human; a phone in
  * `sleepMode` is only a problem once it has been off for days. A state we do not know is recorded.

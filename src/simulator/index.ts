@@ -1,6 +1,6 @@
 /**
  * A fake GREEN-API over real HTTP and websocket, scripted per instance, for tests, the demo
- * and the benchmark. See GREEN-API.md for the protocol it imitates.
+ * and the benchmark, speaking the provider's REST and websocket wire formats.
  */
 export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorStats } from "./server.js";
 export { generateInstances, type GenerateOptions } from "./instances.js";
