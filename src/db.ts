@@ -46,3 +46,20 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string; originalCode?: string } } | null;
   return e?.code === "P2002" || e?.code === "23505" || e?.cause?.originalCode === "23505";
 }
+
+/**
+ * Runs one statement again when PostgreSQL chose it as a deadlock's victim (40P01): the
+ * statement was rolled back whole, so running it again is safe, and what it waited for has gone.
+ * Statements that lock rows in one order still meet this when the rows' versions move under
+ * them, which PostgreSQL asks applications to handle by retrying.
+ */
+export async function retryOnDeadlock<T>(statement: () => Promise<T>, tries = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (err) {
+      if ((err as { code?: string }).code !== "40P01" || attempt >= tries) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
+  }
+}

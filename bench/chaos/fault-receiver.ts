@@ -9,7 +9,7 @@ import { holdSlot, type Hold } from "./hold.js";
  * The operators' webhook endpoint of a fault run. It keeps every request in `Captured`, and
  * answers as told: 200, a 500, never (past the daemon's timeout), or a reset connection. Only a
  * request answered 200 with a valid signature has landed; `landed` counts them per webhook-id,
- * so a second landing of one id is a duplicate.
+ * so a second landing of one id is a duplicate, and `firstLandedAt` says when its first one was.
  */
 export interface FaultReceiver {
   url: string;
@@ -21,6 +21,8 @@ export interface FaultReceiver {
   holdNext(): Hold;
   /** Landings per webhook-id. */
   readonly landed: ReadonlyMap<string, number>;
+  /** Date.now() of each webhook-id's first landing. */
+  readonly firstLandedAt: ReadonlyMap<string, number>;
   readonly invalidSignatures: number;
   /** Date.now() of the last request of any kind; a drain waits for this to go quiet. */
   readonly lastRequestAt: number;
@@ -33,6 +35,7 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function startFaultReceiver(captured: Captured): Promise<FaultReceiver> {
   const landed = new Map<string, number>();
+  const firstLandedAt = new Map<string, number>();
   const hanging = new Set<Socket>();
   const held = holdSlot();
   let key: Buffer | null = null;
@@ -50,6 +53,7 @@ export async function startFaultReceiver(captured: Captured): Promise<FaultRecei
     const signature = String(req.headers["webhook-signature"] ?? "");
     if (!key || !id || !verify(key, id, timestamp, body, signature)) return void (invalid += 1);
     landed.set(id, (landed.get(id) ?? 0) + 1);
+    if (!firstLandedAt.has(id)) firstLandedAt.set(id, at);
     let parsed: unknown = null;
     try {
       parsed = JSON.parse(body);
@@ -102,6 +106,7 @@ export async function startFaultReceiver(captured: Captured): Promise<FaultRecei
     },
     holdNext: () => held.next(),
     landed,
+    firstLandedAt,
     get invalidSignatures() {
       return invalid;
     },

@@ -14,6 +14,8 @@ import { judge, type Verdict } from "./verdict.js";
  */
 export interface Injection {
   atS: number;
+  /** Date.now() when it was noted, on the receiver's clock. */
+  atMs: number;
   what: string;
 }
 
@@ -74,7 +76,10 @@ export async function runScenario(def: ScenarioDefinition, p: ScenarioParams): P
   let t0 = Date.now();
   const s: ScenarioContext = {
     run, pg: p.pg, redis: p.redis,
-    note: (what) => void injected.push({ atS: Math.round((Date.now() - t0) / 100) / 10, what }),
+    note: (what) => {
+      const atMs = Date.now();
+      injected.push({ atS: Math.round((atMs - t0) / 100) / 10, atMs, what });
+    },
     at: (ms) => new Promise((r) => setTimeout(r, Math.max(0, t0 + ms - Date.now()))),
   };
   try {

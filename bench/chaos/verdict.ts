@@ -21,7 +21,8 @@ export interface Verdict {
   qrCodes: number;
   /** Stored QR codes for which no webhook delivery was even created. */
   qrWithoutDelivery: number;
-  webhooks: ChannelVerdict;
+  /** `duplicatesFirstLandedAt`: for each webhook-id that landed more than once, Date.now() of its first landing. */
+  webhooks: ChannelVerdict & { duplicatesFirstLandedAt: number[] };
   emails: ChannelVerdict & { interrupted: number };
   invalidSignatures: number;
 }
@@ -78,7 +79,7 @@ export async function judge(databaseUrl: string, receiver: FaultReceiver, captur
       outcomesNotOne: await count(OUTCOMES_NOT_ONE_SQL),
       qrCodes: await count(`SELECT count(*)::int AS n FROM "QrCode"`),
       qrWithoutDelivery: await count(QR_WITHOUT_DELIVERY_SQL),
-      webhooks: webhookVerdict(deliveries.filter((d) => d.kind === "webhook"), receiver.landed),
+      webhooks: webhookVerdict(deliveries.filter((d) => d.kind === "webhook"), receiver),
       emails: emailVerdict(deliveries.filter((d) => d.kind === "email"), captured),
       invalidSignatures: receiver.invalidSignatures,
     };
@@ -97,12 +98,17 @@ function givenUp(rows: DeliveryRow[]) {
   };
 }
 
-function webhookVerdict(rows: DeliveryRow[], landed: ReadonlyMap<string, number>): ChannelVerdict {
+function webhookVerdict(rows: DeliveryRow[], receiver: FaultReceiver): Verdict["webhooks"] {
+  const { landed, firstLandedAt } = receiver;
   const owed = rows.filter((d) => d.status === "sent" || d.status === "pending");
   const received = owed.filter((d) => landed.has(`msg_${d.id}`)).length;
   let duplicated = 0;
-  for (const n of landed.values()) duplicated += n - 1;
-  return { expected: owed.length, received, lost: owed.length - received, duplicated, ...givenUp(rows) };
+  const duplicatesFirstLandedAt: number[] = [];
+  for (const [id, n] of landed) {
+    duplicated += n - 1;
+    if (n > 1) duplicatesFirstLandedAt.push(firstLandedAt.get(id)!);
+  }
+  return { expected: owed.length, received, lost: owed.length - received, duplicated, duplicatesFirstLandedAt, ...givenUp(rows) };
 }
 
 /** What crashed between handing an email to SMTP and recording it: it may or may not have arrived, and is never resent. */

@@ -1,4 +1,4 @@
-import type { Instance } from "../db.js";
+import { retryOnDeadlock, type Instance } from "../db.js";
 import type { InstanceState } from "../greenapi/types.js";
 import { DEFAULT_STATE_POLICIES, type StatePolicies, type StatePolicy } from "../state-policies.js";
 import { followStates, watchesEpisodes } from "./alerts.js";
@@ -56,9 +56,10 @@ export function unlinkedSinceSql(state: string, at: string): string {
 /**
  * A report older than what the instance records (a webhook that overtook a poll, a late retry) is
  * not written: with whole-second timestamps, a report of second T is older than a record of T + 1 s
- * or later. The rows are locked in id order first: two daemons writing the same instances at
- * once then wait for each other instead of deadlocking, whatever plan the update gets. The lock
- * reads the newest `lastState`, so `previous` is the state this write replaced.
+ * or later. The rows are locked in id order first, so two daemons writing the same instances at
+ * once wait for each other; the rare deadlock PostgreSQL still finds (row versions moving under
+ * the lock) is retried. The lock reads the newest `lastState`, so `previous` is the state this
+ * write replaced.
  */
 const RECORD_SQL = `
   WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::bool[]) AS v(id, state, at, precision_ms, via_hook)),
@@ -96,7 +97,7 @@ export function newestPerInstance<R extends StateReport>(reports: readonly R[]):
 export async function writeInstanceStates(ctx: FleetContext, unordered: readonly StateReport[]): Promise<Map<string, WrittenState>> {
   if (unordered.length === 0) return new Map();
   const reports = newestPerInstance(unordered).sort((a, b) => (a.instance.id < b.instance.id ? -1 : a.instance.id > b.instance.id ? 1 : 0));
-  const { rows } = await ctx.sql.query<Omit<WrittenState, "mayEndEpisode"> & { id: string; otherEpisodeOpen: boolean }>({
+  const { rows } = await retryOnDeadlock(() => ctx.sql.query<Omit<WrittenState, "mayEndEpisode"> & { id: string; otherEpisodeOpen: boolean }>({
     // Prepared once per connection: a storm of small batches is planned once, not once per batch.
     name: "qrfleet-record-states-v2",
     text: RECORD_SQL,
@@ -104,7 +105,7 @@ export async function writeInstanceStates(ctx: FleetContext, unordered: readonly
       reports.map((r) => r.instance.id), reports.map((r) => r.state), reports.map((r) => r.at), reports.map((r) => r.precisionMs ?? 0),
       reports.map((r) => r.viaHook === true),
     ],
-  });
+  }));
   const byId = new Map(rows.map((row) => [row.id, row]));
   const written = new Map<string, WrittenState>();
   for (const { instance, state, at } of reports) {
