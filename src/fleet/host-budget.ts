@@ -23,13 +23,13 @@ export class HostBudget {
     return this.fleetRps > 0 ? this.fleetRps / this.daemons : Infinity;
   }
 
-  /** Resolves when a call to `host` may go: evenly spaced turns, no burst to catch up with. */
-  async take(host: string): Promise<void> {
-    if (this.fleetRps <= 0) return;
+  /** When a call to `host` may go (nothing to wait for: now): evenly spaced turns, no burst to catch up with. */
+  take(host: string): Promise<void> | undefined {
+    if (this.fleetRps <= 0) return undefined;
     const now = Date.now();
     const at = Math.max(this.next.get(host) ?? now, now);
     this.next.set(host, at + 1000 / this.rate);
-    if (at > now) await sleep(at - now);
+    return at > now ? sleep(at - now) : undefined;
   }
 }
 

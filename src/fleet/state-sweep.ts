@@ -149,7 +149,8 @@ async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSig
     return { target, error: "unreadable_token" };
   }
   try {
-    await hostBudgetOf(ctx).take(target.apiUrl);
+    const turn = hostBudgetOf(ctx).take(target.apiUrl);
+    if (turn) await turn;
     const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
     const { state } = await pollInstanceState(address, ctx.config.QRFLEET_HTTP_TIMEOUT_MS);
     return signal?.aborted ? null : { target, state, at: new Date() };

@@ -62,8 +62,9 @@ export function phasesOf(plan: SlicePlan, slice: number): [number, number] {
 }
 
 /**
- * Due in this slot: enabled, not flagged, no session open, not heard of within half an interval
- * (the start-up sweep or a webhook just did), and, if its webhook is trusted, in one of its intervals.
+ * Due in this slot: enabled, not flagged, no session open, not heard of in the last moments
+ * (JUST_HEARD_SHARE of an interval: a webhook or the start-up sweep just did), and, if its webhook
+ * is trusted, in one of its intervals.
  */
 const SLOT_SQL = `
   SELECT ${TARGET_COLUMNS}, i."sweepPhase" FROM "Instance" i
@@ -72,6 +73,18 @@ const SLOT_SQL = `
     AND ($4::int = 1 OR i."hookState" IS DISTINCT FROM i."lastState" OR i."sweepPhase" % $4 = $5)
     AND ${NOT_IN_SESSION}
   ORDER BY i."sweepPhase"`;
+
+/**
+ * An instance skipped because it was just heard of waits for its next slot: its gap grows by at
+ * most this share of an interval, well inside the interval + 10 % every instance is checked in.
+ */
+const JUST_HEARD_SHARE = 1 / 20;
+
+/**
+ * Instances due within this long of each other are polled together: one wake-up of the event loop
+ * for a handful of polls rather than one each, a few milliseconds off their exact phase.
+ */
+const TICK_MS = 10;
 
 export type SlotResult = SweepResult | { skipped: "late" | "off" | "replanned" };
 
@@ -96,13 +109,13 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, signal
   if (slot.slice === 0) await warnIfBudgetShort(ctx, plan);
   const [from, to] = phasesOf(plan, slot.slice);
   const { rows } = await ctx.sql.query<SweepTarget & { sweepPhase: number }>(SLOT_SQL, [
-    from, to, new Date(Date.now() - plan.intervalMs / 2), plan.hookedEvery, slot.cycle % plan.hookedEvery,
+    from, to, new Date(Date.now() - plan.intervalMs * JUST_HEARD_SHARE), plan.hookedEvery, slot.cycle % plan.hookedEvery,
   ]);
   const sweep = new StateSweep(ctx, "sweep", signal);
   const endMs = slot.startMs + plan.sliceMs;
   for (const target of rows) {
     const wait = Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs) - Date.now();
-    if (wait > 1) await sleep(wait, undefined, { signal }).catch(() => undefined);
+    if (wait > TICK_MS) await sleep(wait, undefined, { signal }).catch(() => undefined);
     if (signal?.aborted) break;
     await sweep.poll(target);
   }

@@ -191,6 +191,8 @@ export async function readBounded(res: Dispatcher.ResponseData, whatFor: string 
     res.body.destroy();
     throw new ProviderProtocolError(`${what()} answered a body of ${declared} bytes, over ${limit}`, res.statusCode);
   }
+  // A declared length within the limit is held to by the HTTP client: the body is read whole, at once.
+  if (declared > 0) return res.body.text();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body) {
