@@ -14,7 +14,7 @@ import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type Swee
  * taken. A slot held by a daemon that died is taken over when its lock runs out, and swept late
  * unless the next interval's slot of the same slice is already due.
  *
- * An instance whose provider webhook is trusted (`hookState` agrees with `lastState`) is polled
+ * An instance whose provider webhook is trusted (a `hookState` that agrees with `lastState`) is polled
  * only every QRFLEET_SWEEP_INTERVAL_HOOKED_MS, in the intervals its phase picks, as a backstop.
  */
 
@@ -70,7 +70,7 @@ const SLOT_SQL = `
   SELECT ${TARGET_COLUMNS}, i."sweepPhase" FROM "Instance" i
   WHERE i.enabled AND i.attention IS NULL AND i."sweepPhase" >= $1 AND i."sweepPhase" < $2
     AND (i."lastStateAt" IS NULL OR i."lastStateAt" < $3)
-    AND ($4::int = 1 OR i."hookState" IS DISTINCT FROM i."lastState" OR i."sweepPhase" % $4 = $5)
+    AND ($4::int = 1 OR i."hookState" IS NULL OR i."hookState" <> i."lastState" OR i."lastState" IS NULL OR i."sweepPhase" % $4 = $5)
     AND ${NOT_IN_SESSION}
   ORDER BY i."sweepPhase"`;
 

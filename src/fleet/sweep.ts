@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
 import type { SessionTrigger } from "../db.js";
 import type { FleetContext } from "./context.js";
+import { PHASES, slicePlan } from "./sweep-slices.js";
 import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, unconfirmedBefore, type SweepResult, type SweepTarget } from "./state-sweep.js";
 
 export type { SweepResult } from "./state-sweep.js";
@@ -21,25 +22,38 @@ export interface FullSweepOptions {
   staleOnly?: boolean;
 }
 
-const FULL_SWEEP_SQL = `
-  SELECT ${TARGET_COLUMNS} FROM "Instance" i
-  WHERE i.enabled AND i.attention IS NULL AND i.id > $1 AND ${NOT_IN_SESSION}
-    AND ($3::timestamptz IS NULL OR i."lastStateAt" IS NULL OR i."lastStateAt" < $3)
-  ORDER BY i.id LIMIT $2`;
+/**
+ * $1 stale before (null: all); $2, $3: with the sweep's slices on, only instances whose own slot is
+ * at least $3 phases after phase $2 (the slices reach the others first). $3 = 0: no such rule.
+ */
+const DUE_SQL = `i.enabled AND i.attention IS NULL AND ${NOT_IN_SESSION}
+    AND ($1::timestamptz IS NULL OR i."lastStateAt" IS NULL OR i."lastStateAt" < $1)
+    AND ($3::int = 0 OR (i."sweepPhase" - $2::int + ${PHASES}) % ${PHASES} >= $3::int)`;
 
-const COUNT_SQL = `
-  SELECT count(*)::int AS n FROM "Instance" i
-  WHERE i.enabled AND i.attention IS NULL AND ${NOT_IN_SESSION}
-    AND ($1::timestamptz IS NULL OR i."lastStateAt" IS NULL OR i."lastStateAt" < $1)`;
+const FULL_SWEEP_SQL = `SELECT ${TARGET_COLUMNS} FROM "Instance" i WHERE ${DUE_SQL} AND i.id > $4 ORDER BY i.id LIMIT $5`;
+
+const COUNT_SQL = `SELECT count(*)::int AS n FROM "Instance" i WHERE ${DUE_SQL}`;
+
+/**
+ * Which instances the start-up sweep leaves to the slices: those whose own slot comes within the
+ * sweep's spread, so it is not polled twice in a few seconds, and a large fleet's start does not
+ * pile a second sweep onto the slices' (the slots it would make late).
+ */
+function leftToSlices(config: Config, now = Date.now()): [phaseNow: number, aheadAtLeast: number] {
+  const plan = slicePlan(config);
+  if (!plan) return [0, 0];
+  const phaseNow = Math.floor(((now % plan.intervalMs) * PHASES) / plan.intervalMs);
+  return [phaseNow, Math.max(1, Math.ceil((spreadOf(config) * PHASES) / plan.intervalMs))];
+}
 
 export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, options: FullSweepOptions = {}): Promise<SweepResult> {
-  const staleBefore = options.staleOnly ? unconfirmedBefore(ctx.config) : null;
-  const { rows: [count] } = await ctx.sql.query<{ n: number }>(COUNT_SQL, [staleBefore]);
+  const due = [options.staleOnly ? unconfirmedBefore(ctx.config) : null, ...(options.staleOnly ? leftToSlices(ctx.config) : [0, 0])];
+  const { rows: [count] } = await ctx.sql.query<{ n: number }>(COUNT_SQL, due);
   const pacer = new Pacer(sweepGapMs(ctx.config, count!.n));
   const sweep = new StateSweep(ctx, "sweep", signal);
   let cursor = "00000000-0000-0000-0000-000000000000";
   while (!signal?.aborted) {
-    const { rows } = await ctx.sql.query<SweepTarget>(FULL_SWEEP_SQL, [cursor, options.pageSize ?? PAGE, staleBefore]);
+    const { rows } = await ctx.sql.query<SweepTarget>(FULL_SWEEP_SQL, [...due, cursor, options.pageSize ?? PAGE]);
     if (rows.length === 0) break;
     cursor = rows[rows.length - 1]!.id;
     for (const target of rows) {
@@ -59,10 +73,14 @@ export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, option
  * rate, so a small fleet is not made to wait out the window for nobody's benefit.
  */
 export function sweepGapMs(config: Config, due: number): number {
-  const interval = config.QRFLEET_SWEEP_INTERVAL_MS;
-  const spreadMs = interval === 0 ? config.QRFLEET_SWEEP_SPREAD_MS : Math.min(config.QRFLEET_SWEEP_SPREAD_MS, 0.9 * interval);
+  const spreadMs = spreadOf(config);
   if (spreadMs === 0 || due <= 1) return 0;
   return Math.min(spreadMs / due, 1000 / config.QRFLEET_SWEEP_MIN_RATE_PER_S);
+}
+
+function spreadOf(config: Config): number {
+  const interval = config.QRFLEET_SWEEP_INTERVAL_MS;
+  return interval === 0 ? config.QRFLEET_SWEEP_SPREAD_MS : Math.min(config.QRFLEET_SWEEP_SPREAD_MS, 0.9 * interval);
 }
 
 /** Evenly spaced turns; one that falls behind (the lanes are all busy) is not caught up with a burst. */

@@ -136,4 +136,13 @@ describe("an instance whose provider webhook is trusted", () => {
     expect(polls.n - before).toBeGreaterThanOrEqual(180);
     expect(polls.n - before).toBeLessThan(245);
   });
+
+  it("does not take an instance nobody has heard of yet for one: a new instance is polled in its first interval", async () => {
+    const fresh = await Promise.all(Array.from({ length: 30 }, () => simulatedInstance(daemon.ctx, sim, { fate: "authorized" })));
+    const ids = fresh.map((i) => i.id);
+    await new Promise((r) => setTimeout(r, INTERVAL_MS + 1_000));
+    const rows = await daemon.ctx.db.instance.findMany({ where: { id: { in: ids } }, select: { lastState: true } });
+    // Taken for trusted (no webhook word, no state: alike), each would be polled in one interval of three.
+    expect(rows.map((r) => r.lastState)).toEqual(ids.map(() => "authorized"));
+  });
 });
