@@ -26,12 +26,6 @@ import { createSweepProcessor } from "./sweep.js";
 
 const CLOSE_BOUND_MS = 5_000;
 /** A slice's lock: short, so a dead daemon's slot is taken over within the interval; renewed at half. */
-/**
- * A slot's job holds its place until its answers are written: when PostgreSQL is slow (a start-up
- * of 100,000 first writes), slots wait on their writes while the next ones come due, and must not
- * queue behind them, or their polls go out late.
- */
-const SWEEP_JOBS_AT_ONCE = 32;
 const sweepLockMs = (intervalMs: number) => (intervalMs === 0 ? 20_000 : Math.min(20_000, Math.max(2_000, intervalMs / 2)));
 
 export interface Daemon {
@@ -84,9 +78,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
   });
   // A slice lasts about a second; a short lock hands a dead daemon's slot over within the interval.
-  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), {
-    ...base, concurrency: SWEEP_JOBS_AT_ONCE, lockDuration: sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS),
-  });
+  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS) });
   // A check that sets settings back waits out the instance's reboot (QRFLEET_SETTINGS_VERIFY_AFTER_MS) holding its job.
   const settingsWorker = new Worker(QUEUE.settings, createSettingsProcessor(ctx), {
     ...base, concurrency: config.QRFLEET_SETTINGS_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
