@@ -35,21 +35,27 @@ const FULL_SWEEP_SQL = `SELECT ${TARGET_COLUMNS} FROM "Instance" i WHERE ${DUE_S
 const COUNT_SQL = `SELECT count(*)::int AS n FROM "Instance" i WHERE ${DUE_SQL}`;
 
 /**
- * Which instances the start-up sweep leaves to the slices: those whose own slot comes within the
- * sweep's spread, so it is not polled twice in a few seconds, and a large fleet's start does not
- * pile a second sweep onto the slices' (the slots it would make late).
+ * Which instances the start-up sweep leaves to the slices: those whose own slot comes before the
+ * start-up sweep would be done (`horizonMs`), so none is polled twice in a few seconds, and a large
+ * fleet's start does not pile a second sweep onto the slices' (it made their slots late).
  */
-function leftToSlices(config: Config, now = Date.now()): [phaseNow: number, aheadAtLeast: number] {
+function leftToSlices(config: Config, horizonMs: number, now = Date.now()): [phaseNow: number, aheadAtLeast: number] {
   const plan = slicePlan(config);
-  if (!plan) return [0, 0];
+  if (!plan || horizonMs <= 0) return [0, 0];
   const phaseNow = Math.floor(((now % plan.intervalMs) * PHASES) / plan.intervalMs);
-  return [phaseNow, Math.max(1, Math.ceil((spreadOf(config) * PHASES) / plan.intervalMs))];
+  return [phaseNow, Math.min(PHASES, Math.ceil((horizonMs * PHASES) / plan.intervalMs))];
+}
+
+async function countDue(ctx: FleetContext, due: readonly unknown[]): Promise<number> {
+  const { rows: [count] } = await ctx.sql.query<{ n: number }>(COUNT_SQL, [...due]);
+  return count!.n;
 }
 
 export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, options: FullSweepOptions = {}): Promise<SweepResult> {
-  const due = [options.staleOnly ? unconfirmedBefore(ctx.config) : null, ...(options.staleOnly ? leftToSlices(ctx.config) : [0, 0])];
-  const { rows: [count] } = await ctx.sql.query<{ n: number }>(COUNT_SQL, due);
-  const pacer = new Pacer(sweepGapMs(ctx.config, count!.n));
+  const staleBefore = options.staleOnly ? unconfirmedBefore(ctx.config) : null;
+  const stale = await countDue(ctx, [staleBefore, 0, 0]);
+  const due = [staleBefore, ...(options.staleOnly ? leftToSlices(ctx.config, sweepGapMs(ctx.config, stale) * stale) : [0, 0])];
+  const pacer = new Pacer(sweepGapMs(ctx.config, due[2] === 0 ? stale : await countDue(ctx, due)));
   const sweep = new StateSweep(ctx, "sweep", signal);
   let cursor = "00000000-0000-0000-0000-000000000000";
   while (!signal?.aborted) {
