@@ -54,8 +54,9 @@ async function countDue(ctx: FleetContext, due: readonly unknown[]): Promise<num
 export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, options: FullSweepOptions = {}): Promise<SweepResult> {
   const staleBefore = options.staleOnly ? unconfirmedBefore(ctx.config) : null;
   const stale = await countDue(ctx, [staleBefore, 0, 0]);
-  const due = [staleBefore, ...(options.staleOnly ? leftToSlices(ctx.config, sweepGapMs(ctx.config, stale) * stale) : [0, 0])];
-  const pacer = new Pacer(sweepGapMs(ctx.config, due[2] === 0 ? stale : await countDue(ctx, due)));
+  const [phaseNow, aheadAtLeast] = options.staleOnly ? leftToSlices(ctx.config, sweepGapMs(ctx.config, stale) * stale) : [0, 0];
+  const due = [staleBefore, phaseNow, aheadAtLeast];
+  const pacer = new Pacer(sweepGapMs(ctx.config, aheadAtLeast === 0 ? stale : await countDue(ctx, due)));
   const sweep = new StateSweep(ctx, "sweep", signal);
   let cursor = "00000000-0000-0000-0000-000000000000";
   while (!signal?.aborted) {

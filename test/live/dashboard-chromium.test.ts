@@ -8,7 +8,7 @@ import { ADMIN_TOKEN, startHttp, type TestFleet } from "../http/harness.js";
 import { waitFor } from "../support/fleet.js";
 import { insertMixedFleet, runningSession, type MixedFleet } from "../support/mixed-fleet.js";
 
-// STACK.md: Debian's chromium; without the background-networking flags it floods the closed network.
+// Debian's chromium: without the background-networking flags it floods the closed network.
 const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run",

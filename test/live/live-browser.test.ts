@@ -9,7 +9,7 @@ import type { Daemon } from "../../workers/daemon.js";
 import { newPrefix, startTestDaemon, waitFor } from "../support/fleet.js";
 import { endedSession, liveInstance, markLinked, sessionsOf, startLiveServer, waitForStartSweep } from "./support.js";
 
-// STACK.md: Debian's chromium; without the background-networking flags it floods the closed network.
+// Debian's chromium: without the background-networking flags it floods the closed network.
 const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run",
