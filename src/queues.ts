@@ -7,6 +7,8 @@ export const QUEUE = {
   session: "qr-session",
   notify: "notify",
   sweep: "sweep",
+  /** The sweep's slots, a queue of their own: each daemon takes one slot at a time (fleet/sweep-slices.ts). */
+  slices: "sweep-slices",
   settings: "settings",
 } as const;
 
@@ -18,10 +20,16 @@ export interface NotifyJob {
   deliveryId: string;
 }
 export type SweepJob =
+  /** Slots were jobs of this queue before they had their own; one left over is dropped. */
   | { kind: "slice"; slot: number; sliceMs: number }
   | { kind: "sweep"; staleOnly?: boolean }
   | { kind: "reauth"; instanceId: string }
   | { kind: "retention" };
+/** One slot of the sweep: slice `slot % slices` of interval `slot / slices`, each `sliceMs` long. */
+export interface SliceJob {
+  slot: number;
+  sliceMs: number;
+}
 /** A read of the instance's webhook settings after a re-link, due at `dueAt` (ms since the epoch; Instance.settingsCheckDueAt). */
 export interface SettingsJob {
   instanceId: string;
@@ -66,7 +74,7 @@ export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: {
 /** The job of the sweep's slot `slot`, due when the slot begins. */
 export async function addSliceJob(queues: Queues, slot: number, sliceMs: number): Promise<void> {
   const delay = Math.max(0, slot * sliceMs - Date.now());
-  await queues.sweep.add("slice", { kind: "slice", slot, sliceMs }, { ...SLICE_JOB_OPTIONS, jobId: sliceJobId(slot, sliceMs), delay });
+  await queues.slices.add("slice", { slot, sliceMs }, { ...SLICE_JOB_OPTIONS, jobId: sliceJobId(slot, sliceMs), delay });
 }
 /** A settings check handles the provider's failures itself; these retries are for PostgreSQL or Redis away. */
 export const SETTINGS_JOB_OPTIONS: JobsOptions = {
@@ -162,6 +170,7 @@ export interface Queues {
   session: Queue<SessionJob>;
   notify: Queue<NotifyJob>;
   sweep: Queue<SweepJob>;
+  slices: Queue<SliceJob>;
   settings: Queue<SettingsJob>;
   /** The prefix of every key qrfleet writes (`keyPrefix`). */
   prefix: string;
@@ -176,17 +185,20 @@ export function createQueues(target: RedisTarget): Queues {
   const session = new Queue<SessionJob>(QUEUE.session, { ...opts, defaultJobOptions: SESSION_JOB_OPTIONS });
   const notify = new Queue<NotifyJob>(QUEUE.notify, { ...opts, defaultJobOptions: NOTIFY_JOB_OPTIONS });
   const sweep = new Queue<SweepJob>(QUEUE.sweep, { ...opts, defaultJobOptions: SWEEP_JOB_OPTIONS });
+  const slices = new Queue<SliceJob>(QUEUE.slices, { ...opts, defaultJobOptions: SLICE_JOB_OPTIONS });
   const settings = new Queue<SettingsJob>(QUEUE.settings, { ...opts, defaultJobOptions: SETTINGS_JOB_OPTIONS });
-  for (const q of [session, notify, sweep, settings]) q.on("error", () => {});
+  const all = [session, notify, sweep, slices, settings];
+  for (const q of all) q.on("error", () => {});
   return {
     session,
     notify,
     sweep,
+    slices,
     settings,
     prefix,
     connection,
     async close() {
-      await Promise.allSettled([session.close(), notify.close(), sweep.close(), settings.close()]);
+      await Promise.allSettled(all.map((q) => q.close()));
       connection.disconnect();
     },
   };

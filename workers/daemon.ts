@@ -13,6 +13,7 @@ import { openPipeline } from "../src/fleet/pipeline.js";
 import { reconcile } from "../src/fleet/reconcile.js";
 import { ensureSchedulesAtStart } from "../src/fleet/schedules.js";
 import { checkSizing } from "../src/fleet/sizing.js";
+import { closeStatePoller } from "../src/fleet/state-sweep.js";
 import { hostBudgetOf } from "../src/fleet/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
@@ -22,7 +23,7 @@ import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
 import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
-import { createSweepProcessor } from "./sweep.js";
+import { createSliceProcessor, createSweepProcessor } from "./sweep.js";
 
 const CLOSE_BOUND_MS = 5_000;
 /** A slice's lock: short, so a dead daemon's slot is taken over within the interval; renewed at half. */
@@ -77,13 +78,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const notifyWorker = new Worker(QUEUE.notify, createNotifyProcessor(ctx, pipeline.retries), {
     ...base, concurrency: config.QRFLEET_NOTIFY_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
   });
-  // A slice lasts about a second; a short lock hands a dead daemon's slot over within the interval.
-  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS) });
+  const sweepLock = sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS);
+  const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLock });
+  // One slot at a time, so the slots go round the daemons (fleet/sweep-slices.ts); a slot lasts
+  // about a second, and a short lock hands a dead daemon's slot over within the interval.
+  let daemonsAlive = 1;
+  const sliceWorker = new Worker(QUEUE.slices, createSliceProcessor(ctx, () => daemonsAlive), { ...base, concurrency: 1, lockDuration: sweepLock });
   // A check that sets settings back waits out the instance's reboot (QRFLEET_SETTINGS_VERIFY_AFTER_MS) holding its job.
   const settingsWorker = new Worker(QUEUE.settings, createSettingsProcessor(ctx), {
     ...base, concurrency: config.QRFLEET_SETTINGS_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
   });
-  for (const w of [sessionWorker, notifyWorker, sweepWorker, settingsWorker]) {
+  for (const w of [sessionWorker, notifyWorker, sweepWorker, sliceWorker, settingsWorker]) {
     w.on("error", (err) => {
       // Sessions handed back at shutdown leave renewals in flight that now fail: expected, not an error.
       if (closing && /could not renew lock/.test(err.message)) return log.debug({ queue: w.name, err: err.message }, "lock renewal after hand-back");
@@ -102,7 +107,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const unsubscribe = await subscribeCancels(subscriber, queues.prefix, (jobId) => runs.cancel(jobId, "cancelled"));
   const unsubscribeChanges = await subscribeInstanceChanges(subscriber, ctx);
 
-  const roster = await joinRoster(ctx, workerName, (daemons) => hostBudgetOf(ctx).shareWith(daemons));
+  const roster = await joinRoster(ctx, workerName, (daemons) => {
+    daemonsAlive = daemons;
+    hostBudgetOf(ctx).shareWith(daemons);
+  });
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
   await reconcile(ctx, runs.runsHere);
@@ -124,8 +132,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const grace = setTimeout(stopRuns, config.QRFLEET_SHUTDOWN_GRACE_MS);
       await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS, stopRuns);
       clearTimeout(grace);
-      await Promise.all([closeBounded(notifyWorker, CLOSE_BOUND_MS), closeBounded(sweepWorker, CLOSE_BOUND_MS), closeBounded(settingsWorker, CLOSE_BOUND_MS)]);
+      await Promise.all([notifyWorker, sweepWorker, sliceWorker, settingsWorker].map((w) => closeBounded(w, CLOSE_BOUND_MS)));
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
+      await bounded(closeStatePoller(ctx), CLOSE_BOUND_MS);
       await roster.stop();
       await unsubscribe().catch(() => undefined);
       await unsubscribeChanges().catch(() => undefined);

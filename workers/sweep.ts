@@ -3,15 +3,20 @@ import type { FleetContext } from "../src/fleet/context.js";
 import { applyRetention } from "../src/fleet/retention.js";
 import { sweepSliceJob } from "../src/fleet/sweep-slices.js";
 import { reauthInstance, sweepFleet } from "../src/fleet/sweep.js";
-import type { SweepJob } from "../src/queues.js";
+import type { SliceJob, SweepJob } from "../src/queues.js";
 
-/** The sweep queue's processor: the sweep's slices, the start-up sweep, per-instance cron re-auth, retention. */
+/** The sweep queue's processor: the start-up sweep, per-instance cron re-auth, retention. */
 export function createSweepProcessor(ctx: FleetContext) {
   return async (job: Job<SweepJob>, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     const data = job.data;
-    if (data.kind === "slice") return sweepSliceJob(ctx, data, signal);
+    if (data.kind === "slice") return { skipped: "moved to the slices queue" };
     if (data.kind === "sweep") return sweepFleet(ctx, signal, { staleOnly: data.staleOnly });
     if (data.kind === "reauth") return reauthInstance(ctx, data.instanceId, signal);
     return applyRetention(ctx);
   };
+}
+
+/** The slices queue's processor: one slot of the sweep; `daemons` counts the daemons alive. */
+export function createSliceProcessor(ctx: FleetContext, daemons: () => number) {
+  return (job: Job<SliceJob>, _token?: string, signal?: AbortSignal) => sweepSliceJob(ctx, job.data, { signal, daemons });
 }

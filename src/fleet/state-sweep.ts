@@ -1,6 +1,6 @@
 import type { SessionTrigger } from "../db.js";
 import { GreenApiError } from "../greenapi/errors.js";
-import { pollInstanceState } from "../greenapi/state-poll.js";
+import { StatePoller } from "../greenapi/state-poll.js";
 import type { InstanceState } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
@@ -41,12 +41,38 @@ const BATCH = 500;
 /** An answer waits at most this long for its batch to fill: one statement per batch, not per answer. */
 const BATCH_WAIT_MS = 1_000;
 
+/** The daemon's state polls in flight, every sweep's together: at most QRFLEET_SWEEP_CONCURRENCY. */
+class PollLanes {
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async take(): Promise<void> {
+    while (this.inFlight >= this.size) await new Promise<void>((free) => this.waiting.push(free));
+    this.inFlight += 1;
+  }
+
+  give(): void {
+    this.inFlight -= 1;
+    this.waiting.shift()?.();
+  }
+}
+
+const lanes = new WeakMap<FleetContext, PollLanes>();
+
+function lanesOf(ctx: FleetContext): PollLanes {
+  let l = lanes.get(ctx);
+  if (!l) lanes.set(ctx, (l = new PollLanes(ctx.config.QRFLEET_SWEEP_CONCURRENCY)));
+  return l;
+}
+
 export class StateSweep {
   readonly result: SweepResult = { checked: 0, notAuthorized: 0, enqueued: 0, errors: 0 };
   private readonly answers: Polled[] = [];
   private readonly writes = new Set<Promise<void>>();
-  private readonly lanes: Array<() => void> = [];
-  private inFlight = 0;
+  private pending = 0;
+  private settled: (() => void) | undefined;
   private failure: unknown;
   private batchTimer: NodeJS.Timeout | undefined;
 
@@ -56,22 +82,24 @@ export class StateSweep {
     private readonly signal?: AbortSignal,
   ) {}
 
-  /** Waits for a free lane (QRFLEET_SWEEP_CONCURRENCY), then polls `target` without waiting for its answer. */
+  /** Waits for a free lane of the daemon's (QRFLEET_SWEEP_CONCURRENCY), then polls `target` without waiting for its answer. */
   async poll(target: SweepTarget): Promise<void> {
-    while (this.inFlight >= this.ctx.config.QRFLEET_SWEEP_CONCURRENCY) await new Promise<void>((free) => this.lanes.push(free));
-    this.inFlight += 1;
+    const lanes = lanesOf(this.ctx);
+    await lanes.take();
+    this.pending += 1;
     void pollOne(this.ctx, target, this.signal).then((answer) => {
-      this.inFlight -= 1;
-      this.lanes.shift()?.();
+      lanes.give();
+      this.pending -= 1;
       if (answer) this.answers.push(answer);
       if (this.answers.length >= BATCH) this.flush();
       else this.batchTimer ??= setTimeout(() => this.flush(), BATCH_WAIT_MS);
+      if (this.pending === 0) this.settled?.();
     });
   }
 
   /** Every answer recorded; a write that failed fails the sweep. */
   async finish(): Promise<SweepResult> {
-    while (this.inFlight > 0) await new Promise<void>((free) => this.lanes.push(free));
+    while (this.pending > 0) await new Promise<void>((done) => (this.settled = done));
     this.flush();
     while (this.writes.size > 0) await Promise.all(this.writes);
     if (this.failure) throw this.failure;
@@ -121,6 +149,22 @@ function tokenOf(ctx: FleetContext, target: SweepTarget): string {
   return token;
 }
 
+const pollers = new WeakMap<FleetContext, StatePoller>();
+
+/** The keep-alive connections this context's state polls share: about one per poll in flight. */
+export function statePollerOf(ctx: FleetContext): StatePoller {
+  let poller = pollers.get(ctx);
+  if (!poller) pollers.set(ctx, (poller = new StatePoller(ctx.config.QRFLEET_HTTP_TIMEOUT_MS, ctx.config.QRFLEET_SWEEP_CONCURRENCY)));
+  return poller;
+}
+
+/** Closes the context's state-poll connections; a later poll opens new ones. */
+export async function closeStatePoller(ctx: FleetContext): Promise<void> {
+  const poller = pollers.get(ctx);
+  pollers.delete(ctx);
+  await poller?.close();
+}
+
 /**
  * A linked instance found linked again is most of what a sweep learns: its row is rewritten only
  * once every few intervals (`lastStateAt` then says when it was last confirmed), so PostgreSQL
@@ -152,7 +196,7 @@ async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSig
     const turn = hostBudgetOf(ctx).take(target.apiUrl);
     if (turn) await turn;
     const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
-    const { state } = await pollInstanceState(address, ctx.config.QRFLEET_HTTP_TIMEOUT_MS);
+    const { state } = await statePollerOf(ctx).poll(address);
     return signal?.aborted ? null : { target, state, at: new Date() };
   } catch (err) {
     if (signal?.aborted) return null;

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
-import { addSliceJob, type SweepJob } from "../queues.js";
+import { addSliceJob, type SliceJob } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
-import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type SweepTarget } from "./state-sweep.js";
+import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepTarget } from "./state-sweep.js";
 
 /**
  * The sweep every daemon shares. Each instance has a phase (`sweepPhase`, 0…65535): the point in
@@ -13,6 +13,11 @@ import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepResult, type Swee
  * twice; each slot's job first adds the next one, so the chain skips no slot however late a job is
  * taken. A slot held by a daemon that died is taken over when its lock runs out, and swept late
  * unless the next interval's slot of the same slice is already due.
+ *
+ * Each daemon sweeps one slot at a time, and while other daemons are alive it holds its slot a
+ * little past the slot's end (HAND_OVER_SHARE of a slice), so the next slot falls to a daemon that
+ * is free: the slots go round the daemons in turn rather than to whichever wakes first. A slot's
+ * answers are recorded after its job ends, so a slow provider never makes the next slot wait.
  *
  * An instance whose provider webhook is trusted (a `hookState` that agrees with `lastState`) is polled
  * only every QRFLEET_SWEEP_INTERVAL_HOOKED_MS, in the intervals its phase picks, as a backstop.
@@ -86,10 +91,19 @@ const JUST_HEARD_SHARE = 1 / 20;
  */
 const TICK_MS = 10;
 
-export type SlotResult = SweepResult | { skipped: "late" | "off" | "replanned" };
+/** While other daemons are alive, a slot's job ends this share of a slice after the slot does. */
+const HAND_OVER_SHARE = 1 / 4;
+
+export type SlotResult = { polled: number } | { skipped: "late" | "off" | "replanned" };
+
+export interface SlotOptions {
+  signal?: AbortSignal;
+  /** Daemons alive now, this one included (fleet/daemon-roster.ts). */
+  daemons?: () => number;
+}
 
 /** A slot's job: the next slot's added, then this one swept. A job of an older plan restarts the chain at the current slot. */
-export async function sweepSliceJob(ctx: FleetContext, job: Extract<SweepJob, { kind: "slice" }>, signal?: AbortSignal): Promise<SlotResult> {
+export async function sweepSliceJob(ctx: FleetContext, job: SliceJob, options: SlotOptions = {}): Promise<SlotResult> {
   const plan = slicePlan(ctx.config);
   if (!plan) return { skipped: "off" };
   if (job.sliceMs !== plan.sliceMs) {
@@ -97,10 +111,10 @@ export async function sweepSliceJob(ctx: FleetContext, job: Extract<SweepJob, { 
     return { skipped: "replanned" };
   }
   await addSliceJob(ctx.queues, job.slot + 1, plan.sliceMs);
-  return sweepSlot(ctx, job.slot * plan.sliceMs, signal);
+  return sweepSlot(ctx, job.slot * plan.sliceMs, options);
 }
 
-export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, signal?: AbortSignal): Promise<SlotResult> {
+export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { signal, daemons }: SlotOptions = {}): Promise<SlotResult> {
   const plan = slicePlan(ctx.config);
   if (!plan) return { skipped: "off" };
   const slot = slotAt(plan, scheduledAtMs);
@@ -119,7 +133,9 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, signal
     if (signal?.aborted) break;
     await sweep.poll(target);
   }
-  return sweep.finish();
+  void sweep.finish().catch((err: unknown) => ctx.log.error({ err, slice: slot.slice }, "recording a sweep slot's answers failed"));
+  if ((daemons?.() ?? 1) > 1) await sleep(endMs + plan.sliceMs * HAND_OVER_SHARE - Date.now(), undefined, { signal }).catch(() => undefined);
+  return { polled: rows.length };
 }
 
 const PER_HOST_SQL = `SELECT "apiUrl" AS host, count(*)::int AS n FROM "Instance" WHERE enabled GROUP BY 1`;

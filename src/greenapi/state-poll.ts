@@ -1,40 +1,92 @@
-import { request } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import { maskSecrets } from "../log.js";
 import { describeCause, errorForStatus, ProviderProtocolError, ProviderUnavailableError } from "./errors.js";
-import { readBounded } from "./rest.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 
 /**
- * The sweep's one call, `getStateInstance`, at the cost of a bare poller: the address was checked
- * when it was stored, the timeouts are undici's own (no timer or signal per call), and nothing
- * but the one field is read. Pacing is the caller's: the sweep polls an instance once an interval.
+ * The sweep's one call, `getStateInstance`, at the cost of a bare poller. The address was checked
+ * when it was stored. The calls share keep-alive connections of their own and go to undici's
+ * dispatcher directly: no URL is parsed, no stream or body promise is made per call, and the
+ * timeouts are undici's (no timer or signal per call). Only the one field is read. Pacing is the
+ * caller's: the sweep polls an instance once an interval.
  */
 
 /** A state answer is a few dozen bytes; anything near this is not one. */
 const MAX_STATE_BYTES = 4096;
+/** Held open between calls; a server that closes sooner says so, and undici follows it. */
+const KEEP_ALIVE_MS = 60_000;
 
 export interface StatePoll {
   state: InstanceState;
   raw: string;
 }
 
-/** The caller's abort is not passed on: a sweep's thousands of calls share one signal, and each ends within `timeoutMs`. */
-export async function pollInstanceState(addr: InstanceAddress, timeoutMs: number): Promise<StatePoll> {
-  const url = `${addr.apiUrl}/waInstance${addr.idInstance}/getStateInstance/${addr.token}`;
-  let status: number;
-  let text: string;
-  try {
-    const res = await request(url, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    status = res.statusCode;
-    text = await readBounded(res, () => describe(url), MAX_STATE_BYTES);
-  } catch (err) {
-    if (err instanceof ProviderProtocolError) throw err;
-    throw new ProviderUnavailableError(`${describe(url)} failed (${describeCause(err)})`);
+export class StatePoller {
+  private readonly agent: Agent;
+
+  /** `connections`: the most kept open to one provider host (about the calls in flight). */
+  constructor(private readonly timeoutMs: number, connections: number) {
+    this.agent = new Agent({ connections, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
-  if (status < 200 || status > 299) throw errorForStatus(status, describe(url));
-  const raw = stateOf(text);
-  if (raw === null) throw new ProviderProtocolError(`${describe(url)} answered HTTP ${status} without a stateInstance`, status);
-  return { state: toInstanceState(raw), raw };
+
+  /** The instance's state, or a GreenApiError naming the call with its token masked. */
+  async poll(addr: InstanceAddress): Promise<StatePoll> {
+    const path = `/waInstance${addr.idInstance}/getStateInstance/${addr.token}`;
+    const describe = () => `GET ${maskSecrets(addr.apiUrl + path)}`;
+    let answer: { status: number; text: string };
+    try {
+      answer = await this.get(addr.apiUrl, path);
+    } catch (err) {
+      if (err instanceof TooLarge) throw new ProviderProtocolError(`${describe()} answered a body over ${MAX_STATE_BYTES} bytes`, err.status);
+      throw new ProviderUnavailableError(`${describe()} failed (${describeCause(err)})`);
+    }
+    const { status, text } = answer;
+    if (status < 200 || status > 299) throw errorForStatus(status, describe());
+    const raw = stateOf(text);
+    if (raw === null) throw new ProviderProtocolError(`${describe()} answered HTTP ${status} without a stateInstance`, status);
+    return { state: toInstanceState(raw), raw };
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private get(origin: string, path: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      this.agent.dispatch({ origin, path, method: "GET", headers: { accept: "application/json" } }, bodyReader(resolve, reject));
+    });
+  }
+}
+
+class TooLarge extends Error {
+  constructor(readonly status: number) {
+    super("answer too large");
+  }
+}
+
+/** Collects a small body; one over MAX_STATE_BYTES aborts the call. */
+function bodyReader(resolve: (a: { status: number; text: string }) => void, reject: (err: unknown) => void): Dispatcher.DispatchHandler {
+  let status = 0;
+  let size = 0;
+  const chunks: Buffer[] = [];
+  return {
+    // Declared so undici speaks this (controller) interface to the handler.
+    onRequestStart() {},
+    onResponseStart(_controller, statusCode) {
+      status = statusCode;
+    },
+    onResponseData(controller, chunk) {
+      size += chunk.byteLength;
+      if (size > MAX_STATE_BYTES) return controller.abort(new TooLarge(status));
+      chunks.push(chunk);
+    },
+    onResponseEnd() {
+      resolve({ status, text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8") });
+    },
+    onResponseError(_controller, err) {
+      reject(err);
+    },
+  };
 }
 
 function stateOf(text: string): string | null {
@@ -45,5 +97,3 @@ function stateOf(text: string): string | null {
     return null;
   }
 }
-
-const describe = (url: string) => `GET ${maskSecrets(url)}`;

@@ -82,8 +82,9 @@ describe("a sweep two daemons share", () => {
     return [...text.matchAll(/^qrfleet_sweep_polls_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   };
 
-  it("polls every instance once an interval, at its own phase, with both daemons doing a share", async () => {
-    await new Promise((r) => setTimeout(r, INTERVAL_MS)); // the first interval: the start-up sweep settles
+  it("polls every instance once an interval, at its own phase, with each daemon doing 40-60 % of it", async () => {
+    // The start-up sweep settles, and each daemon's roster stamp (every 5 s) has seen the other.
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
     const [hereBefore, thereBefore] = [pollsHere.n, await pollsThere()];
     const longest = await longestUnchecked(3 * INTERVAL_MS);
     const [hereDid, thereDid] = [pollsHere.n - hereBefore, (await pollsThere()) - thereBefore];
@@ -92,7 +93,8 @@ describe("a sweep two daemons share", () => {
     const total = hereDid + thereDid;
     expect(total).toBeGreaterThanOrEqual(INSTANCES * 2.5);
     expect(total).toBeLessThanOrEqual(INSTANCES * 3.5); // no slice swept twice
-    expect(Math.min(hereDid, thereDid) / total).toBeGreaterThan(0.2);
+    // The slots go round the two daemons in turn, not to whichever wakes first.
+    expect(Math.min(hereDid, thereDid) / total).toBeGreaterThan(0.4);
   });
 
   it("takes over the slices of a daemon killed mid-sweep within an interval", async () => {
