@@ -11,7 +11,9 @@ import { FleetError } from "./errors.js";
  *
  * The fleet's instances are kept in memory by idInstance, each with the SHA-256 of its webhook
  * token (never the token), read again every QRFLEET_PROVIDER_HOOK_CACHE_MS while the old reading
- * keeps serving. So a storm of webhooks costs a hash and a comparison per call, not a query and a
+ * keeps serving. A reading goes a page at a time and updates the entries in place: it compares
+ * each row's fingerprint (an md5 PostgreSQL takes of the sealed token) and fetches and opens only
+ * the tokens that changed, so at 100,000 instances it holds a page, not a second copy of the fleet. So a storm of webhooks costs a hash and a comparison per call, not a query and a
  * decryption, and a flood of forged ones with made-up idInstances reaches no database at all; and
  * since every answer comes from memory, it takes as long whether the instance exists or not. An
  * instance added, removed or given another token is read again before its next webhook (`forget`),
@@ -32,28 +34,37 @@ interface Candidate {
   id: string;
   /** SHA-256 of the webhook token; null: none is set, or it opens under no key of the ring. */
   digest: Buffer | null;
-  /** What the digest was made from, so a reading of the fleet decrypts only what changed. */
-  sealed: Buffer | null;
+  /** md5 of the sealed token, so a reading of the fleet opens only what changed; null: none is set. */
+  mark: string | null;
+  /** The reading of the fleet that last saw it: one the latest reading did not see was removed. */
+  seen: number;
 }
 
 interface Row {
   id: string;
   idInstance: string;
-  sealed: Buffer | null;
+  mark: string | null;
 }
 
-const FLEET_SQL = `SELECT id::text AS id, "idInstance", "webhookTokenCiphertext" AS sealed FROM "Instance"`;
-const SOME_SQL = `${FLEET_SQL} WHERE "idInstance" = ANY($1::text[])`;
+/** Instances per page of a reading of the fleet. */
+const PAGE = 5_000;
+const PAGE_SQL = `SELECT id::text AS id, "idInstance", md5("webhookTokenCiphertext") AS mark FROM "Instance"
+  WHERE id > $1::uuid ORDER BY id LIMIT $2`;
+const SEALED_SQL = `SELECT id::text AS id, "webhookTokenCiphertext" AS sealed FROM "Instance" WHERE id = ANY($1::uuid[])`;
+const SOME_SQL = `SELECT id::text AS id, "idInstance", md5("webhookTokenCiphertext") AS mark, "webhookTokenCiphertext" AS sealed
+  FROM "Instance" WHERE "idInstance" = ANY($1::text[])`;
+const FIRST_ID = "00000000-0000-0000-0000-000000000000";
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
 /** Compared against when no instance has a token, so every refusal does the same work. */
 const NO_DIGEST = sha256("");
-const NOBODY: Candidate = { id: "", digest: null, sealed: null };
+const NOBODY: Candidate = { id: "", digest: null, mark: null, seen: 0 };
 
 export class WebhookTokens {
   /** Every idInstance of the fleet, as of `readAt`. */
-  private fleet = new Map<string, Candidate[]>();
+  private readonly fleet = new Map<string, Candidate[]>();
   private readAt = -Infinity;
+  private readings = 0;
   private reading: Promise<void> | null = null;
   /** Changed in this process since the reading, with a count of changes: read on their own before they are answered. */
   private readonly changed = new Map<string, number>();
@@ -64,6 +75,7 @@ export class WebhookTokens {
   constructor(
     private readonly ctx: FleetContext,
     private readonly ttlMs = ctx.config.QRFLEET_PROVIDER_HOOK_CACHE_MS,
+    private readonly pageSize = PAGE,
   ) {
     this.someReads = new Batcher({
       run: (idInstances) => this.readSome(idInstances),
@@ -83,11 +95,17 @@ export class WebhookTokens {
     throw new UnauthorizedError(REFUSED);
   }
 
+  /** Reads the fleet now, in the background, so the first webhook does not wait for it. */
+  warm(): void {
+    if (this.ttlMs > 0 && this.readAt === -Infinity) void this.readFleet().catch(() => undefined);
+  }
+
   /** These idInstances' instances were added, removed or given another webhook token: read them again. */
   forget(idInstances: readonly string[]): void {
     for (const i of idInstances) this.changed.set(i, (this.changed.get(i) ?? 0) + 1);
   }
 
+  /** Waits for the reading of the fleet and the reads in flight. */
   async close(): Promise<void> {
     await Promise.allSettled([this.reading, this.someReads.drain()]);
   }
@@ -102,7 +120,8 @@ export class WebhookTokens {
     const candidates = await this.someReads.push(idInstance);
     // Changed again while it was read: the next webhook reads it once more.
     if (this.changed.get(idInstance) === mark) this.changed.delete(idInstance);
-    this.fleet.set(idInstance, candidates);
+    if (candidates.length > 0) this.fleet.set(idInstance, candidates);
+    else this.fleet.delete(idInstance);
     return candidates;
   }
 
@@ -111,8 +130,14 @@ export class WebhookTokens {
     this.reading ??= (async () => {
       const startedAt = Date.now();
       const marks = new Map(this.changed);
-      const { rows } = await this.ctx.sql.query<Row>({ name: "qrfleet-webhook-tokens-v1", text: FLEET_SQL });
-      this.fleet = this.grouped(rows);
+      const reading = ++this.readings;
+      for (let after = FIRST_ID; ; ) {
+        const { rows } = await this.ctx.sql.query<Row>({ name: "qrfleet-webhook-tokens-page-v2", text: PAGE_SQL, values: [after, this.pageSize] });
+        await this.update(rows, reading);
+        if (rows.length < this.pageSize) break;
+        after = rows[rows.length - 1]!.id;
+      }
+      this.dropUnseen(reading);
       for (const [i, mark] of marks) if (this.changed.get(i) === mark) this.changed.delete(i);
       this.readAt = startedAt;
       this.refusalsLogged.clear();
@@ -125,22 +150,49 @@ export class WebhookTokens {
     return this.reading;
   }
 
-  private async readSome(idInstances: string[]): Promise<Candidate[][]> {
-    const { rows } = await this.ctx.sql.query<Row>({ name: "qrfleet-webhook-tokens-some-v1", text: SOME_SQL, values: [idInstances] });
-    const found = this.grouped(rows);
-    return idInstances.map((i) => found.get(i) ?? []);
-  }
-
-  private grouped(rows: Row[]): Map<string, Candidate[]> {
-    const byIdInstance = new Map<string, Candidate[]>();
+  /** A page of the fleet into the entries: the unchanged are marked seen, the new and changed opened. */
+  private async update(rows: Row[], reading: number): Promise<void> {
+    const changed: Row[] = [];
     for (const row of rows) {
       const known = this.fleet.get(row.idInstance)?.find((c) => c.id === row.id);
-      const digest = known && sameBytes(known.sealed, row.sealed) ? known.digest : this.digestOf(row.id, row.sealed);
-      const list = byIdInstance.get(row.idInstance) ?? [];
-      list.push({ id: row.id, digest, sealed: row.sealed });
-      byIdInstance.set(row.idInstance, list);
+      if (known && known.mark === row.mark) known.seen = reading;
+      else changed.push(row);
     }
-    return byIdInstance;
+    const withToken = changed.filter((r) => r.mark !== null).map((r) => r.id);
+    const sealed = new Map<string, Buffer>();
+    if (withToken.length > 0) {
+      const { rows: found } = await this.ctx.sql.query<{ id: string; sealed: Buffer | null }>({ name: "qrfleet-webhook-tokens-sealed-v2", text: SEALED_SQL, values: [withToken] });
+      for (const f of found) if (f.sealed) sealed.set(f.id, f.sealed);
+    }
+    for (const row of changed) this.put(row.idInstance, { id: row.id, digest: this.digestOf(row.id, sealed.get(row.id) ?? null), mark: row.mark, seen: reading });
+  }
+
+  private put(idInstance: string, candidate: Candidate): void {
+    const list = (this.fleet.get(idInstance) ?? []).filter((c) => c.id !== candidate.id);
+    list.push(candidate);
+    this.fleet.set(idInstance, list);
+  }
+
+  /** Instances the reading did not see are gone (or moved to another idInstance). */
+  private dropUnseen(reading: number): void {
+    for (const [idInstance, list] of this.fleet) {
+      const kept = list.filter((c) => c.seen === reading);
+      if (kept.length === 0) this.fleet.delete(idInstance);
+      else if (kept.length !== list.length) this.fleet.set(idInstance, kept);
+    }
+  }
+
+  private async readSome(idInstances: string[]): Promise<Candidate[][]> {
+    const { rows } = await this.ctx.sql.query<Row & { sealed: Buffer | null }>({ name: "qrfleet-webhook-tokens-some-v2", text: SOME_SQL, values: [idInstances] });
+    const found = new Map<string, Candidate[]>();
+    for (const row of rows) {
+      const known = this.fleet.get(row.idInstance)?.find((c) => c.id === row.id);
+      const digest = known && known.mark === row.mark ? known.digest : this.digestOf(row.id, row.sealed);
+      const list = found.get(row.idInstance) ?? [];
+      list.push({ id: row.id, digest, mark: row.mark, seen: this.readings });
+      found.set(row.idInstance, list);
+    }
+    return idInstances.map((i) => found.get(i) ?? []);
   }
 
   /** A stored token that opens under no key of the ring matches nothing: the caller gets the usual refusal, the log says why. */
@@ -167,10 +219,6 @@ export class WebhookTokens {
       : presented === null ? "no Authorization header" : "a wrong token";
     this.ctx.log.info({ idInstance, why }, "provider webhook refused");
   }
-}
-
-function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
-  return a === null || b === null ? a === b : a.equals(b);
 }
 
 /** GREEN-API sends the configured token back as "Bearer <token>"; a raw token is accepted too. */

@@ -29,9 +29,13 @@ export interface ProviderHooks {
   close(): Promise<void>;
 }
 
-/** Instances added, removed or given another webhook token in this process are read again at once. */
+/**
+ * The fleet's webhook tokens are read as the face opens, not at its first webhook. Instances added,
+ * removed or given another webhook token in this process are read again at once.
+ */
 export function openProviderHooks(ctx: FleetContext): ProviderHooks {
   const tokens = new WebhookTokens(ctx);
+  tokens.warm();
   const intake = new HookIntake(ctx);
   const forget = ({ idInstances }: { idInstances: string[] }) => tokens.forget(idInstances);
   ctx.events.on("instances:changed", forget);
