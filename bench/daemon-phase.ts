@@ -33,6 +33,9 @@ export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env">,
     SMTP_URL: run.smtpUrl,
     HOST: "127.0.0.1",
     LOG_LEVEL: "warn",
+    // The fake provider and the bench's receiver listen on loopback.
+    QRFLEET_ALLOW_PRIVATE_PROVIDER: "true",
+    QRFLEET_ALLOW_PRIVATE_WEBHOOKS: "true",
     QRFLEET_SCAN_WINDOW_MS: String(args.windowMs),
     // Frames come every rotate-ms: silence is only a fault after three of them go missing.
     QRFLEET_SILENCE_MS: String(Math.max(45_000, 3 * args.rotateMs)),

@@ -147,6 +147,13 @@ const schema = z.object({
    * more than it allows. 0: no limit. Default: 0 (a sweep of 100,000 instances a minute needs 1,667)
    */
   QRFLEET_PROVIDER_HOST_RPS: int(0, 1_000_000).default(0),
+  /**
+   * Provider calls and QR sockets may go to loopback and private addresses (a self-hosted provider,
+   * the simulator). Link-local and cloud metadata addresses are refused whatever this says. Default: false
+   */
+  QRFLEET_ALLOW_PRIVATE_PROVIDER: bool.default(false),
+  /** Operators' webhooks may go to loopback and private addresses (a receiver on the same network). Default: false */
+  QRFLEET_ALLOW_PRIVATE_WEBHOOKS: bool.default(false),
   /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */
   QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS: int(0, 3_600_000).default(60_000),
   /** A provider's 429s one call waits out before it gives up as rate limited (transient). Default: 3 */

@@ -2,7 +2,8 @@
  * Where the daemon may send a request it was configured to make (a provider apiUrl, an operator's
  * webhook): not to link-local addresses, where cloud metadata services answer with credentials,
  * nor to the unspecified address. Loopback and private networks stay allowed: a self-hosted
- * provider or receiver lives there. A name that resolves to such an address is not caught here.
+ * provider or receiver lives there. This reads the URL's text, to refuse what is typed; where a
+ * name resolves to is checked at every connect (outbound-guard.ts).
  */
 const METADATA_NAMES = new Set(["metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data"]);
 

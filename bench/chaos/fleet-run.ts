@@ -91,6 +91,8 @@ export class FleetRun {
       SMTP_URL: this.sink.url,
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",
+      QRFLEET_ALLOW_PRIVATE_PROVIDER: "true",
+      QRFLEET_ALLOW_PRIVATE_WEBHOOKS: "true",
       ...timingsEnv(opts.timings),
     };
     this.ctx = openFleet(loadConfig(this.env), createLogger({ level: "silent" }));

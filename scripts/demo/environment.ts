@@ -76,6 +76,9 @@ export async function demoEnvironment(
     PORT: String(port),
     HOST: "127.0.0.1",
     QRFLEET_PUBLIC_URL: base,
+    // The demo's simulated provider and its webhook receiver listen on this machine.
+    QRFLEET_ALLOW_PRIVATE_PROVIDER: "true",
+    QRFLEET_ALLOW_PRIVATE_WEBHOOKS: "true",
     LOG_LEVEL: outer.LOG_LEVEL || "info",
     QRFLEET_SESSION_ATTEMPTS: "3",
     QRFLEET_BACKOFF_BASE_MS: "5000",

@@ -1,6 +1,7 @@
 import type { Config } from "../config.js";
 import type { Db, Sql } from "../db.js";
 import type { Logger } from "../log.js";
+import type { OutboundHooks } from "../outbound-guard.js";
 import type { Queues } from "../queues.js";
 import type { SecretBox } from "../secrets.js";
 import type { FleetEvents } from "./events.js";
@@ -15,4 +16,6 @@ export interface FleetContext {
   config: Config;
   log: Logger;
   events: FleetEvents;
+  /** Stand-ins for the resolver and the connect of every outbound connection (tests); the system's when absent. */
+  outbound?: OutboundHooks;
 }

@@ -5,6 +5,7 @@ import type { FleetContext } from "./context.js";
 import { columnArrays, columnParams, INSTANCE_COLUMNS, instanceValues, sealInstances } from "./instance-rows.js";
 import { syncCronSchedule } from "./instances.js";
 import { planSync, type ChangedField, type FleetRow, type NewRow, type RowUpdate, type SyncEntryError, type SyncPlan } from "./partner-plan.js";
+import { providerAgentOf } from "./outbound.js";
 
 /**
  * `qrfleet instance sync`: the fleet made to match a GREEN-API partner account. Every instance the
@@ -57,6 +58,7 @@ export async function syncPartnerAccount(ctx: FleetContext, opts: SyncOptions = 
   if (!token) throw new ConfigError(`missing configuration: ${MISSING_PARTNER_TOKEN}`);
   const client = createPartnerClient({
     partnerApiUrl: ctx.config.GREENAPI_PARTNER_API_URL, partnerToken: token, timeoutMs: ctx.config.QRFLEET_HTTP_TIMEOUT_MS,
+    dispatcher: providerAgentOf(ctx),
   });
   const listing = await client.getInstances(opts.signal);
   const listed = listing.instances.length + listing.unreadable.length;

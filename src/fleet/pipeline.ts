@@ -1,4 +1,3 @@
-import { Agent } from "undici";
 import { Batcher } from "../batcher.js";
 import { ChannelHealth } from "../notify/channel-health.js";
 import { ChannelCache } from "../notify/channels.js";
@@ -7,7 +6,9 @@ import { Dispatcher } from "../notify/dispatcher.js";
 import { createThreadMailer } from "../notify/mail-thread.js";
 import { DeliveryRecorder } from "../notify/recorder.js";
 import { claimAttempts, handBack, type Claim, type ClaimRequest } from "./attempts.js";
+import { guardedAgent } from "../outbound-guard.js";
 import type { FleetContext } from "./context.js";
+import { webhookPolicy } from "./outbound.js";
 import type { SessionPipeline } from "./qr-intake.js";
 import { QrStore } from "./qr-store.js";
 
@@ -30,7 +31,7 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
     log[willRetry ? "warn" : "error"]({ err, items, willRetry }, `${what} failed`);
   const mailer = createThreadMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM, maxConnections: config.SMTP_CONNECTIONS });
   // Keep-alive connections to webhook endpoints, shared by first tries and retries.
-  const http = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+  const http = guardedAgent(webhookPolicy(ctx), { keepAliveTimeout: 30_000, connections: 64 });
   const leaseMs = Math.max(config.QRFLEET_DELIVERY_LEASE_MS, config.QRFLEET_WEBHOOK_TIMEOUT_MS + 5_000);
   const retry = { multiplier: config.QRFLEET_DELIVERY_RETRY_MULTIPLIER, retryAfterMaxMs: config.QRFLEET_WEBHOOK_RETRY_AFTER_MAX_MS };
   const send = {

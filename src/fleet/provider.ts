@@ -4,6 +4,7 @@ import type { InstanceAddress } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { providerPace } from "./provider-pace.js";
 import { hostBudgetOf } from "./host-budget.js";
+import { providerAgentOf } from "./outbound.js";
 
 /** A token sealed under another key cannot be used; only a human can set it again. */
 export const UNREADABLE_TOKEN =
@@ -52,6 +53,7 @@ function clientOptions(ctx: FleetContext, inst: Pick<Instance, "apiUrl" | "idIns
   const budget = hostBudgetOf(ctx);
   return {
     timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS,
+    dispatcher: providerAgentOf(ctx),
     limiter: {
       async acquire(method: string, signal?: AbortSignal) {
         await budget.take(inst.apiUrl);

@@ -12,6 +12,7 @@ import type { EventView } from "../notify/types.js";
 import { addSessionJob, type SessionJob } from "../queues.js";
 import { finishAttempt, type AttemptEnd, type Claim } from "./attempts.js";
 import type { FleetContext } from "./context.js";
+import { providerPolicy } from "./outbound.js";
 import { recordInstanceState } from "./instance-state.js";
 import { providerFor, UNREADABLE_TOKEN as UNREADABLE, type Provider } from "./provider.js";
 import { eventParties, QrIntake, type SessionPipeline } from "./qr-intake.js";
@@ -152,7 +153,7 @@ function runOverTransport(ctx: FleetContext, claim: Claim, provider: Provider, h
   }
   const pace = { qrMinIntervalMs: ctx.config.QRFLEET_QR_MIN_INTERVAL_MS, qrFloodFrames: ctx.config.QRFLEET_QR_FLOOD_FRAMES };
   const rateLimit = { rateLimitRetries: ctx.config.QRFLEET_PROVIDER_RATE_LIMIT_RETRIES, retryAfterMaxMs: ctx.config.QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS };
-  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs, ...rateLimit }), ...bounds, ...pace, ...hooks });
+  return runSocketAttempt({ connect: connectorFor(provider.address, { timeoutMs, ...rateLimit, outbound: providerPolicy(ctx) }), ...bounds, ...pace, ...hooks });
 }
 
 async function finish(

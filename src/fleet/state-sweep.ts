@@ -4,6 +4,7 @@ import { StatePoller } from "../greenapi/state-poll.js";
 import type { InstanceState } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
+import { providerPolicy } from "./outbound.js";
 import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
 import { UNREADABLE_TOKEN } from "./provider.js";
 import { enqueueSessions } from "./sessions.js";
@@ -154,7 +155,7 @@ const pollers = new WeakMap<FleetContext, StatePoller>();
 /** The keep-alive connections this context's state polls share: about one per poll in flight. */
 export function statePollerOf(ctx: FleetContext): StatePoller {
   let poller = pollers.get(ctx);
-  if (!poller) pollers.set(ctx, (poller = new StatePoller(ctx.config.QRFLEET_HTTP_TIMEOUT_MS, ctx.config.QRFLEET_SWEEP_CONCURRENCY)));
+  if (!poller) pollers.set(ctx, (poller = new StatePoller(ctx.config.QRFLEET_HTTP_TIMEOUT_MS, ctx.config.QRFLEET_SWEEP_CONCURRENCY, providerPolicy(ctx))));
   return poller;
 }
 

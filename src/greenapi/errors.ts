@@ -1,4 +1,5 @@
 import { maskSecrets } from "../log.js";
+import { AddressRefusedError } from "../outbound-guard.js";
 
 /**
  * Errors of talking to the provider. `code` is stable (stored, returned by the API, used in
@@ -75,6 +76,8 @@ export function describeCause(err: unknown): string {
   let e: unknown = err;
   // undici wraps the socket error in `cause` ("fetch failed" → ECONNREFUSED).
   for (let depth = 0; depth < 3 && e instanceof Error; depth++) {
+    // Names and addresses only, no secret: the refusal says what to change.
+    if (e instanceof AddressRefusedError) return `refused: ${e.message}`;
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
     e = e.cause;

@@ -8,6 +8,8 @@ import { rateLimitFallbackMs, waitFor } from "./pace.js";
 import type { QrSocket, QrSocketListener } from "./socket-attempt.js";
 import type { InstanceAddress } from "./types.js";
 import { qrSocketUrl } from "./urls.js";
+import { checkedAddress, guardedLookup, type OutboundPolicy } from "../outbound-guard.js";
+import { isIP } from "node:net";
 
 export interface QrSocketOptions {
   /** Bound on TCP connect plus upgrade, in ms. */
@@ -19,6 +21,8 @@ export interface QrSocketOptions {
   rateLimitRetries?: number;
   /** The longest Retry-After taken as the provider says it, in ms. Default: 60000 */
   retryAfterMaxMs?: number;
+  /** Where the socket may connect, judged by the address it resolves to. Default: anywhere */
+  outbound?: OutboundPolicy;
 }
 
 /** What a 429 on the upgrade waits when it names no Retry-After (doubling from 1 s in a row). */
@@ -35,6 +39,15 @@ export function openQrSocket(addr: InstanceAddress, opts: UpgradeOptions): Promi
   const what = `websocket ${maskSecrets(url)}`;
   const { signal } = opts;
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const { outbound } = opts;
+  // A name is checked as it resolves (the lookup below); an address in the URL itself, here.
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  const checked = outbound && isIP(host) ? checkedAddress(host, outbound) : Promise.resolve();
+  return checked.then(() => open(url, what, opts), (err: Error) => Promise.reject(new ProviderUnavailableError(`${what} refused: ${err.message}`)));
+}
+
+function open(url: string, what: string, opts: UpgradeOptions): Promise<QrSocket> {
+  const { signal, outbound } = opts;
   return new Promise<QrSocket>((resolve, reject) => {
     // Compression is off: a zlib context per socket is real memory at 10,000 sessions,
     // and QR frames are base64 PNGs that barely compress.
@@ -43,6 +56,7 @@ export function openQrSocket(addr: InstanceAddress, opts: UpgradeOptions): Promi
       maxPayload: opts.maxPayload ?? MAX_FRAME_BYTES,
       perMessageDeflate: false,
       followRedirects: false,
+      ...(outbound && { lookup: guardedLookup(outbound) }),
     });
     let settled = false;
     const settle = (err: unknown, socket?: QrSocket) => {

@@ -1,5 +1,6 @@
-import { Agent, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { maskSecrets } from "../log.js";
+import { guardedAgent, type OutboundPolicy } from "../outbound-guard.js";
 import { describeCause, errorForStatus, ProviderProtocolError, ProviderUnavailableError } from "./errors.js";
 import { toInstanceState, type InstanceAddress, type InstanceState } from "./types.js";
 
@@ -24,9 +25,9 @@ export interface StatePoll {
 export class StatePoller {
   private readonly agent: Agent;
 
-  /** `connections`: the most kept open to one provider host (about the calls in flight). */
-  constructor(private readonly timeoutMs: number, connections: number) {
-    this.agent = new Agent({ connections, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  /** `connections`: the most kept open to one provider host (about the calls in flight); `outbound`: where they may go. */
+  constructor(timeoutMs: number, connections: number, outbound: OutboundPolicy) {
+    this.agent = guardedAgent(outbound, { connections, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
   /** The instance's state, or a GreenApiError naming the call with its token masked. */

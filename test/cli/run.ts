@@ -44,7 +44,8 @@ export function cliRunner(): CliRunner {
   const start = (args: string[], env: Record<string, string> = {}, input?: string) => {
     const child = spawn(process.execPath, [...nodeArgsFor("src/cli.ts"), ...args], {
       cwd: ROOT,
-      env: { ...process.env, QRFLEET_REDIS_PREFIX: prefix, ...env },
+      // The simulator and the receivers listen on loopback.
+      env: { ...process.env, QRFLEET_REDIS_PREFIX: prefix, QRFLEET_ALLOW_PRIVATE_PROVIDER: "true", QRFLEET_ALLOW_PRIVATE_WEBHOOKS: "true", ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     if (input !== undefined) child.stdin!.end(input);

@@ -27,6 +27,9 @@ export const FAST: Record<string, string> = {
   QRFLEET_SHUTDOWN_GRACE_MS: "500",
   QRFLEET_LOCK_DURATION_MS: "4000",
   QRFLEET_STALLED_INTERVAL_MS: "1000",
+  // The simulator and the tests' receivers listen on loopback.
+  QRFLEET_ALLOW_PRIVATE_PROVIDER: "true",
+  QRFLEET_ALLOW_PRIVATE_WEBHOOKS: "true",
 };
 
 export const newPrefix = () => `qrft_${randomBytes(5).toString("hex")}`;
