@@ -3,7 +3,7 @@ import { z } from "zod";
 import { isUniqueViolation, type ChannelKind, type Db } from "../db.js";
 import type { SecretBox } from "../secrets.js";
 import { ConflictError, NotFoundError } from "./errors.js";
-import { parseInput } from "./validate.js";
+import { parseInput, plainText } from "./validate.js";
 import { isUuid } from "../uuid.js";
 import { outboundProblem, shownAddress } from "../outbound.js";
 
@@ -63,12 +63,7 @@ export interface Assignment {
 export const MAX_TIER = 10;
 const SECRET_BYTES = 32;
 
-const nameSchema = z
-  .string()
-  .trim()
-  .min(1, "must not be empty")
-  .max(100, "must be at most 100 characters")
-  .regex(/^[^\p{Cc}]+$/u, "must not contain control characters");
+const nameSchema = plainText(100).pipe(z.string().min(1, "must not be empty"));
 const emailSchema = z.string().trim().pipe(z.email("must be an email address"));
 const webhookSchema = z
   .string()

@@ -3,6 +3,7 @@ import type { PartnerInstance, PartnerListing } from "../greenapi/partner.js";
 import type { SecretBox } from "../secrets.js";
 import { describeIssues } from "./errors.js";
 import { instanceFields } from "./instance-input.js";
+import { UNSEEN_CHARACTERS } from "./validate.js";
 
 /**
  * What a partner account's listing means for the fleet, decided without a write: the sync applies
@@ -69,9 +70,9 @@ export interface PlanInput {
 
 const entryFields = z.object({ apiUrl: instanceFields.apiUrl, idInstance: instanceFields.idInstance, token: instanceFields.token });
 
-/** A console name made into a label: control characters become spaces, and it fits the label's bound. */
+/** A console name made into a label: characters nobody can see become spaces, and it fits the label's bound. */
 function labelOf(name: string | null): string | null {
-  const label = (name ?? "").replace(/\p{Cc}/gu, " ").trim().slice(0, 200).trim();
+  const label = (name ?? "").replace(new RegExp(UNSEEN_CHARACTERS.source, "gu"), " ").replace(/ {2,}/g, " ").trim().slice(0, 200).trim();
   return label === "" ? null : label;
 }
 

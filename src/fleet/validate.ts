@@ -13,14 +13,19 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, context?: st
 }
 
 /**
- * Text a person typed: trimmed, bounded, and free of control characters. PostgreSQL refuses a NUL
- * in text (the request would fail late, as a database error), and an escape sequence in a label
- * would rewrite the terminal of whoever lists the fleet.
+ * Characters no label needs and a reader cannot see: control characters (PostgreSQL refuses a NUL,
+ * an escape sequence rewrites the terminal of whoever lists the fleet) and format characters
+ * (bidi controls that show a label reversed, zero-width characters that make two labels look
+ * alike), with the line and paragraph separators.
  */
+export const UNSEEN_CHARACTERS = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+export const UNSEEN_MESSAGE = "must not contain control or invisible formatting characters (bidi controls, zero-width characters, line separators)";
+
+/** Text a person typed: trimmed, bounded, and free of characters nobody can see (UNSEEN_CHARACTERS). */
 export function plainText(max: number) {
   return z
     .string()
     .trim()
     .max(max, `must be at most ${max} characters`)
-    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters");
+    .refine((v) => !UNSEEN_CHARACTERS.test(v), UNSEEN_MESSAGE);
 }

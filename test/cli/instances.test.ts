@@ -31,7 +31,10 @@ describe("qrfleet instance", { timeout: 120_000 }, () => {
     const id = newIdInstance();
     const refused = await qrfleet(["instance", "add", "--api-url", API, "--id", id, "--token", newToken(), "--label", "\u001b[2Jpwned"]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain("label: must not contain control characters");
+    expect(refused.stderr).toContain("label: must not contain control or invisible formatting characters");
+    const bidi = await qrfleet(["instance", "add", "--api-url", API, "--id", id, "--token", newToken(), "--label", "Shop\u202Egnp.exe"]);
+    expect(bidi.code).toBe(1);
+    expect(bidi.stderr).toContain("label: must not contain control or invisible formatting characters");
     const added = await qrfleet.json<InstanceView>(["instance", "add", "--api-url", API, "--id", id, "--token", newToken(), "--label", "desk"]);
     const db = testDb();
     try {

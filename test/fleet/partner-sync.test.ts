@@ -98,6 +98,14 @@ describe("instance sync from a partner account", () => {
     expect(rows.map((r) => [r.idInstance, r.apiUrl])).toEqual([[byHand.idInstance, "https://7103.api.greenapi.com"]]);
   });
 
+  it("makes a console name with bidi controls, zero-width characters or line separators into a label without them", async () => {
+    const { ctx, instances, sim } = await partnerAccount(1);
+    sim.partner.entry(instances[0]!.idInstance, { name: "Shop\u202Egnp.exe\u200B \u2066desk\u2069\u2028two" });
+    await syncPartnerAccount(ctx);
+    const stored = await fleet.db.instance.findUniqueOrThrow({ where: { apiUrl_idInstance: { apiUrl: sim.url, idInstance: instances[0]!.idInstance } } });
+    expect(stored.label).toBe("Shop gnp.exe desk two");
+  });
+
   it("uses the host the listing names, when it names one", async () => {
     const { ctx, instances, sim } = await partnerAccount(2, { listsApiUrl: true });
     await syncPartnerAccount({ ...ctx, config: { ...ctx.config, GREENAPI_INSTANCE_API_URL: "https://api.green-api.com" } });

@@ -110,11 +110,18 @@ describe("instances", () => {
     expect(patch.statusCode).toBe(404);
   });
 
-  it("answers 400, not 500, for NUL bytes and escape sequences in labels, filters and references", async () => {
-    for (const label of ["Front\u0000desk", "\u001b[2J\u001b[31mpwned", "tab\there"]) {
+  it("answers 400, not 500, for NUL bytes, escape sequences and invisible formatting in labels, names, filters and references", async () => {
+    const unseen = "must not contain control or invisible formatting characters (bidi controls, zero-width characters, line separators)";
+    const hostile = ["Front\u0000desk", "\u001b[2J\u001b[31mpwned", "tab\there", "Shop\u202Egnp.exe", "Front\u200Bdesk", "\u2066Desk\u2069", "two\u2028lines", "de\uFEFFsk"];
+    for (const label of hostile) {
       const res = await http.api("POST", "/api/instances", newInstance({ label }));
       expect(res.statusCode, JSON.stringify(label)).toBe(400);
-      expect(res.json().error).toMatchObject({ code: "invalid_input", message: "label: must not contain control characters" });
+      expect(res.json().error).toMatchObject({ code: "invalid_input", message: `label: ${unseen}` });
+    }
+    for (const name of hostile) {
+      const res = await http.api("POST", "/api/operators", { name, email: "ops@example.com" });
+      expect(res.statusCode, JSON.stringify(name)).toBe(400);
+      expect(res.json().error.message, JSON.stringify(name)).toContain(unseen);
     }
     for (const url of ["/api/instances?state=%00", "/api/operators/%00", "/api/instances/%00", "/api/sessions/%1B%5B2J", "/api/sessions?instance=%00", "/api/sessions?status=%07"]) {
       const res = await http.api("GET", url);
