@@ -69,9 +69,13 @@ const webhookSchema = z
   .string()
   .trim()
   .pipe(z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }))
-  .superRefine((v, ctx) => {
-    const problem = outboundProblem(new URL(v));
+  .transform((v, ctx) => {
+    // Zod runs this even after the URL check failed: a URL that does not parse (an IPv6 zone id) is already reported.
+    const url = URL.canParse(v) ? new URL(v) : null;
+    const problem = url ? outboundProblem(url) : null;
     if (problem) ctx.addIssue({ code: "custom", message: problem });
+    // Stored as it will be called: http://2130706433/ is http://127.0.0.1/.
+    return url?.href ?? v;
   });
 // Standard Webhooks: the secret is base64 of 24 to 64 random bytes, prefixed with whsec_.
 const secretSchema = z.string().refine(isValidWebhookSecret, {

@@ -204,6 +204,15 @@ describe("import", () => {
 });
 
 describe("operators, assignments, deliveries and status", () => {
+  it("answers 400 with a sentence for a webhook URL that does not parse, and stores one in the form it will be called", async () => {
+    const zoned = await http.api("POST", "/api/operators", { name: `op-${newIdInstance()}`, webhook: "http://[fe80::1%25eth0]/" });
+    expect(zoned.statusCode).toBe(400);
+    expect(zoned.json().error).toMatchObject({ code: "invalid_input", message: "webhook: must be an http:// or https:// URL" });
+    const decimal = await http.api("POST", "/api/operators", { name: `op-${newIdInstance()}`, webhook: "http://2130706433/qr" });
+    expect(decimal.statusCode).toBe(201);
+    expect(decimal.json().operator.channels).toEqual([expect.objectContaining({ kind: "webhook", address: "http://127.0.0.1/qr" })]);
+  });
+
   it("adds an operator, assigns an instance by idInstance, unassigns and removes", async () => {
     const inst = (await http.api("POST", "/api/instances", newInstance())).json();
     const name = `op-${newIdInstance()}`;
