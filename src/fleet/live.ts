@@ -122,12 +122,13 @@ export type PairingResult =
 export async function requestPairingCode(ctx: FleetContext, instance: Instance, phoneNumber: string): Promise<PairingResult> {
   // The link outlives the scan it was sent for: once a phone is linked it must not pair another.
   if (isLinked(instance)) return { refused: "already_linked", message: ALREADY_LINKED };
-  if (instance.expectedPhone && instance.expectedPhone !== phoneNumber) {
-    return { refused: "wrong_number", message: "this instance must be linked to another phone number; ask an admin if it has changed" };
-  }
+  // The interval comes before any answer about the number: a link holder cannot try numbers quickly.
   const key = `${ctx.queues.prefix}:live-pair:${instance.id}`;
   const first = await ctx.queues.connection.set(key, "1", "PX", PAIR_INTERVAL_MS, "NX");
   if (first === null) return { refused: "rate_limited", message: "a code was just requested; wait a few seconds and try again" };
+  if (instance.expectedPhone && instance.expectedPhone !== phoneNumber) {
+    return { refused: "wrong_number", message: "this instance must be linked to another phone number; ask an admin if it has changed" };
+  }
   const provider = providerFor(ctx, instance);
   if (!provider) return { refused: "invalid_token", message: "this instance's stored credentials cannot be used; tell an admin" };
   try {

@@ -40,8 +40,20 @@ describe("live page: phone-number pairing", () => {
     expect(wrong.statusCode).toBe(409);
     expect(wrong.json().error.code).toBe("wrong_number");
     expect(wrong.body).not.toContain("79990000001");
+    await h.ctx.queues.connection.del(`${h.ctx.queues.prefix}:live-pair:${inst.id}`); // the interval has passed
     const right = await pair(link, { phoneNumber: "+7 999 000-00-01" });
     expect(right.statusCode, right.body).toBe(200);
+  });
+
+  it("answers nothing about the number more than once an interval: ten quick guesses after a wrong one are all 429", async () => {
+    const { inst, link } = await newInstance();
+    await h.ctx.db.instance.update({ where: { id: inst.id }, data: { expectedPhone: "79990000001" } });
+    expect((await pair(link, { phoneNumber: "79001234560" })).json().error.code).toBe("wrong_number");
+    for (let i = 1; i <= 10; i++) {
+      const guess = await pair(link, { phoneNumber: i === 10 ? "79990000001" : `7900123456${i}` });
+      expect(guess.statusCode, `guess ${i}`).toBe(429);
+      expect(guess.json().error.code).toBe("rate_limited");
+    }
   });
 
   it("holds the interval across daemons sharing Redis", async () => {
