@@ -21,7 +21,7 @@ export const PAIR_INTERVAL_MS = 10_000;
 export type LiveAccess = { instance: Instance; expiresAt: Date } | { refused: "malformed" | "tampered" | "expired" | "gone" };
 
 export async function openLiveLink(ctx: FleetContext, token: string): Promise<LiveAccess> {
-  const check = verifyLiveToken(ctx.box.hmacKeys(), token);
+  const check = verifyLiveToken(ctx.box.hmacKeys(), token, new Date(), ctx.config.QRFLEET_LIVE_LINK_TTL_S * 1000);
   if (!check.ok) return { refused: check.reason };
   try {
     return { instance: await resolveInstance(ctx.db, check.instanceId), expiresAt: check.expiresAt };

@@ -59,11 +59,15 @@ export function signLiveToken(key: Buffer, instanceId: string, expiresAt: Date):
   return Buffer.concat([payload, mac(key, payload)]).toString("base64url");
 }
 
+/** A link's expiry may run ahead of the lifetime by this much: the clocks of the daemon that signed it and the one that reads it. */
+const CLOCK_SLACK_MS = 5 * 60_000;
+
 /**
  * `keys` is one key or the keyring, current first: a link signed before a key rotation keeps
- * working until it expires, for as long as its key is still listed as previous.
+ * working until it expires, for as long as its key is still listed as previous. A link whose
+ * expiry lies further ahead than `lifetimeMs` was not signed by this fleet as configured: refused.
  */
-export function verifyLiveToken(keys: Buffer | readonly Buffer[], token: string, now: Date = new Date()): LiveTokenCheck {
+export function verifyLiveToken(keys: Buffer | readonly Buffer[], token: string, now: Date = new Date(), lifetimeMs = Infinity): LiveTokenCheck {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(token)) return { ok: false, reason: "malformed" };
   const raw = Buffer.from(token, "base64url");
   if (raw.length <= HEADER_BYTES + MAC_BYTES || raw.toString("base64url") !== token) return { ok: false, reason: "malformed" };
@@ -75,6 +79,7 @@ export function verifyLiveToken(keys: Buffer | readonly Buffer[], token: string,
   if (!ring.some((key) => timingSafeEqual(presented, mac(key, payload)))) return { ok: false, reason: "tampered" };
   const expiresAt = new Date(payload.readUInt32BE(1) * 1000);
   if (now.getTime() >= expiresAt.getTime()) return { ok: false, reason: "expired" };
+  if (expiresAt.getTime() - now.getTime() > lifetimeMs + CLOCK_SLACK_MS) return { ok: false, reason: "tampered" };
   return { ok: true, instanceId, expiresAt };
 }
 

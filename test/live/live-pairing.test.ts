@@ -2,7 +2,7 @@ import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { registerLivePage } from "../../src/http/live.js";
 import { testFleet } from "../support/fleet.js";
-import { liveInstance, markLinked, pagePost, tamper, useLiveRoutes } from "./support.js";
+import { liveInstance, liveLink, markLinked, pagePost, tamper, useLiveRoutes } from "./support.js";
 
 const h = useLiveRoutes();
 
@@ -20,6 +20,13 @@ describe("live page: phone-number pairing", () => {
       expect(res.json().error.code).toBe("invalid_input");
     }
     expect((await pair(tamper(link), { phoneNumber: "79001234567" })).statusCode).toBe(403);
+  });
+
+  it("refuses a link signed with the fleet's key whose expiry lies years beyond the configured lifetime", async () => {
+    const { inst } = await newInstance();
+    const forever = liveLink(h.ctx, inst.id, 10 * 365 * 86_400_000);
+    expect((await pair(forever, { phoneNumber: "79001234567" })).statusCode).toBe(403);
+    expect((await h.app.inject({ method: "GET", url: `/live/${forever}` })).statusCode).toBe(403);
   });
 
   it("returns the provider's code without ever showing the instance token, once per interval", async () => {

@@ -20,6 +20,16 @@ describe("live-page link tokens", () => {
     });
   });
 
+  it("refuses a link whose expiry lies further ahead than the configured lifetime, with a few minutes for clocks", () => {
+    const day = 86_400_000;
+    const now = new Date("2030-01-01T00:00:00Z");
+    const at = (ms: number) => signLiveToken(key, randomUUID(), new Date(now.getTime() + ms));
+    expect(verifyLiveToken(key, at(day), now, day).ok).toBe(true);
+    expect(verifyLiveToken(key, at(day + 60_000), now, day).ok).toBe(true);
+    expect(verifyLiveToken(key, at(day + 3600_000), now, day)).toEqual({ ok: false, reason: "tampered" });
+    expect(verifyLiveToken(key, at(3650 * day), now, day)).toEqual({ ok: false, reason: "tampered" });
+  });
+
   it("carries ids that are not UUIDs", () => {
     const token = signLiveToken(key, "instance-ünïcode-7", inAnHour());
     expect(verifyLiveToken(key, token)).toMatchObject({ ok: true, instanceId: "instance-ünïcode-7" });
