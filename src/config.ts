@@ -154,6 +154,8 @@ const schema = z.object({
   QRFLEET_ALLOW_PRIVATE_PROVIDER: bool.default(false),
   /** Operators' webhooks may go to loopback and private addresses (a receiver on the same network). Default: false */
   QRFLEET_ALLOW_PRIVATE_WEBHOOKS: bool.default(false),
+  /** The queue board (/admin/queues) may retry, clean, obliterate, add and pause jobs. Default: false (read-only) */
+  QRFLEET_QUEUE_BOARD_WRITABLE: bool.default(false),
   /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */
   QRFLEET_PROVIDER_RETRY_AFTER_MAX_MS: int(0, 3_600_000).default(60_000),
   /** A provider's 429s one call waits out before it gives up as rate limited (transient). Default: 3 */

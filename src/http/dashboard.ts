@@ -9,7 +9,7 @@ import { plainText } from "../fleet/validate.js";
 import { liveUrl, signLiveToken } from "../notify/live-link.js";
 import { sameSecret } from "../secrets.js";
 import { POLICY_STATES } from "../state-policies.js";
-import { ADMIN_COOKIE_TTL_S, isAdmin, makeAdminCookieValue, setCookieHeader } from "./admin-cookie.js";
+import { ADMIN_COOKIE_TTL_S, AdminLogins, setCookieHeader } from "./admin-cookie.js";
 import { renderDashboard, renderLoginPage, renderMessagePage } from "./dashboard-page.js";
 import { toApiError } from "./errors.js";
 import { idParams, parseInput } from "./input.js";
@@ -39,6 +39,7 @@ const LOGGED_OUT: Problem = { status: 401, title: "Log in first", code: "unautho
  */
 export async function registerDashboard(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   const adminToken = ctx.config.QRFLEET_ADMIN_TOKEN;
+  const logins = new AdminLogins(ctx);
   const ownOrigins = new Set([new URL(ctx.config.QRFLEET_PUBLIC_URL).origin]);
   await app.register(async (scope) => {
     const nonces = new WeakMap<FastifyRequest, string>();
@@ -54,7 +55,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
       if (isCrossSite(req, ownOrigins)) return fail(req, reply, CROSS_SITE);
     };
     const adminOnly = async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!isAdmin(req, adminToken)) return fail(req, reply, LOGGED_OUT);
+      if (!(await logins.isAdmin(req))) return fail(req, reply, LOGGED_OUT);
     };
 
     scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 4096 }, (_req, body, done) =>
@@ -73,7 +74,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
     });
 
     scope.get<{ Querystring: Record<string, unknown> }>("/admin", async (req, reply) => {
-      if (!isAdmin(req, adminToken)) return html(reply, renderLoginPage(nonceOf(req)));
+      if (!(await logins.isAdmin(req))) return html(reply, renderLoginPage(nonceOf(req)));
       const filter = toFilter(parseInput(filterQuery, req.query));
       const [status, page, channels] = await Promise.all([fleetStatus(ctx), dashboardPage(ctx, filter), troubledChannels(ctx)]);
       const now = new Date();
@@ -83,11 +84,12 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
     scope.post("/admin/login", { onRequest: sameSiteOnly }, async (req, reply) => {
       const { token } = parseInput(loginBody, req.body);
       if (!sameSecret(token, adminToken)) return html(reply.status(401), renderLoginPage(nonceOf(req), "Wrong admin token. Check it and try again."));
-      reply.header("set-cookie", setCookieHeader(req, ctx.config.QRFLEET_PUBLIC_URL, makeAdminCookieValue(adminToken), ADMIN_COOKIE_TTL_S));
+      reply.header("set-cookie", setCookieHeader(req, ctx.config.QRFLEET_PUBLIC_URL, logins.issue(), ADMIN_COOKIE_TTL_S));
       return reply.redirect("/admin", 303);
     });
 
     scope.post("/admin/logout", { onRequest: sameSiteOnly }, async (req, reply) => {
+      await logins.logOut(req);
       reply.header("set-cookie", setCookieHeader(req, ctx.config.QRFLEET_PUBLIC_URL, "", 0));
       return reply.redirect("/admin", 303);
     });

@@ -1,7 +1,8 @@
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertMixedFleet, runningSession, type MixedFleet } from "../support/mixed-fleet.js";
-import { isValidAdminCookieValue, makeAdminCookieValue, setCookieHeader } from "../../src/http/admin-cookie.js";
+import { randomBytes } from "node:crypto";
+import { adminCookieKey, makeAdminCookieValue, readAdminCookieValue, setCookieHeader } from "../../src/http/admin-cookie.js";
 import { ADMIN_TOKEN, auth, startHttp, type TestFleet } from "./harness.js";
 
 let ctx: TestFleet;
@@ -84,7 +85,7 @@ describe("dashboard login", () => {
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe("/admin");
     const header = String(res.headers["set-cookie"]);
-    expect(header).toMatch(/^qrfleet_admin=\d+\.[A-Za-z0-9_-]{43}; /);
+    expect(header).toMatch(/^qrfleet_admin=[A-Za-z0-9_-]{22}\.\d+\.[A-Za-z0-9_-]{43}; /);
     expect(header).toContain("HttpOnly");
     expect(header).toContain("SameSite=Strict");
     expect(header).toContain("Path=/admin");
@@ -96,22 +97,38 @@ describe("dashboard login", () => {
     expect(shown.body).not.toContain(ADMIN_TOKEN);
   });
 
-  it("takes the bearer token too, and logging out clears the cookie", async () => {
+  it("takes the bearer token too; logging out clears the cookie, and the same cookie sent again is refused on every daemon", async () => {
     expect((await page("", auth)).body).toContain('id="instances"');
-    const out = await app.inject({ method: "POST", url: "/admin/logout", headers: { ...FORM, cookie } });
+    const mine = String((await logIn(ADMIN_TOKEN)).headers["set-cookie"]).split(";")[0]!;
+    expect((await page("", { cookie: mine })).body).toContain('id="instances"');
+    const out = await app.inject({ method: "POST", url: "/admin/logout", headers: { ...FORM, cookie: mine } });
     expect(out.statusCode).toBe(303);
     expect(String(out.headers["set-cookie"])).toMatch(/^qrfleet_admin=; .*Max-Age=0/);
+    expect((await page("", { cookie: mine })).body).not.toContain('id="instances"');
+    const other = await startHttp({ QRFLEET_REDIS_PREFIX: ctx.config.QRFLEET_REDIS_PREFIX, QRFLEET_SECRET_KEY: ctx.config.QRFLEET_SECRET_KEY });
+    try {
+      const elsewhere = await other.app.inject({ method: "GET", url: "/admin", headers: { cookie: mine } });
+      expect(elsewhere.body).not.toContain('id="instances"');
+      expect((await other.app.inject({ method: "GET", url: "/admin", headers: { cookie } })).body).toContain('id="instances"');
+    } finally {
+      await other.close();
+    }
+    expect((await page("", { cookie })).body).toContain('id="instances"'); // another login is not logged out
   });
 });
 
 describe("the login cookie", () => {
-  it("stops working when the admin token changes or the cookie expires", () => {
-    const value = makeAdminCookieValue(ADMIN_TOKEN);
-    expect(isValidAdminCookieValue(ADMIN_TOKEN, value)).toBe(true);
-    expect(isValidAdminCookieValue("a-rotated-admin-token-9876", value)).toBe(false);
-    expect(isValidAdminCookieValue(ADMIN_TOKEN, value, Date.now() + 13 * 3_600_000)).toBe(false);
-    const [expiry, mac] = value.split(".");
-    expect(isValidAdminCookieValue(ADMIN_TOKEN, `${Number(expiry) + 3600}.${mac}`)).toBe(false);
+  it("stops working when the admin token or the secret key changes, when it expires, and when any part is altered", () => {
+    const secretKey = randomBytes(32);
+    const key = adminCookieKey(secretKey, ADMIN_TOKEN);
+    const value = makeAdminCookieValue(key);
+    expect(readAdminCookieValue(key, value)).not.toBeNull();
+    expect(readAdminCookieValue(adminCookieKey(secretKey, "a-rotated-admin-token-9876"), value)).toBeNull();
+    expect(readAdminCookieValue(adminCookieKey(randomBytes(32), ADMIN_TOKEN), value)).toBeNull();
+    expect(readAdminCookieValue(key, value, Date.now() + 13 * 3_600_000)).toBeNull();
+    const [session, expiry, mac] = value.split(".");
+    expect(readAdminCookieValue(key, `${session}.${Number(expiry) + 3600}.${mac}`)).toBeNull();
+    expect(readAdminCookieValue(key, `${randomBytes(16).toString("base64url")}.${expiry}.${mac}`)).toBeNull();
   });
 
   it("is Secure when the public URL is https", () => {
