@@ -154,6 +154,11 @@ const schema = z.object({
   QRFLEET_ALLOW_PRIVATE_PROVIDER: bool.default(false),
   /** Operators' webhooks may go to loopback and private addresses (a receiver on the same network). Default: false */
   QRFLEET_ALLOW_PRIVATE_WEBHOOKS: bool.default(false),
+  /**
+   * When set, /metrics answers only `Authorization: Bearer <this>` (a secret, 32 characters at
+   * least): the fleet's states and queue depths are not for whoever reaches the port. Default: none (open)
+   */
+  QRFLEET_METRICS_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
   /** The queue board (/admin/queues) may retry, clean, obliterate, add and pause jobs. Default: false (read-only) */
   QRFLEET_QUEUE_BOARD_WRITABLE: bool.default(false),
   /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */

@@ -36,7 +36,7 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
-  for (const s of [config.QRFLEET_ADMIN_TOKEN, config.QRFLEET_SECRET_KEY, ...config.QRFLEET_SECRET_KEYS_PREVIOUS]) registerSecret(s);
+  for (const s of [config.QRFLEET_ADMIN_TOKEN, config.QRFLEET_SECRET_KEY, ...config.QRFLEET_SECRET_KEYS_PREVIOUS, config.QRFLEET_METRICS_TOKEN]) registerSecret(s);
   const migrated = await migrate(migrationUrl(config));
   if (migrated.applied.length) log.info({ applied: migrated.applied }, "migrations applied");
   if (migrated.checksumChanged.length) log.warn({ changed: migrated.checksumChanged }, "applied migrations were edited since");

@@ -7,13 +7,13 @@ export function bearerToken(header: string | undefined): string | null {
   return /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? null;
 }
 
-/** Admin API: `Authorization: Bearer <QRFLEET_ADMIN_TOKEN>`, compared in constant time. */
-export function requireBearer(adminToken: string) {
+/** `Authorization: Bearer <token>`, compared in constant time: the admin API's (QRFLEET_ADMIN_TOKEN) unless `what` names another. */
+export function requireBearer(token: string, what = "admin token") {
   return async function bearerAuth(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const presented = bearerToken(req.headers.authorization);
-    if (presented !== null && sameSecret(presented, adminToken)) return;
+    if (presented !== null && sameSecret(presented, token)) return;
     reply.header("www-authenticate", 'Bearer realm="qrfleet"');
-    return sendError(reply, 401, "unauthorized", presented !== null ? "wrong admin token" : "send Authorization: Bearer <admin token>");
+    return sendError(reply, 401, "unauthorized", presented !== null ? `wrong ${what}` : `send Authorization: Bearer <${what}>`);
   };
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
 import { registerFleetGauges } from "../fleet/fleet-gauges.js";
+import { requireBearer } from "./auth.js";
 
 /** A readiness probe must answer before the orchestrator's own timeout, even with a dependency hung. */
 const CHECK_TIMEOUT_MS = 2_000;
@@ -26,7 +27,10 @@ export async function healthRoutes(app: FastifyInstance, opts: { ctx: FleetConte
 
   // This process's counters and histograms, and the fleet-wide gauges read (cached) at scrape time.
   registerFleetGauges(ctx, metrics);
-  app.get("/metrics", async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  const token = ctx.config.QRFLEET_METRICS_TOKEN;
+  app.get("/metrics", { onRequest: token === undefined ? [] : [requireBearer(token, "metrics token")] }, async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
 }
 
 async function check(probe: () => Promise<unknown>): Promise<CheckResult> {

@@ -41,6 +41,24 @@ describe("health, metrics and the queue dashboard", () => {
     expect(res.body).toContain("qrfleet_session_transitions_total");
   });
 
+  it("asks for the metrics token on /metrics when one is set, and for nothing else there", async () => {
+    const metricsToken = `metrics-${"x".repeat(32)}`;
+    const guarded = await startHttp({ QRFLEET_METRICS_TOKEN: metricsToken });
+    try {
+      const anonymous = await guarded.app.inject({ method: "GET", url: "/metrics" });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json().error.message).toBe("send Authorization: Bearer <metrics token>");
+      const admin = await guarded.app.inject({ method: "GET", url: "/metrics", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(admin.statusCode).toBe(401);
+      const right = await guarded.app.inject({ method: "GET", url: "/metrics", headers: { authorization: `Bearer ${metricsToken}` } });
+      expect(right.statusCode).toBe(200);
+      expect(right.body).toContain("qrfleet_session_transitions_total");
+      expect((await guarded.app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it("puts bull-board behind Basic auth with the admin token as password", async () => {
     const anonymous = await app.inject({ method: "GET", url: "/admin/queues" });
     expect(anonymous.statusCode).toBe(401);
