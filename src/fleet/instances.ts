@@ -3,7 +3,7 @@ import { isUniqueViolation } from "../db.js";
 import { reauthSchedulerId } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { announceInstanceChanges } from "./instance-changes.js";
-import { ConflictError, NotFoundError } from "./errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "./errors.js";
 import { instanceUpdateSchema, newInstanceSchema, type NewInstance } from "./instance-input.js";
 import { sealedInstance } from "./instance-rows.js";
 import { isUuid } from "../uuid.js";
@@ -130,6 +130,12 @@ export async function showInstance(ctx: FleetContext, ref: string): Promise<Inst
 export async function updateInstance(ctx: FleetContext, ref: string, input: unknown): Promise<InstanceView> {
   const inst = await resolveInstance(ctx.db, ref);
   const u = parseInput(instanceUpdateSchema, input);
+  // The stored token would go to the new host with the next call: whoever moves it must hold the token.
+  if (u.apiUrl !== undefined && new URL(u.apiUrl).host !== new URL(inst.apiUrl).host && u.token === undefined) {
+    throw new ValidationError("apiUrl: moving an instance to another host needs its token again in the same request (token, or --token)", {
+      issues: [{ path: "token", message: "required when apiUrl names another host" }],
+    });
+  }
   const data: Prisma.InstanceUpdateInput = {
     ...(u.apiUrl !== undefined && { apiUrl: u.apiUrl }),
     ...(u.token !== undefined && { tokenCiphertext: ctx.box.seal(u.token), attention: null }),

@@ -68,6 +68,17 @@ describe("instances", () => {
     const list = await http.api("GET", "/api/instances?limit=10000");
     expect(list.json().instances.map((i: { id: string }) => i.id)).toContain(view.id);
 
+    // The stored token would follow the instance to the new host: moving it needs the token again.
+    const moved = await http.api("PATCH", `/api/instances/${view.id}`, { apiUrl: "https://elsewhere.example.net" });
+    expect(moved.statusCode).toBe(400);
+    expect(moved.json().error.message).toMatch(/^apiUrl: moving an instance to another host needs its token again/);
+    expect((await http.api("GET", `/api/instances/${view.id}`)).json().apiUrl).toBe(API_URL);
+    const samePlace = await http.api("PATCH", `/api/instances/${view.id}`, { apiUrl: `${API_URL}/` });
+    expect(samePlace.statusCode, samePlace.body).toBe(200);
+    const withToken = await http.api("PATCH", `/api/instances/${view.id}`, { apiUrl: "https://elsewhere.example.net", token: newToken() });
+    expect(withToken.statusCode, withToken.body).toBe(200);
+    expect(withToken.json().apiUrl).toBe("https://elsewhere.example.net");
+
     expect((await http.api("DELETE", `/api/instances/${view.id}`)).statusCode).toBe(200);
     const gone = await http.api("GET", `/api/instances/${view.id}`);
     expect(gone.statusCode).toBe(404);
