@@ -159,6 +159,10 @@ const schema = z.object({
    * least): the fleet's states and queue depths are not for whoever reaches the port. Default: none (open)
    */
   QRFLEET_METRICS_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Wrong admin tokens one client address may present (Bearer, Basic, the login form) before it waits. Default: 10 */
+  QRFLEET_LOGIN_FAILURES: int(1, 1_000_000).default(10),
+  /** The window those failures are counted in, and the wait after them, in ms. Default: 900000 (15 min) */
+  QRFLEET_LOGIN_WINDOW_MS: int(1_000).default(900_000),
   /** The queue board (/admin/queues) may retry, clean, obliterate, add and pause jobs. Default: false (read-only) */
   QRFLEET_QUEUE_BOARD_WRITABLE: bool.default(false),
   /** The longest Retry-After of a provider's 429 that is waited out, in ms; a longer one is cut to this. Default: 60000 */

@@ -2,8 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { recordLogout, wasLoggedOut } from "../fleet/admin-logins.js";
 import type { FleetContext } from "../fleet/context.js";
-import { sameSecret } from "../secrets.js";
-import { bearerToken } from "./auth.js";
+import { bearerToken, SecretCheck } from "./auth.js";
 
 /**
  * The dashboard's login cookie. The admin token is typed once; the browser then keeps
@@ -49,8 +48,11 @@ export function readAdminCookieValue(key: Buffer, value: string, now = Date.now(
 export class AdminLogins {
   private readonly key: Buffer;
 
+  private readonly bearer: SecretCheck;
+
   constructor(private readonly ctx: FleetContext) {
     this.key = adminCookieKey(ctx.box.hmacKey(), ctx.config.QRFLEET_ADMIN_TOKEN);
+    this.bearer = new SecretCheck(ctx, ctx.config.QRFLEET_ADMIN_TOKEN);
   }
 
   issue(): string {
@@ -60,7 +62,7 @@ export class AdminLogins {
   /** A logged-in browser (the cookie, not logged out) or a script (`Authorization: Bearer <admin token>`). */
   async isAdmin(req: FastifyRequest): Promise<boolean> {
     const bearer = bearerToken(req.headers.authorization);
-    if (bearer !== null) return sameSecret(bearer, this.ctx.config.QRFLEET_ADMIN_TOKEN);
+    if (bearer !== null) return (await this.bearer.check(req, bearer)) === "ok";
     const cookie = readAdminCookieValue(this.key, cookieValue(req, ADMIN_COOKIE) ?? "");
     return cookie !== null && !(await wasLoggedOut(this.ctx, cookie.session));
   }

@@ -7,9 +7,9 @@ import { enqueueSession } from "../fleet/sessions.js";
 import { fleetStatus } from "../fleet/status.js";
 import { plainText } from "../fleet/validate.js";
 import { liveUrl, signLiveToken } from "../notify/live-link.js";
-import { sameSecret } from "../secrets.js";
 import { POLICY_STATES } from "../state-policies.js";
 import { ADMIN_COOKIE_TTL_S, AdminLogins, setCookieHeader } from "./admin-cookie.js";
+import { SecretCheck } from "./auth.js";
 import { renderDashboard, renderLoginPage, renderMessagePage } from "./dashboard-page.js";
 import { toApiError } from "./errors.js";
 import { idParams, parseInput } from "./input.js";
@@ -40,6 +40,7 @@ const LOGGED_OUT: Problem = { status: 401, title: "Log in first", code: "unautho
 export async function registerDashboard(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   const adminToken = ctx.config.QRFLEET_ADMIN_TOKEN;
   const logins = new AdminLogins(ctx);
+  const loginCheck = new SecretCheck(ctx, adminToken);
   const ownOrigins = new Set([new URL(ctx.config.QRFLEET_PUBLIC_URL).origin]);
   await app.register(async (scope) => {
     const nonces = new WeakMap<FastifyRequest, string>();
@@ -83,7 +84,12 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
 
     scope.post("/admin/login", { onRequest: sameSiteOnly }, async (req, reply) => {
       const { token } = parseInput(loginBody, req.body);
-      if (!sameSecret(token, adminToken)) return html(reply.status(401), renderLoginPage(nonceOf(req), "Wrong admin token. Check it and try again."));
+      const result = await loginCheck.check(req, token);
+      if (typeof result === "number") {
+        reply.header("retry-after", String(Math.ceil(result / 1000)));
+        return html(reply.status(429), renderLoginPage(nonceOf(req), `Too many wrong tokens from this address. Try again in ${Math.ceil(result / 60_000)} min.`));
+      }
+      if (result === "wrong") return html(reply.status(401), renderLoginPage(nonceOf(req), "Wrong admin token. Check it and try again."));
       reply.header("set-cookie", setCookieHeader(req, ctx.config.QRFLEET_PUBLIC_URL, logins.issue(), ADMIN_COOKIE_TTL_S));
       return reply.redirect("/admin", 303);
     });

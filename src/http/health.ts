@@ -28,7 +28,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { ctx: FleetConte
   // This process's counters and histograms, and the fleet-wide gauges read (cached) at scrape time.
   registerFleetGauges(ctx, metrics);
   const token = ctx.config.QRFLEET_METRICS_TOKEN;
-  app.get("/metrics", { onRequest: token === undefined ? [] : [requireBearer(token, "metrics token")] }, async (_req, reply) =>
+  app.get("/metrics", { onRequest: token === undefined ? [] : [requireBearer(ctx, token, "metrics token")] }, async (_req, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()),
   );
 }

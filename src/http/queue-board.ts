@@ -39,7 +39,7 @@ export async function queueBoard(app: FastifyInstance, opts: { ctx: FleetContext
     serverAdapter,
     options: { uiConfig: { boardTitle: "qrfleet" } },
   });
-  app.addHook("onRequest", requireBasicOrBearer(config.QRFLEET_ADMIN_TOKEN));
+  app.addHook("onRequest", requireBasicOrBearer(opts.ctx));
   app.addHook("onSend", async (_req, reply, payload) => {
     reply.headers(BOARD_HEADERS);
     const html = String(reply.getHeader("content-type") ?? "").startsWith("text/html");

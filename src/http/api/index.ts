@@ -12,7 +12,7 @@ import { sessionRoutes } from "./sessions.js";
 
 /** The admin API, mounted under /api: every route, unknown ones included, needs the bearer token. */
 export async function adminApi(app: FastifyInstance, opts: { ctx: FleetContext }): Promise<void> {
-  app.addHook("onRequest", requireBearer(opts.ctx.config.QRFLEET_ADMIN_TOKEN));
+  app.addHook("onRequest", requireBearer(opts.ctx, opts.ctx.config.QRFLEET_ADMIN_TOKEN));
   app.setNotFoundHandler((_req, reply) => sendError(reply, 404, "not_found", "no such route"));
   useZodSchemas(app);
   await collectOpenApi(app);
