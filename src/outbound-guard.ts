@@ -86,11 +86,14 @@ export interface OutboundPolicy {
   hooks?: OutboundHooks;
 }
 
+/** A URL's hostname without the brackets of an IPv6 address. */
+export const bareHost = (hostname: string) => hostname.replace(/^\[|\]$/g, "");
+
 const systemResolve = async (hostname: string) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
 
 /** The address to connect to for `hostname`: every address it resolves to must pass, or AddressRefusedError. */
 export async function checkedAddress(hostname: string, policy: OutboundPolicy): Promise<string> {
-  const host = hostname.replace(/^\[|\]$/g, "");
+  const host = bareHost(hostname);
   const addresses = isIP(host) ? [host] : await (policy.hooks?.resolve ?? systemResolve)(host);
   if (addresses.length === 0) throw new AddressRefusedError(`${host} resolves to no address`);
   for (const address of addresses) {
@@ -104,7 +107,7 @@ export async function checkedAddress(hostname: string, policy: OutboundPolicy): 
 export function guardedAgent(policy: OutboundPolicy, options: Agent.Options = {}): Agent {
   const connectTo = policy.hooks?.connect ?? buildConnector({});
   const connect: buildConnector.connector = (opts, callback) => {
-    const name = opts.hostname.replace(/^\[|\]$/g, "");
+    const name = bareHost(opts.hostname);
     checkedAddress(opts.hostname, policy).then(
       (address) => connectTo({ ...opts, hostname: address, servername: opts.servername ?? (isIP(name) ? undefined : name) }, callback),
       (err: Error) => callback(err, null),

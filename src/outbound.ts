@@ -1,3 +1,5 @@
+import { bareHost } from "./outbound-guard.js";
+
 /**
  * Where the daemon may send a request it was configured to make (a provider apiUrl, an operator's
  * webhook): not to link-local addresses, where cloud metadata services answer with credentials,
@@ -10,7 +12,7 @@ const METADATA_NAMES = new Set(["metadata", "metadata.google.internal", "metadat
 /** Why `url` may not be called, or null. */
 export function outboundProblem(url: URL): string | null {
   if (url.username !== "" || url.password !== "") return "must not contain a user name or password";
-  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  const host = bareHost(url.hostname.toLowerCase());
   if (METADATA_NAMES.has(host.replace(/\.$/, ""))) return "must not point at a cloud metadata service";
   if (/^169\.254\.\d+\.\d+$/.test(host) || /^fe[89ab][0-9a-f]?:/.test(host) || /^::ffff:a9fe:/.test(host)) {
     return "must not point at a link-local address (cloud metadata lives there)";

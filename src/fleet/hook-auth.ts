@@ -11,14 +11,16 @@ import { FleetError } from "./errors.js";
  *
  * The fleet's instances are kept in memory by idInstance, each with the SHA-256 of its webhook
  * token (never the token), read again every QRFLEET_PROVIDER_HOOK_CACHE_MS while the old reading
- * keeps serving. A reading goes a page at a time and updates the entries in place: it compares
- * each row's fingerprint (an md5 PostgreSQL takes of the sealed token) and fetches and opens only
- * the tokens that changed, so at 100,000 instances it holds a page, not a second copy of the fleet. So a storm of webhooks costs a hash and a comparison per call, not a query and a
+ * keeps serving. So a storm of webhooks costs a hash and a comparison per call, not a query and a
  * decryption, and a flood of forged ones with made-up idInstances reaches no database at all; and
  * since every answer comes from memory, it takes as long whether the instance exists or not. An
  * instance added, removed or given another token is read again before its next webhook (`forget`),
  * told by this process or over Redis by another (fleet/instance-changes.ts); were that message
  * lost, it is read at the next reading of the fleet.
+ *
+ * A reading goes a page at a time and updates the entries in place: it compares each row's
+ * fingerprint (an md5 PostgreSQL takes of the sealed token) and fetches and opens only the tokens
+ * that changed, so at 100,000 instances it holds a page, not a second copy of the fleet.
  */
 
 export class UnauthorizedError extends FleetError {

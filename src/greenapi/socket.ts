@@ -1,6 +1,8 @@
+import { isIP } from "node:net";
 import type { IncomingMessage } from "node:http";
 import WebSocket, { type RawData } from "ws";
 import { maskSecrets } from "../log.js";
+import { bareHost, checkedAddress, guardedLookup, type OutboundPolicy } from "../outbound-guard.js";
 import { retryAfterMs } from "../retry-after.js";
 import { describeCause, errorForStatus, ProviderProtocolError, ProviderRateLimitedError, ProviderUnavailableError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./frames.js";
@@ -8,8 +10,6 @@ import { rateLimitFallbackMs, waitFor } from "./pace.js";
 import type { QrSocket, QrSocketListener } from "./socket-attempt.js";
 import type { InstanceAddress } from "./types.js";
 import { qrSocketUrl } from "./urls.js";
-import { checkedAddress, guardedLookup, type OutboundPolicy } from "../outbound-guard.js";
-import { isIP } from "node:net";
 
 export interface QrSocketOptions {
   /** Bound on TCP connect plus upgrade, in ms. */
@@ -41,7 +41,7 @@ export function openQrSocket(addr: InstanceAddress, opts: UpgradeOptions): Promi
   if (signal?.aborted) return Promise.reject(signal.reason);
   const { outbound } = opts;
   // A name is checked as it resolves (the lookup below); an address in the URL itself, here.
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  const host = bareHost(new URL(url).hostname);
   const checked = outbound && isIP(host) ? checkedAddress(host, outbound) : Promise.resolve();
   return checked.then(() => open(url, what, opts), (err: Error) => Promise.reject(new ProviderUnavailableError(`${what} refused: ${err.message}`)));
 }
