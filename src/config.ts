@@ -37,6 +37,13 @@ const keyList = z
     });
   });
 
+/** Host names, comma-separated: letters, digits, dots and hyphens, each an exact name or `.suffix`. */
+const HOST_NAME = /^\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?$/i;
+const hostList = z
+  .string()
+  .transform((v) => v.split(",").map((h) => h.trim()).filter((h) => h !== ""))
+  .refine((hosts) => hosts.every((h) => HOST_NAME.test(h)), { message: "must be host names (or .suffixes) separated by commas" });
+
 const schema = z.object({
   /** PostgreSQL connection string. Default: postgresql://postgres@127.0.0.1:5432/qrfleet */
   DATABASE_URL: url(["postgresql:", "postgres:"]).default("postgresql://postgres@127.0.0.1:5432/qrfleet"),
@@ -159,6 +166,12 @@ const schema = z.object({
    * least): the fleet's states and queue depths are not for whoever reaches the port. Default: none (open)
    */
   QRFLEET_METRICS_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
+  /**
+   * Host names, comma-separated, the pages and /metrics answer to besides the public URL's,
+   * localhost and any address (a name starting with a dot admits every name under it). Other names
+   * get a 421, so a page on a name rebound to this address reads nothing. Default: none
+   */
+  QRFLEET_ALLOWED_HOSTS: hostList.default([]),
   /** Wrong admin tokens one client address may present (Bearer, Basic, the login form) before it waits. Default: 10 */
   QRFLEET_LOGIN_FAILURES: int(1, 1_000_000).default(10),
   /** The window those failures are counted in, and the wait after them, in ms. Default: 900000 (15 min) */

@@ -5,6 +5,7 @@ import { adminApi } from "./api/index.js";
 import { registerDashboard } from "./dashboard.js";
 import { installBodyParsers, installErrorHandlers, sendError } from "./errors.js";
 import { healthRoutes } from "./health.js";
+import { hostAllowList, installHostCheck } from "./host-check.js";
 import { registerLivePage } from "./live.js";
 import { providerWebhookRoute } from "./provider-webhook.js";
 import { queueBoard } from "./queue-board.js";
@@ -53,6 +54,7 @@ export async function buildHttpApp(ctx: FleetContext, opts: HttpAppOptions): Pro
       else req.log.info(line, "request");
     });
   }
+  installHostCheck(app, hostAllowList(ctx.config.QRFLEET_PUBLIC_URL, ctx.config.QRFLEET_ALLOWED_HOSTS));
   installBodyParsers(app);
   installErrorHandlers(app);
   await app.register(healthRoutes, { ctx, metrics: opts.metrics });
