@@ -1,11 +1,10 @@
 import type { Instance, QrSession, SessionStatus } from "../db.js";
-import { GreenApiError } from "../greenapi/errors.js";
 import { verifyLiveToken } from "../notify/live-link.js";
 import { isUuid } from "../uuid.js";
 import type { FleetContext } from "./context.js";
 import { isFleetError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
-import { providerFor } from "./provider.js";
+import { maskedOrNull } from "./phone-mask.js";
 import { enqueueSession, OPEN_STATUSES } from "./sessions.js";
 
 /**
@@ -14,9 +13,6 @@ import { enqueueSession, OPEN_STATUSES } from "./sessions.js";
  * QR code, ask the provider for a pairing code. Only the start and the pairing code change
  * anything. The route in http/ only turns these into pages, JSON and an event stream.
  */
-
-/** The pairing form is public to whoever holds the link: one provider call per instance per interval, across every daemon. */
-export const PAIR_INTERVAL_MS = 10_000;
 
 export type LiveAccess = { instance: Instance; expiresAt: Date } | { refused: "malformed" | "tampered" | "expired" | "gone" };
 
@@ -61,6 +57,7 @@ type EndedSession = Pick<QrSession, "status" | "phone" | "error">;
  */
 export type LiveView =
   | { show: "session"; session: LiveSession; pairing: boolean }
+  /** `phone` masked (maskPhone): whoever holds the link sees enough to recognise it, not to call it. */
   | { show: "linked"; phone: string | null }
   | { show: "needs_admin" }
   | { show: "start"; last: EndedSession | null };
@@ -73,14 +70,14 @@ export async function readLiveView(ctx: FleetContext, instance: Instance): Promi
   const last = await ctx.db.qrSession.findFirst({
     where: { instanceId: instance.id }, orderBy: { createdAt: "desc" }, select: { status: true, phone: true, error: true },
   });
-  return { show: "start", last };
+  return { show: "start", last: last && { ...last, phone: maskedOrNull(last.phone) } };
 }
 
 export type LiveStart =
   | { session: LiveSession; created: boolean }
   | { refused: "already_linked" | "needs_admin"; message: string };
 
-const ALREADY_LINKED = "this instance is already linked to a phone; if WhatsApp on the phone says otherwise, ask an admin";
+export const ALREADY_LINKED = "this instance is already linked to a phone; if WhatsApp on the phone says otherwise, ask an admin";
 
 /** The page's Start button: a session for the instance, or the one already open (enqueueSession keeps one per instance). */
 export async function startLiveSession(ctx: FleetContext, instance: Instance): Promise<LiveStart> {
@@ -98,12 +95,12 @@ function findOpenSession(ctx: FleetContext, instanceId: string): Promise<LiveSes
   });
 }
 
-/** The phone the instance's latest scan linked, if a session saw it (REST polling does not). */
+/** The phone the instance's latest scan linked, masked, if a session saw it (REST polling does not). */
 async function linkedPhone(ctx: FleetContext, instanceId: string): Promise<string | null> {
   const s = await ctx.db.qrSession.findFirst({
     where: { instanceId, phone: { not: null } }, orderBy: { createdAt: "desc" }, select: { phone: true },
   });
-  return s?.phone ?? null;
+  return maskedOrNull(s?.phone ?? null);
 }
 
 /** The PNG of a QR code of the instance's open session (the one the page follows, if named); null once it is not current. */
@@ -114,36 +111,6 @@ export async function currentQrPng(ctx: FleetContext, instanceId: string, sequen
   return code ? Buffer.from(code.png) : null;
 }
 
-export type PairingResult =
-  | { code: string }
-  | { refused: "already_linked" | "rate_limited" | "wrong_number" | "pairing_refused" | "invalid_token" | "provider_error"; message: string };
-
-/** A pairing code for `phoneNumber` from the provider, at most once per instance per PAIR_INTERVAL_MS. */
-export async function requestPairingCode(ctx: FleetContext, instance: Instance, phoneNumber: string): Promise<PairingResult> {
-  // The link outlives the scan it was sent for: once a phone is linked it must not pair another.
-  if (isLinked(instance)) return { refused: "already_linked", message: ALREADY_LINKED };
-  // The interval comes before any answer about the number: a link holder cannot try numbers quickly.
-  const key = `${ctx.queues.prefix}:live-pair:${instance.id}`;
-  const first = await ctx.queues.connection.set(key, "1", "PX", PAIR_INTERVAL_MS, "NX");
-  if (first === null) return { refused: "rate_limited", message: "a code was just requested; wait a few seconds and try again" };
-  if (instance.expectedPhone && instance.expectedPhone !== phoneNumber) {
-    return { refused: "wrong_number", message: "this instance must be linked to another phone number; ask an admin if it has changed" };
-  }
-  const provider = providerFor(ctx, instance);
-  if (!provider) return { refused: "invalid_token", message: "this instance's stored credentials cannot be used; tell an admin" };
-  try {
-    const answer = await provider.client.getAuthorizationCode(phoneNumber);
-    if (answer.status && answer.code) return { code: answer.code };
-    return { refused: "pairing_refused", message: "the provider gave no code: the instance may already be linked" };
-  } catch (err) {
-    if (!(err instanceof GreenApiError)) throw err;
-    ctx.log.warn({ err, instanceId: instance.id }, "phone-number pairing failed");
-    return err.transient
-      ? { refused: "provider_error", message: "the provider did not answer properly; try again in a minute, or scan the QR code" }
-      : { refused: "invalid_token", message: "the provider refused this instance's credentials; tell an admin" };
-  }
-}
-
 /** What one poll of the live page sees of the followed session; the QR fields only while an attempt is running. */
 export interface LiveSnapshot {
   id: string;
@@ -152,6 +119,7 @@ export interface LiveSnapshot {
   maxAttempts: number;
   qrCount: number;
   dueAt: Date;
+  /** The linked phone, masked (maskPhone). */
   phone: string | null;
   error: string | null;
   /** When the running attempt's scan window closes. */
@@ -164,8 +132,9 @@ const SNAPSHOT_FIELDS = { id: true, status: true, attempt: true, maxAttempts: tr
 
 /** One primary-key read per poll; the attempt and QR rows only when the session moved. */
 export async function readLiveSnapshot(ctx: FleetContext, sessionId: string, prev: LiveSnapshot | null): Promise<LiveSnapshot | null> {
-  const s = await ctx.db.qrSession.findUnique({ where: { id: sessionId }, select: SNAPSHOT_FIELDS });
-  if (!s) return null;
+  const found = await ctx.db.qrSession.findUnique({ where: { id: sessionId }, select: SNAPSHOT_FIELDS });
+  if (!found) return null;
+  const s = { ...found, phone: maskedOrNull(found.phone) };
   if (s.status !== "running") return { ...s, expiresAt: null, sequence: null };
   const unchanged = prev && prev.status === s.status && prev.attempt === s.attempt && prev.qrCount === s.qrCount && prev.expiresAt;
   if (unchanged) return { ...s, expiresAt: prev.expiresAt, sequence: prev.sequence };

@@ -33,7 +33,7 @@ const TEXT: Partial<Record<SessionStatus, string>> = {
 
 /** What the page says when a session ends; `error` is stored masked, masked again for the page. */
 export function outcomeText(s: { status: SessionStatus; phone: string | null; error: string | null }): string {
-  const phone = s.phone ? ` to +${s.phone}` : "";
+  const phone = s.phone ? ` to ${s.phone}` : "";
   const detail = maskSecrets(s.error ?? "no detail recorded").slice(0, 300);
   switch (s.status) {
     case "authorized":
@@ -101,7 +101,7 @@ export function pageHead(title: string, nonce: string, style = STYLE): string {
 export function renderLivePage(m: LivePageModel): string {
   switch (m.view.show) {
     case "linked":
-      return renderStatusPage(m, { good: true, headline: `Linked ✓${m.view.phone ? ` to +${m.view.phone}` : ""}`, lines: LINKED_LINES });
+      return renderStatusPage(m, { good: true, headline: `Linked ✓${m.view.phone ? ` to ${m.view.phone}` : ""}`, lines: LINKED_LINES });
     case "needs_admin":
       return renderStatusPage(m, { good: false, headline: "This instance needs an admin", lines: NEEDS_ADMIN_LINES });
     case "session":

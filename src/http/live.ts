@@ -3,10 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Instance } from "../db.js";
 import type { FleetContext } from "../fleet/context.js";
-import {
-  currentQrPng, followSession, openLiveLink, readLiveView, requestPairingCode, startLiveSession,
-  type LiveAccess, type PairingResult,
-} from "../fleet/live.js";
+import { currentQrPng, followSession, openLiveLink, readLiveView, startLiveSession, type LiveAccess } from "../fleet/live.js";
+import { requestPairingCode, type PairingResult } from "../fleet/live-pairing.js";
 import { toApiError } from "./errors.js";
 import { parseInput } from "./input.js";
 import { renderErrorPage, renderLivePage } from "./live-page.js";

@@ -79,6 +79,8 @@ function messageFor(event: EventView, ctx: EmailContext, attachments: EmailAttac
       return alertMessage(event, naming(event));
     case "instance.recovered":
       return recoveredMessage(event, naming(event));
+    case "pairing.requested":
+      return { subject: `Pairing code requested: ${shortName(event)}`, blocks: [{ p: `A pairing code was requested for ${longName(event)} from its live page.` }] };
   }
 }
 

@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   "instance.alert",
   /** The state an `instance.alert` was about has ended. */
   "instance.recovered",
+  /** Someone holding the live link asked for a pairing code: the number (masked) and what they got. Webhooks only. */
+  "pairing.requested",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

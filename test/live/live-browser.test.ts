@@ -125,7 +125,7 @@ describe("live page in a real browser", () => {
     expect(await page.locator("#pair-code").textContent()).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
 
     await page.locator("#outcome").waitFor({ state: "visible", timeout: 10_000 });
-    expect(await page.locator("#outcome").textContent()).toBe("Linked ✓ to +79001234567");
+    expect(await page.locator("#outcome").textContent()).toBe("Linked ✓ to +7 900 ••• •• 67");
     expect(await page.locator("#qr").isVisible()).toBe(false);
     expect(await page.locator("#start").isVisible()).toBe(false);
     await page.close();
@@ -138,7 +138,8 @@ describe("live page in a real browser", () => {
     const page = await browser.newPage();
     const problems = watchProblems(page);
     await visitLikeAScanner(page, `${base}/live/${link}`);
-    expect(await page.getByRole("status").textContent()).toBe("Linked ✓ to +79001234567");
+    expect(await page.getByRole("status").textContent()).toBe("Linked ✓ to +7 900 ••• •• 67");
+    await page.screenshot({ path: "test-results/live-linked.png", fullPage: true });
     expect(await page.getByRole("button").count()).toBe(0);
     expect(await page.locator("input, form").count()).toBe(0);
     expect(await sessionsOf(daemon.ctx, inst.id)).toHaveLength(1);

@@ -1,6 +1,7 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { registerLivePage } from "../../src/http/live.js";
+import { addOperator, assign } from "../../src/fleet/operators.js";
 import { testFleet } from "../support/fleet.js";
 import { liveInstance, liveLink, markLinked, pagePost, tamper, useLiveRoutes } from "./support.js";
 
@@ -47,7 +48,7 @@ describe("live page: phone-number pairing", () => {
     expect(wrong.statusCode).toBe(409);
     expect(wrong.json().error.code).toBe("wrong_number");
     expect(wrong.body).not.toContain("79990000001");
-    await h.ctx.queues.connection.del(`${h.ctx.queues.prefix}:live-pair:${inst.id}`); // the interval has passed
+    await h.ctx.queues.connection.del(`${h.ctx.queues.prefix}:live-pair:turn:${inst.id}`); // the interval has passed
     const right = await pair(link, { phoneNumber: "+7 999 000-00-01" });
     expect(right.statusCode, right.body).toBe(200);
   });
@@ -122,5 +123,27 @@ describe("live page: phone-number pairing", () => {
     }
     expect(h.sim.stats().restRequests).toBe(before);
     expect((await pair(link, { phoneNumber: "79001234567" })).statusCode).toBe(200);
+  });
+
+  it("records every request as a pairing.requested event with the number masked, for webhooks only; a flood of refusals once an interval", async () => {
+    const { inst, link } = await newInstance();
+    const { operator } = await addOperator(h.ctx.db, h.ctx.box, { name: `pair-${inst.id}`, email: "ops@example.test", webhook: "http://127.0.0.1:9/hook" });
+    await assign(h.ctx.db, inst.id, operator.id);
+    await h.ctx.db.instance.update({ where: { id: inst.id }, data: { expectedPhone: "79990000001" } });
+    expect((await pair(link, { phoneNumber: "+7 900 123-45-67" })).statusCode).toBe(409);
+    for (let i = 0; i < 20; i++) expect((await pair(link, { phoneNumber: "79001234567" })).statusCode).toBe(429);
+    await h.ctx.queues.connection.del(`${h.ctx.queues.prefix}:live-pair:turn:${inst.id}`); // the interval has passed
+    expect((await pair(link, { phoneNumber: "79990000001" })).statusCode).toBe(200);
+
+    const events = await h.ctx.db.event.findMany({
+      where: { instanceId: inst.id, type: "pairing.requested" }, orderBy: { createdAt: "asc" }, include: { deliveries: { include: { channel: true } } },
+    });
+    expect(events.map((e) => e.payload)).toEqual([
+      { phone: "+7 900 ••• •• 67", result: "wrong_number" },
+      { phone: "+7 900 ••• •• 67", result: "rate_limited" },
+      { phone: "+7 999 ••• •• 01", result: "code" },
+    ]);
+    for (const e of events) expect(e.deliveries.map((d) => d.channel.kind)).toEqual(["webhook"]);
+    expect(JSON.stringify(events)).not.toMatch(/1234567|0000001/);
   });
 });

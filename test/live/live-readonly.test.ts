@@ -82,7 +82,7 @@ describe("live links opened by a mail filter", () => {
     const idle = await (await fetch(url(`/live/${none.link}`))).text();
     expect(idle).toContain("Show a QR code");
     const done = await (await fetch(url(`/live/${linked.link}`))).text();
-    expect(done).toContain("Linked ✓ to +79001234567");
+    expect(done).toContain("Linked ✓ to +7 900 ••• •• 67");
     expect(done).not.toContain("Show a QR code");
     const head = await fetch(url(`/live/${none.link}`), { method: "HEAD" });
     expect(head.status).toBe(200);

@@ -99,7 +99,7 @@ describe("live page: what it offers", () => {
     await markLinked(h.ctx, inst);
     const res = await h.app.inject({ url: `/live/${link}` });
     expect(res.statusCode).toBe(200);
-    expect(res.body).toContain("Linked ✓ to +79001234567");
+    expect(res.body).toContain("Linked ✓ to +7 900 ••• •• 67");
     expect(res.body).toContain("ask an admin");
     expect(res.body).not.toContain('id="start"');
     expect(res.body).not.toContain('id="pair-form"');
@@ -114,6 +114,27 @@ describe("live page: what it offers", () => {
     expect(res.statusCode).toBe(409);
     expect(res.json().error.code).toBe("needs_admin");
     expect(await sessionsOf(h.ctx, inst.id)).toHaveLength(0);
+  });
+});
+
+describe("live page: the linked number", () => {
+  it("is masked on every route that can show it: the linked view, the last outcome, and the stream's end", async () => {
+    const linked = await newInstance();
+    await endedSession(h.ctx, linked.inst.id, "authorized", "79005553311");
+    await markLinked(h.ctx, linked.inst);
+    const wrong = await newInstance();
+    const wrongRow = await endedSession(h.ctx, wrong.inst.id, "wrong_number", "79005553311");
+
+    const shown = [
+      (await h.app.inject({ url: `/live/${linked.link}` })).body,
+      (await h.app.inject({ url: `/live/${wrong.link}` })).body,
+    ];
+    const stream = await readEvents(await fetch(`${h.base}/live/${wrong.link}/events?session=${wrongRow.id}`), (evs) => evs.some((e) => e.event === "end"));
+    shown.push(stream.text);
+    expect(shown[0]).toContain("Linked ✓ to +7 900 ••• •• 11");
+    expect(shown[1]).toContain("Wrong number — linked to +7 900 ••• •• 11");
+    expect(stream.events.at(-1)).toMatchObject({ event: "end", data: { status: "wrong_number", phone: "+7 900 ••• •• 11" } });
+    for (const text of shown) expect(text).not.toMatch(/9005553|5553311/);
   });
 });
 
