@@ -1,4 +1,5 @@
-import { bareHost } from "./outbound-guard.js";
+import { isIP } from "node:net";
+import { addressProblem, bareHost } from "./outbound-guard.js";
 
 /**
  * Where the daemon may send a request it was configured to make (a provider apiUrl, an operator's
@@ -14,10 +15,10 @@ export function outboundProblem(url: URL): string | null {
   if (url.username !== "" || url.password !== "") return "must not contain a user name or password";
   const host = bareHost(url.hostname.toLowerCase());
   if (METADATA_NAMES.has(host.replace(/\.$/, ""))) return "must not point at a cloud metadata service";
-  if (/^169\.254\.\d+\.\d+$/.test(host) || /^fe[89ab][0-9a-f]?:/.test(host) || /^::ffff:a9fe:/.test(host)) {
-    return "must not point at a link-local address (cloud metadata lives there)";
+  // An address typed as such is judged as the connect would judge it; private ones are allowed here (the connect decides).
+  if (isIP(host) !== 0 && addressProblem(host, true, "") !== null) {
+    return "must not point at a link-local, cloud metadata, multicast or unspecified address";
   }
-  if (host === "0.0.0.0" || host === "::") return "must not point at the unspecified address";
   return null;
 }
 

@@ -1,10 +1,12 @@
 import pMap from "p-map";
 import type pg from "pg";
+import type { Dispatcher } from "undici";
 import type { Config } from "../config.js";
 import { GreenApiError, InvalidTokenError } from "../greenapi/errors.js";
 import { createGreenApiClient } from "../greenapi/rest.js";
 import type { WebhookSettings } from "../greenapi/settings.js";
 import type { InstanceAddress } from "../greenapi/types.js";
+import { guardedAgent } from "../outbound-guard.js";
 import { SecretBox } from "../secrets.js";
 import type { Check } from "./doctor.js";
 import { assessSettings, fleetHookUrl } from "./webhook-settings.js";
@@ -35,14 +37,27 @@ export async function checkProviders(config: Config, client: pg.Client | null, s
   if (!client) return [skipped("provider", "PostgreSQL cannot be used, so the instances to try are not known")];
   if (config.QRFLEET_SECRET_KEY === "") return [skipped("provider", "QRFLEET_SECRET_KEY is not set, so no instance token can be opened")];
   const box = new SecretBox(config.QRFLEET_SECRET_KEY, config.QRFLEET_SECRET_KEYS_PREVIOUS);
-  return [...(await hostChecks(config, client, box)), ...(await webhookChecks(config, client, box, sample))];
+  // The doctor connects where the daemon would, and no further: the same address checks.
+  const agent = guardedAgent({ allowPrivate: config.QRFLEET_ALLOW_PRIVATE_PROVIDER, knob: "QRFLEET_ALLOW_PRIVATE_PROVIDER" });
+  const call: Calls = { config, box, agent };
+  try {
+    return [...(await hostChecks(call, client)), ...(await webhookChecks(call, client, sample))];
+  } finally {
+    await agent.close();
+  }
+}
+
+interface Calls {
+  config: Config;
+  box: SecretBox;
+  agent: Dispatcher;
 }
 
 const skipped = (area: Check["area"], detail: string): Check => ({ area, status: "skip", detail });
 
 /** One 429 is waited out (a daemon may have just called the same instance), briefly: a doctor run is interactive. */
-const doctorClient = (config: Config, address: InstanceAddress) =>
-  createGreenApiClient(address, { timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS, rateLimitRetries: 1, retryAfterMaxMs: 2_000 });
+const doctorClient = ({ config, agent }: Calls, address: InstanceAddress) =>
+  createGreenApiClient(address, { timeoutMs: config.QRFLEET_HTTP_TIMEOUT_MS, rateLimitRetries: 1, retryAfterMaxMs: 2_000, dispatcher: agent });
 
 function opened(box: SecretBox, row: Sampled): InstanceAddress | null {
   try {
@@ -52,7 +67,7 @@ function opened(box: SecretBox, row: Sampled): InstanceAddress | null {
   }
 }
 
-async function hostChecks(config: Config, client: pg.Client, box: SecretBox): Promise<Check[]> {
+async function hostChecks(call: Calls, client: pg.Client): Promise<Check[]> {
   const { rows } = await client.query<Sampled & { instances: number }>(
     `WITH hosts AS (SELECT "apiUrl", count(*)::int AS instances FROM "Instance" WHERE enabled GROUP BY "apiUrl" ORDER BY 2 DESC LIMIT $1)
      SELECT DISTINCT ON (h."apiUrl") h."apiUrl", h.instances, i."idInstance", i."tokenCiphertext", i."webhookTokenCiphertext"
@@ -61,14 +76,14 @@ async function hostChecks(config: Config, client: pg.Client, box: SecretBox): Pr
     [MAX_HOSTS],
   );
   if (rows.length === 0) return [skipped("provider", "no enabled instance, so no host to try")];
-  return pMap(rows, (row) => hostCheck(config, box, row), { concurrency: AT_ONCE });
+  return pMap(rows, (row) => hostCheck(call, row), { concurrency: AT_ONCE });
 }
 
-async function hostCheck(config: Config, box: SecretBox, row: Sampled & { instances: number }): Promise<Check> {
+async function hostCheck(call: Calls, row: Sampled & { instances: number }): Promise<Check> {
   const about = `${row.apiUrl} (${row.instances} instance${row.instances === 1 ? "" : "s"})`;
-  const address = opened(box, row);
+  const address = opened(call.box, row);
   if (!address) return unreadableToken(row.idInstance, about);
-  const client = doctorClient(config, address);
+  const client = doctorClient(call, address);
   const started = performance.now();
   try {
     const { raw } = await client.getStateInstance();
@@ -114,19 +129,20 @@ function webhookVerdict(settings: WebhookSettings, ours: { url: string; token: s
   return { kind: "not_here", why: `ours, but ${missing.join(" and ")}` };
 }
 
-async function webhookChecks(config: Config, client: pg.Client, box: SecretBox, sample: number): Promise<Check[]> {
+async function webhookChecks(call: Calls, client: pg.Client, sample: number): Promise<Check[]> {
   if (sample === 0) return [];
   const { rows } = await client.query<Sampled>(
     `SELECT "apiUrl", "idInstance", "tokenCiphertext", "webhookTokenCiphertext" FROM "Instance" WHERE enabled ORDER BY random() LIMIT $1`,
     [sample],
   );
   if (rows.length === 0) return [skipped("webhooks", "no enabled instance to sample")];
-  const expected = fleetHookUrl(config);
-  const verdicts = await pMap(rows, async (row) => ({ id: row.idInstance, verdict: await sampleOne(config, box, row, expected) }), { concurrency: AT_ONCE });
+  const expected = fleetHookUrl(call.config);
+  const verdicts = await pMap(rows, async (row) => ({ id: row.idInstance, verdict: await sampleOne(call, row, expected) }), { concurrency: AT_ONCE });
   return summarize(verdicts, rows.length, expected);
 }
 
-async function sampleOne(config: Config, box: SecretBox, row: Sampled, expected: string): Promise<Verdict> {
+async function sampleOne(call: Calls, row: Sampled, expected: string): Promise<Verdict> {
+  const { box } = call;
   const address = opened(box, row);
   if (!address) return { kind: "unread", why: "its token opens under none of the configured keys" };
   let token: string | null = null;
@@ -136,7 +152,7 @@ async function sampleOne(config: Config, box: SecretBox, row: Sampled, expected:
     // A webhook token no key opens is as good as none: the provider's webhooks would be refused.
   }
   try {
-    const settings = await doctorClient(config, address).getSettings();
+    const settings = await doctorClient(call, address).getSettings();
     return webhookVerdict(settings, { url: expected, token });
   } catch (err) {
     // The instance is named already: its masked URL would only repeat it.

@@ -133,6 +133,17 @@ describe("qrfleet doctor", { timeout: 120_000 }, () => {
     ]);
   });
 
+  it("connects only where the daemon may: a provider on a private address is refused unless allowed, and never called", async () => {
+    await instanceAt(hooked);
+    const before = hooked.stats().restRequests + unhooked.stats().restRequests;
+    const r = await qrfleet(["doctor", "--json"], { ...goodEnv(), QRFLEET_ALLOW_PRIVATE_PROVIDER: "false" });
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    const provider = inArea(report, "provider").find((c) => c.detail.startsWith(hooked.url));
+    expect(provider).toMatchObject({ status: "fail", detail: expect.stringContaining("refused: 127.0.0.1 is a loopback or private address") });
+    expect(inArea(report, "webhooks").map((c) => c.detail).join("\n")).toMatch(/could not be read: .*getSettings .*refused/);
+    expect(hooked.stats().restRequests + unhooked.stats().restRequests).toBe(before);
+  });
+
   it("reads the eviction policy of every master of a Redis Cluster", async () => {
     const cluster = await startRedisCluster();
     try {

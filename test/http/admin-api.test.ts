@@ -279,12 +279,14 @@ describe("operators, assignments, deliveries and status", () => {
   });
 
   it("refuses addresses a request must not go to: link-local and metadata hosts, URLs with credentials", async () => {
-    for (const apiUrl of ["http://169.254.169.254", "http://[fe80::1]", "http://metadata.google.internal", "http://0.0.0.0:8080", "https://user:pw@7103.api.greenapi.com"]) {
+    const metadata = ["http://169.254.169.254", "http://[fe80::1]", "http://[fd00:ec2::254]", "http://100.100.100.200", "http://[64:ff9b::a9fe:a9fe]",
+      "http://[::ffff:169.254.169.254]", "http://[2002:a9fe:a9fe::1]", "http://[::ffff:0:0]", "http://[::]", "http://224.0.0.1"];
+    for (const apiUrl of [...metadata, "http://metadata.google.internal", "http://0.0.0.0:8080", "https://user:pw@7103.api.greenapi.com"]) {
       const res = await http.api("POST", "/api/instances", newInstance({ apiUrl }));
       expect(res.statusCode, apiUrl).toBe(400);
       expect(res.json().error.message, apiUrl).toMatch(/apiUrl: .*must not (point at|contain a user name)/);
     }
-    for (const webhook of ["http://user:pw@hooks.example.org/qr", "http://169.254.169.254/latest/meta-data"]) {
+    for (const webhook of ["http://user:pw@hooks.example.org/qr", "http://169.254.169.254/latest/meta-data", ...metadata]) {
       const res = await http.api("POST", "/api/operators", { name: `op-${newIdInstance()}`, webhook });
       expect(res.statusCode, webhook).toBe(400);
       expect(res.json().error.message, webhook).toMatch(/webhook: must not/);
