@@ -49,7 +49,16 @@ class PollLanes {
 
   constructor(private readonly size: number) {}
 
-  async take(): Promise<void> {
+  /** Takes a lane: at once when one is free (no promise), else a promise of one. */
+  take(): Promise<void> | undefined {
+    if (this.inFlight < this.size) {
+      this.inFlight += 1;
+      return undefined;
+    }
+    return this.wait();
+  }
+
+  private async wait(): Promise<void> {
     while (this.inFlight >= this.size) await new Promise<void>((free) => this.waiting.push(free));
     this.inFlight += 1;
   }
@@ -76,19 +85,33 @@ export class StateSweep {
   private settled: (() => void) | undefined;
   private failure: unknown;
   private batchTimer: NodeJS.Timeout | undefined;
+  private readonly lanes: PollLanes;
+  private readonly poller: StatePoller;
 
   constructor(
     private readonly ctx: FleetContext,
     private readonly trigger: SessionTrigger,
     private readonly signal?: AbortSignal,
-  ) {}
+  ) {
+    this.lanes = lanesOf(ctx);
+    this.poller = statePollerOf(ctx);
+  }
 
-  /** Waits for a free lane of the daemon's (QRFLEET_SWEEP_CONCURRENCY), then polls `target` without waiting for its answer. */
-  async poll(target: SweepTarget): Promise<void> {
-    const lanes = lanesOf(this.ctx);
-    await lanes.take();
+  /**
+   * Polls `target` without waiting for its answer, once a lane of the daemon's is free
+   * (QRFLEET_SWEEP_CONCURRENCY): a promise only when the caller must wait for one.
+   */
+  poll(target: SweepTarget): Promise<void> | undefined {
+    const turn = this.lanes.take();
+    if (turn) return turn.then(() => this.start(target));
+    this.start(target);
+    return undefined;
+  }
+
+  private start(target: SweepTarget): void {
+    const { lanes } = this;
     this.pending += 1;
-    void pollOne(this.ctx, target, this.signal).then((answer) => {
+    void pollOne(this.ctx, this.poller, target, this.signal).then((answer) => {
       lanes.give();
       this.pending -= 1;
       if (answer) this.answers.push(answer);
@@ -185,7 +208,7 @@ function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: Instanc
   return p.state === "authorized" && p.target.lastState === "authorized" && interval > 0 && p.at.getTime() - confirmedAt < CONFIRM_EVERY_INTERVALS * interval;
 }
 
-async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
+async function pollOne(ctx: FleetContext, poller: StatePoller, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
   let token: string;
   try {
     token = tokenOf(ctx, target);
@@ -197,7 +220,7 @@ async function pollOne(ctx: FleetContext, target: SweepTarget, signal?: AbortSig
     const turn = hostBudgetOf(ctx).take(target.apiUrl);
     if (turn) await turn;
     const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
-    const { state } = await statePollerOf(ctx).poll(address);
+    const { state } = await poller.poll(address);
     return signal?.aborted ? null : { target, state, at: new Date() };
   } catch (err) {
     if (signal?.aborted) return null;

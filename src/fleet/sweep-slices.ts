@@ -131,7 +131,8 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
     const wait = Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs) - Date.now();
     if (wait > TICK_MS) await sleep(wait, undefined, { signal }).catch(() => undefined);
     if (signal?.aborted) break;
-    await sweep.poll(target);
+    const lanesFull = sweep.poll(target);
+    if (lanesFull) await lanesFull;
   }
   void sweep.finish().catch((err: unknown) => ctx.log.error({ err, slice: slot.slice }, "recording a sweep slot's answers failed"));
   if ((daemons?.() ?? 1) > 1) await sleep(endMs + plan.sliceMs * HAND_OVER_SHARE - Date.now(), undefined, { signal }).catch(() => undefined);

@@ -16,6 +16,7 @@ import { toInstanceState, type InstanceAddress, type InstanceState } from "./typ
 const MAX_STATE_BYTES = 4096;
 /** Held open between calls; a server that closes sooner says so, and undici follows it. */
 const KEEP_ALIVE_MS = 60_000;
+const ACCEPT_JSON = Object.freeze({ accept: "application/json" });
 
 export interface StatePoll {
   state: InstanceState;
@@ -54,7 +55,7 @@ export class StatePoller {
 
   private get(origin: string, path: string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      this.agent.dispatch({ origin, path, method: "GET", headers: { accept: "application/json" } }, bodyReader(resolve, reject));
+      this.agent.dispatch({ origin, path, method: "GET", headers: ACCEPT_JSON }, bodyReader(resolve, reject));
     });
   }
 }
@@ -65,26 +66,36 @@ class TooLarge extends Error {
   }
 }
 
-/** Collects a small body; one over MAX_STATE_BYTES aborts the call. */
+/**
+ * Collects a small body; one over MAX_STATE_BYTES aborts the call. It speaks undici's own handler
+ * interface, so the response headers (which a state answer does not need) are never parsed.
+ */
 function bodyReader(resolve: (a: { status: number; text: string }) => void, reject: (err: unknown) => void): Dispatcher.DispatchHandler {
   let status = 0;
   let size = 0;
+  let abort: (err: Error) => void = () => undefined;
   const chunks: Buffer[] = [];
   return {
-    // Declared so undici speaks this (controller) interface to the handler.
-    onRequestStart() {},
-    onResponseStart(_controller, statusCode) {
+    onConnect(abortCall) {
+      abort = abortCall;
+    },
+    onHeaders(statusCode) {
       status = statusCode;
+      return true;
     },
-    onResponseData(controller, chunk) {
+    onData(chunk) {
       size += chunk.byteLength;
-      if (size > MAX_STATE_BYTES) return controller.abort(new TooLarge(status));
+      if (size > MAX_STATE_BYTES) {
+        abort(new TooLarge(status));
+        return false;
+      }
       chunks.push(chunk);
+      return true;
     },
-    onResponseEnd() {
+    onComplete() {
       resolve({ status, text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8") });
     },
-    onResponseError(_controller, err) {
+    onError(err) {
       reject(err);
     },
   };
