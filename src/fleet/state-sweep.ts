@@ -8,6 +8,7 @@ import { providerPolicy } from "./outbound.js";
 import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
 import { UNREADABLE_TOKEN } from "./provider.js";
 import { enqueueSessions } from "./sessions.js";
+import { sweepTokensOf, TOKEN_MARK_COLUMN, type SweepTokens } from "./sweep-tokens.js";
 
 /**
  * Polls instances' states with a bounded number of calls in flight and records the answers in
@@ -20,12 +21,13 @@ export interface SweepTarget {
   id: string;
   apiUrl: string;
   idInstance: string;
-  tokenCiphertext: Uint8Array;
+  /** A fingerprint of the sealed token (fleet/sweep-tokens.ts): the sealed bytes are read only when it changes. */
+  tokenMark: string;
   lastState: string | null;
   lastStateAt: Date | null;
 }
 
-export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", i."tokenCiphertext", i."lastState", i."lastStateAt"`;
+export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", ${TOKEN_MARK_COLUMN}, i."lastState", i."lastStateAt"`;
 /** An instance with a session open is not polled: its socket says more, and sooner. */
 export const NOT_IN_SESSION = `NOT EXISTS (SELECT 1 FROM "QrSession" s WHERE s."instanceId" = i.id AND s.status IN ('queued', 'running'))`;
 
@@ -87,6 +89,7 @@ export class StateSweep {
   private batchTimer: NodeJS.Timeout | undefined;
   private readonly lanes: PollLanes;
   private readonly poller: StatePoller;
+  private readonly tokens: SweepTokens;
 
   constructor(
     private readonly ctx: FleetContext,
@@ -95,6 +98,12 @@ export class StateSweep {
   ) {
     this.lanes = lanesOf(ctx);
     this.poller = statePollerOf(ctx);
+    this.tokens = sweepTokensOf(ctx);
+  }
+
+  /** Opens, one statement for all of them, the tokens of a page of targets about to be polled. */
+  prepare(targets: readonly SweepTarget[]): Promise<void> {
+    return this.tokens.prepare(targets);
   }
 
   /**
@@ -111,7 +120,7 @@ export class StateSweep {
   private start(target: SweepTarget): void {
     const { lanes } = this;
     this.pending += 1;
-    void pollOne(this.ctx, this.poller, target, this.signal).then((answer) => {
+    void pollOne(this.ctx, this.poller, this.tokens, target, this.signal).then((answer) => {
       lanes.give();
       this.pending -= 1;
       if (answer) this.answers.push(answer);
@@ -156,23 +165,6 @@ export class StateSweep {
   }
 }
 
-/**
- * Tokens opened for the sweep, by instance, with the sealed value they came from: an instance is
- * polled every interval, and opening its token each time was a tenth of a poll's CPU. A new
- * sealed value (a token set again, a key rotation) is opened anew.
- */
-const opened = new WeakMap<FleetContext, Map<string, { sealed: Buffer; token: string }>>();
-
-function tokenOf(ctx: FleetContext, target: SweepTarget): string {
-  let tokens = opened.get(ctx);
-  if (!tokens) opened.set(ctx, (tokens = new Map()));
-  const known = tokens.get(target.id);
-  if (known?.sealed.equals(target.tokenCiphertext)) return known.token;
-  const token = ctx.box.open(target.tokenCiphertext);
-  tokens.set(target.id, { sealed: Buffer.from(target.tokenCiphertext), token });
-  return token;
-}
-
 const pollers = new WeakMap<FleetContext, StatePoller>();
 
 /** The keep-alive connections this context's state polls share: about one per poll in flight. */
@@ -208,15 +200,19 @@ function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: Instanc
   return p.state === "authorized" && p.target.lastState === "authorized" && interval > 0 && p.at.getTime() - confirmedAt < CONFIRM_EVERY_INTERVALS * interval;
 }
 
-async function pollOne(ctx: FleetContext, poller: StatePoller, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
-  let token: string;
+async function pollOne(ctx: FleetContext, poller: StatePoller, tokens: SweepTokens, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
   try {
-    token = tokenOf(ctx, target);
-  } catch {
-    ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
-    return { target, error: "unreadable_token" };
-  }
-  try {
+    let token = tokens.tokenFor(target);
+    if (token === undefined) {
+      await tokens.prepare([target]);
+      token = tokens.latestOf(target.id);
+    }
+    // Removed since it was read: nothing to poll.
+    if (token === undefined) return null;
+    if (token === null) {
+      ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
+      return { target, error: "unreadable_token" };
+    }
     const turn = hostBudgetOf(ctx).take(target.apiUrl);
     if (turn) await turn;
     const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };

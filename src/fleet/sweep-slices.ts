@@ -126,6 +126,7 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
     from, to, new Date(Date.now() - plan.intervalMs * JUST_HEARD_SHARE), plan.hookedEvery, slot.cycle % plan.hookedEvery,
   ]);
   const sweep = new StateSweep(ctx, "sweep", signal);
+  await sweep.prepare(rows);
   const endMs = slot.startMs + plan.sliceMs;
   for (const target of rows) {
     const wait = Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs) - Date.now();

@@ -63,6 +63,7 @@ export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, option
     const { rows } = await ctx.sql.query<SweepTarget>(FULL_SWEEP_SQL, [...due, cursor, options.pageSize ?? PAGE]);
     if (rows.length === 0) break;
     cursor = rows[rows.length - 1]!.id;
+    await sweep.prepare(rows);
     for (const target of rows) {
       await pacer.turn(signal);
       if (signal?.aborted) break;

@@ -76,6 +76,26 @@ describe("the fleet sweep", () => {
     expect(await reauthInstance(fleet, refused.id)).toMatchObject({ checked: 1 });
   });
 
+  it("polls with the token set last: a token changed between two sweeps is the one the next sends", async () => {
+    const inst = await instanceWith({ fate: "authorized" }, { cron: "0 */6 * * *" });
+    expect(await reauthInstance(fleet, inst.id)).toMatchObject({ checked: 1, errors: 0 });
+    await updateInstance(fleet, inst.id, { token: "0".repeat(50) });
+    expect(await reauthInstance(fleet, inst.id)).toMatchObject({ checked: 1, errors: 1 });
+    expect((await fleet.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).attention).toBe("invalid_token");
+    await updateInstance(fleet, inst.id, { token: inst.token });
+    expect(await reauthInstance(fleet, inst.id)).toMatchObject({ checked: 1, errors: 0 });
+  });
+
+  it("counts a token no key opens as an error without calling the provider, and polls again once it is set", async () => {
+    const inst = await instanceWith({ fate: "authorized" }, { cron: "0 */6 * * *" });
+    await fleet.db.instance.update({ where: { id: inst.id }, data: { tokenCiphertext: Buffer.from("sealed under no key of the ring") } });
+    expect(await reauthInstance(fleet, inst.id)).toMatchObject({ checked: 1, errors: 1 });
+    expect((await fleet.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).lastState).toBeNull();
+    await updateInstance(fleet, inst.id, { token: inst.token });
+    expect(await reauthInstance(fleet, inst.id)).toMatchObject({ checked: 1, errors: 0 });
+    expect((await fleet.db.instance.findUniqueOrThrow({ where: { id: inst.id } })).lastState).toBe("authorized");
+  });
+
   it("gives an instance with a cron its own job scheduler, and removes it with the cron", async () => {
     const inst = await instanceWith({ fate: "never" }, { cron: "0 */6 * * *" });
     const scheduler = await fleet.queues.sweep.getJobScheduler(reauthSchedulerId(inst.id));
