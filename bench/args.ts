@@ -26,6 +26,8 @@ export interface WatchArgs {
   instances: number;
   /** ms the fake provider takes to answer getStateInstance. */
   providerLatencyMs: number;
+  /** Bare pollers the floor runs, each with its share of the fleet (as the daemons share it). */
+  floorProcesses: number;
   /** Instances logged out during the measured window, spread evenly over one sweep interval. */
   logouts: number;
   /** The provider also POSTs stateInstanceChanged to a daemon at each logout. */
@@ -95,6 +97,7 @@ function program(): Command {
     .addOption(new Option("--provider-latency-ms <ms>", "--watch: the fake provider answers getStateInstance after this long").argParser(whole(0, 10_000)))
     .addOption(new Option("--logouts <m>", "--watch: instances logged out over one sweep interval after the warm-up").argParser(whole(0, 200_000)))
     .option("--provider-webhooks", "--watch: the provider also POSTs stateInstanceChanged to a daemon at each logout")
+    .addOption(new Option("--floor-processes <k>", "--watch --floor: bare pollers, each polling its share of the fleet (default 1)").argParser(whole(1, 16)))
     .addHelpText("after", "\nThe provider webhook intake instead: npm run bench -- --intake <rate> --help\n")
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
@@ -122,9 +125,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
   if (parseInto(cmd, argv) === "help") return "help";
   const o = cmd.opts<Omit<BenchArgs, "killAfter" | "env" | "watch" | "seconds"> & Partial<WatchOptions> & { killAfter?: number; env?: Record<string, string>; seconds?: number }>();
   const given = (name: string) => cmd.getOptionValueSource(name) === "cli";
-  const { watch: instances, providerLatencyMs, logouts, providerWebhooks, ...rest } = o;
+  const { watch: instances, providerLatencyMs, logouts, providerWebhooks, floorProcesses, ...rest } = o;
   const env = o.env ?? {};
-  const watch = instances === undefined ? refuseWatchOnly(o) : watchArgs({ instances, providerLatencyMs, logouts, providerWebhooks }, env, given);
+  const watch = instances === undefined ? refuseWatchOnly(o) : watchArgs({ instances, providerLatencyMs, logouts, providerWebhooks, floorProcesses }, env, given);
   const seconds = o.seconds ?? (watch ? (5 * watch.sweepIntervalMs) / 1000 + 30 : QR_RUN_SECONDS);
   const args: BenchArgs = { ...rest, seconds, killAfter: o.killAfter ?? null, env, watch };
   if (watch) checkWatchLength(watch, seconds);
@@ -142,10 +145,12 @@ interface WatchOptions {
   providerLatencyMs: number;
   logouts: number;
   providerWebhooks: boolean;
+  floorProcesses: number;
 }
 
 function refuseWatchOnly(o: Partial<WatchOptions>): null {
-  const stray = o.providerLatencyMs !== undefined ? "--provider-latency-ms" : o.logouts !== undefined ? "--logouts" : o.providerWebhooks ? "--provider-webhooks" : null;
+  const stray = o.providerLatencyMs !== undefined ? "--provider-latency-ms" : o.logouts !== undefined ? "--logouts" : o.providerWebhooks ? "--provider-webhooks"
+    : o.floorProcesses !== undefined ? "--floor-processes" : null;
   if (stray) throw new BenchUsageError(`${stray} only applies to a steady-state run: add --watch <n>.`);
   return null;
 }
@@ -160,7 +165,10 @@ function watchArgs(o: Partial<WatchOptions> & { instances: number }, env: Record
   }
   const logouts = o.logouts ?? 0;
   if (logouts > o.instances) throw new BenchUsageError(`--logouts ${logouts} is more than the ${o.instances} instances of --watch.`);
-  return { instances: o.instances, providerLatencyMs: o.providerLatencyMs, logouts, providerWebhooks: o.providerWebhooks ?? false, sweepIntervalMs: sweepInterval(env) };
+  return {
+    instances: o.instances, providerLatencyMs: o.providerLatencyMs, floorProcesses: o.floorProcesses ?? 1, logouts,
+    providerWebhooks: o.providerWebhooks ?? false, sweepIntervalMs: sweepInterval(env),
+  };
 }
 
 function sweepInterval(env: Record<string, string>): number {

@@ -16,6 +16,8 @@ export interface FloorPollerConfig {
   intervalMs: number;
   /** The provider's answer time: sizes the connection pool. */
   providerLatencyMs: number;
+  /** This poller polls instance i when i % of === index: its share of the fleet. */
+  share: { index: number; of: number };
 }
 
 export interface FloorPollerCounts {
@@ -104,7 +106,8 @@ function schedule(paths: readonly string[], ids: readonly string[], intervalMs: 
 
 serveParent<FloorPollerApi>({
   async start(config) {
-    const instances = watchInstances(config.fleet);
+    const { index, of } = config.share;
+    const instances = watchInstances(config.fleet).filter((_, i) => i % of === index);
     const ids = instances.map((i) => i.idInstance);
     db = new pg.Pool({ connectionString: config.databaseUrl, max: PG_POOL, connectionTimeoutMillis: 10_000 });
     await db.query("CREATE TABLE IF NOT EXISTS instance_state (id_instance text PRIMARY KEY, state text, checked_at timestamptz)");

@@ -90,8 +90,8 @@ export function forkMeasuredChild<A extends Api<A> & { stop(arg: null): unknown 
   entry: string,
   name: string,
   meter: ProcessMeter,
+  logName = entry.replace(/\.js$/, ".log"),
 ): MeasuredChild<A> {
-  const logName = entry.replace(/\.js$/, ".log");
   const child = forkChild(entry, run.runDir, logName);
   const link = new ChildLink<A>(child, name);
   const logPath = path.join(run.runDir, logName);

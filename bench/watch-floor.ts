@@ -14,6 +14,7 @@ const FLOOR_INTERVALS = 2;
 /**
  * The bare poller against a fresh simulator with the same instances count and latency: one
  * interval of warm-up, then at most FLOOR_INTERVALS measured (never longer than the daemon phase).
+ * With --floor-processes K, K bare pollers share the fleet, instance i to poller i mod K.
  */
 export async function watchFloorPhase(run: Run): Promise<WatchReport> {
   const { args, teardown } = run;
@@ -26,19 +27,26 @@ export async function watchFloorPhase(run: Run): Promise<WatchReport> {
 
   const t0 = Date.now();
   const window = new WatchWindow(run, "floor", t0);
-  const poller = forkMeasuredChild<FloorPollerApi>(run, "floor-poller.js", "the bare poller", window.meter);
+  const pollers = Array.from({ length: watch.floorProcesses }, (_, index) =>
+    forkMeasuredChild<FloorPollerApi>(run, "floor-poller.js", `bare poller ${index + 1}`, window.meter, `floor-poller-${index + 1}.log`));
+  const died = Promise.race(pollers.map((p) => p.died));
   await run.peers.call("watchStart", { at: t0, webhookTargets: [] });
   const config = { simUrl, fleet, databaseUrl, intervalMs: watch.sweepIntervalMs, providerLatencyMs: watch.providerLatencyMs };
-  await Promise.race([poller.link.call("start", config, START_BOUND_MS), poller.died]);
+  // One after the other: each creates the table if it is not there yet.
+  for (const [index, poller] of pollers.entries()) {
+    await Promise.race([poller.link.call("start", { ...config, share: { index, of: pollers.length } }, START_BOUND_MS), died]);
+  }
   const readyAt = window.markReady();
   const windowAt = readyAt + watch.sweepIntervalMs;
-  await window.open(windowAt, { count: 0, spreadMs: 0 }, poller.died);
+  await window.open(windowAt, { count: 0, spreadMs: 0 }, died);
   const deadline = Math.min(readyAt + args.seconds * 1000, windowAt + FLOOR_INTERVALS * watch.sweepIntervalMs);
-  const measured = await window.until(deadline, poller.died);
-  const counts = await poller.link.call("counts", null);
-  await poller.stop();
+  const measured = await window.until(deadline, died);
+  const counts = await Promise.all(pollers.map((p) => p.link.call("counts", null)));
+  await Promise.all(pollers.map((p) => p.stop()));
   await endPhase();
   await drop();
-  const logs = { jobsFailed: counts.failed, errorLines: (await countLogLines(poller.logPath)).errorLines };
-  return watchReport({ measured, logs, logPaths: [poller.logPath], pollShares: null });
+  const logPaths = pollers.map((p) => p.logPath);
+  const errorLines = (await Promise.all(logPaths.map(countLogLines))).reduce((sum, l) => sum + l.errorLines, 0);
+  const logs = { jobsFailed: counts.reduce((sum, c) => sum + c.failed, 0), errorLines };
+  return watchReport({ measured, logs, logPaths, pollShares: null });
 }

@@ -13,6 +13,7 @@ export function watchSettings(args: BenchArgs) {
     sweepIntervalMs: w.sweepIntervalMs,
     logouts: w.logouts,
     providerWebhooks: w.providerWebhooks,
+    floorProcesses: w.floorProcesses,
     seconds: args.seconds,
     daemons: args.daemons,
     rotateMs: args.rotateMs,

@@ -64,6 +64,8 @@ describe("bench arguments", () => {
       watch: { instances: 100_000, providerLatencyMs: 100, logouts: 500, providerWebhooks: true, sweepIntervalMs: 5000 },
     });
     expect(watch(["--seconds", "20", "--logouts", "5", "--env", "QRFLEET_SWEEP_INTERVAL_MS=5000"]).seconds).toBe(20);
+    expect(watch([]).watch?.floorProcesses).toBe(1);
+    expect(watch(["--floor", "--daemons", "2", "--floor-processes", "2"]).watch?.floorProcesses).toBe(2);
   });
 
   it("--watch refuses what a steady-state run cannot mean, and its options without it", () => {
@@ -72,6 +74,8 @@ describe("bench arguments", () => {
     expect(refused(["--watch", "200"])).toMatch(/--watch needs --provider-latency-ms/);
     expect(refused([...watch, "--sessions", "100"])).toMatch(/--watch and --sessions are two different runs/);
     expect(refused([...watch, "--start", "enqueue"])).toMatch(/--start only applies to a QR run/);
+    expect(refused(["--floor-processes", "2"])).toMatch(/--floor-processes only applies to a steady-state run/);
+    expect(refused([...watch, "--floor-processes", "0"])).toMatch(/--floor-processes/);
     expect(refused([...watch, "--kill-after", "5", "--daemons", "2"])).toMatch(/--kill-after only applies to a QR run/);
     expect(refused([...watch, "--logouts", "201"])).toMatch(/--logouts 201 is more than the 200 instances/);
     expect(refused([...watch, "--provider-latency-ms", "-1"])).toMatch(/--provider-latency-ms/);
