@@ -30,16 +30,16 @@ const FIRST_QR_BUCKETS = [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900];
 const seconds = (sinceMs: number) => Math.max(0, Date.now() - sinceMs) / 1000;
 
 /**
- * What this process did, counted from fleet events. Per QR it costs an increment and at most one
- * histogram observation per delivery, from what the event already carries: no lookup, no I/O.
- * Fleet-wide gauges (read from PostgreSQL and Redis at scrape time) are in fleet-gauges.ts.
- */
-/**
  * The event loop's lag is sampled every 100 ms, not prom-client's 10: a hundred wake-ups a second
  * were a third of an idle daemon's CPU, and a tenth of a second still sees every stall that matters.
  */
 const LAG_SAMPLE_MS = 100;
 
+/**
+ * What this process did, counted from fleet events. Per QR it costs an increment and at most one
+ * histogram observation per delivery, from what the event already carries: no lookup, no I/O.
+ * Fleet-wide gauges (read from PostgreSQL and Redis at scrape time) are in fleet-gauges.ts.
+ */
 export function observeFleet(events: FleetEvents, log: Logger, registry = new Registry()): FleetMetrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: LAG_SAMPLE_MS });
   for (const name of GAUGES_NAMED_AS_COUNTERS) registry.removeSingleMetric(name);

@@ -202,11 +202,8 @@ function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: Instanc
 
 async function pollOne(ctx: FleetContext, poller: StatePoller, tokens: SweepTokens, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
   try {
-    let token = tokens.tokenFor(target);
-    if (token === undefined) {
-      await tokens.prepare([target]);
-      token = tokens.latestOf(target.id);
-    }
+    if (!tokens.opens(target)) await tokens.prepare([target]);
+    const token = tokens.latestOf(target.id);
     // Removed since it was read: nothing to poll.
     if (token === undefined) return null;
     if (token === null) {

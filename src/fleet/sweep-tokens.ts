@@ -26,16 +26,15 @@ export class SweepTokens {
 
   /** Opens the tokens of these instances that are not open under their current fingerprint. */
   async prepare(targets: ReadonlyArray<{ id: string; tokenMark: string }>): Promise<void> {
-    const stale = targets.filter((t) => this.opened.get(t.id)?.mark !== t.tokenMark).map((t) => t.id);
+    const stale = targets.filter((t) => !this.opens(t)).map((t) => t.id);
     if (stale.length === 0) return;
     const { rows } = await this.ctx.sql.query<{ id: string; mark: string; sealed: Buffer }>(SEALED_SQL, [stale]);
     for (const { id, mark, sealed } of rows) this.opened.set(id, { mark, token: this.open(sealed) });
   }
 
-  /** The token opened under this fingerprint: null when it cannot be opened, undefined when none is. */
-  tokenFor(target: { id: string; tokenMark: string }): string | null | undefined {
-    const opened = this.opened.get(target.id);
-    return opened?.mark === target.tokenMark ? opened.token : undefined;
+  /** Whether the token under this fingerprint is opened already (or known not to open). */
+  opens(target: { id: string; tokenMark: string }): boolean {
+    return this.opened.get(target.id)?.mark === target.tokenMark;
   }
 
   /** The token last opened (after `prepare`, the newest), whatever the fingerprint; undefined for an instance gone. */
