@@ -203,10 +203,11 @@ const schema = z.object({
   /**
    * The provider's webhook keeps the fleet's instances and their webhook tokens (as SHA-256) in
    * memory and reads them again this often, in ms. A change (the CLI, any daemon's API) is taken at
-   * once, announced over Redis; this bounds how long one whose announcement was lost goes unseen.
-   * 0: read the instances of each webhook's idInstance for that webhook. Default: 30000
+   * once, announced over Redis, and a daemon back from losing Redis reads the fleet again; this
+   * bounds how long a change goes unseen if its announcement was lost anyway. 0: read the instances
+   * of each webhook's idInstance for that webhook. Default: 300000
    */
-  QRFLEET_PROVIDER_HOOK_CACHE_MS: int(0, 600_000).default(30_000),
+  QRFLEET_PROVIDER_HOOK_CACHE_MS: int(0, 600_000).default(300_000),
   /**
    * Fleet state sweep period: every enabled instance is polled once an interval, at its own point
    * of it, in ms (at least 1000). 0: no periodic sweep (only the one at a daemon's start, instances'

@@ -146,11 +146,19 @@ function clusterOptions(redisUrl: string, forWorker: boolean): ClusterOptions {
   };
 }
 
-/** A connection of its own; in a cluster an ioredis `Cluster` seeded with the URL's node. */
-export function createRedis(target: RedisTarget, forWorker = true): RedisClient {
-  if (!target.cluster) return new Redis(redisOptions(target.url, forWorker));
+/** The CLIENT SETNAME of a daemon's pub/sub connection (cancels and instance changes). */
+export const subscriberName = (prefix: string) => `${prefix}:subscriber`;
+
+/**
+ * A connection of its own; in a cluster an ioredis `Cluster` seeded with the URL's node. `name`, if
+ * given, is its CLIENT SETNAME: how `CLIENT LIST` tells it apart.
+ */
+export function createRedis(target: RedisTarget, forWorker = true, name?: string): RedisClient {
+  const named = name === undefined ? {} : { connectionName: name };
+  if (!target.cluster) return new Redis({ ...redisOptions(target.url, forWorker), ...named });
   const { hostname, port } = new URL(target.url);
-  return new Cluster([{ host: hostname, port: Number(port || 6379) }], clusterOptions(target.url, forWorker));
+  const options = clusterOptions(target.url, forWorker);
+  return new Cluster([{ host: hostname, port: Number(port || 6379) }], { ...options, redisOptions: { ...options.redisOptions, ...named } });
 }
 
 /**

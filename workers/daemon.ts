@@ -18,7 +18,7 @@ import { hostBudgetOf } from "../src/fleet/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
-import { QUEUE, createQueues, createRedis, redisTarget, workerConnection } from "../src/queues.js";
+import { QUEUE, createQueues, createRedis, redisTarget, subscriberName, workerConnection } from "../src/queues.js";
 import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
 import { createSettingsProcessor } from "./settings.js";
@@ -99,7 +99,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // A lost lock does not stop BullMQ's processor: stop the run ourselves and hand the attempt back.
   sessionWorker.on("lockRenewalFailed", (ids) => ids.forEach((id) => runs.cancel(id, ABORT.lockLost)));
 
-  const subscriber = createRedis(redis, true);
+  const subscriber = createRedis(redis, true, subscriberName(config.QRFLEET_REDIS_PREFIX));
   // Without a listener ioredis prints each failed reconnect to stderr itself, outside the JSON log.
   const redisDown = (which: string) => (err: Error) => log.warn({ err: err.message, connection: which }, "Redis connection failed; reconnecting");
   subscriber.on("error", redisDown("cancels"));

@@ -32,6 +32,8 @@ export interface FleetEventMap {
   "sweep:polled": [{ polls: number; errors: number }];
   /** Instances were added, removed or given another webhook token: what a cache knows of them is stale. */
   "instances:changed": [{ idInstances: string[] }];
+  /** This process was away from Redis and may have missed `instances:changed`: any instance may be stale. */
+  "instances:resync": [];
   /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },

@@ -15,8 +15,9 @@ import { FleetError } from "./errors.js";
  * decryption, and a flood of forged ones with made-up idInstances reaches no database at all; and
  * since every answer comes from memory, it takes as long whether the instance exists or not. An
  * instance added, removed or given another token is read again before its next webhook (`forget`),
- * told by this process or over Redis by another (fleet/instance-changes.ts); were that message
- * lost, it is read at the next reading of the fleet.
+ * told by this process or over Redis by another (fleet/instance-changes.ts). Such messages are lost
+ * only while this process is away from Redis, so the fleet is read again when it is back (`resync`);
+ * the periodic reading is the backstop for anything else.
  *
  * A reading goes a page at a time and updates the entries in place: it compares each row's
  * fingerprint (an md5 PostgreSQL takes of the sealed token) and fetches and opens only the tokens
@@ -105,6 +106,11 @@ export class WebhookTokens {
   /** These idInstances' instances were added, removed or given another webhook token: read them again. */
   forget(idInstances: readonly string[]): void {
     for (const i of idInstances) this.changed.set(i, (this.changed.get(i) ?? 0) + 1);
+  }
+
+  /** Changes may have gone unannounced (this process was away from Redis): the fleet is read again now, behind the reading in use. */
+  resync(): void {
+    if (this.ttlMs > 0 && this.readAt !== -Infinity) void this.readFleet().catch(() => undefined);
   }
 
   /** Waits for the reading of the fleet and the reads in flight. */

@@ -5,8 +5,10 @@ import type { FleetContext } from "./context.js";
  * Instances added, removed or given another webhook token: told to this process at once
  * (`instances:changed` on ctx.events) and to every daemon over Redis pub/sub, so the provider
  * webhook's token cache (fleet/hook-auth.ts) of each reads them again before their next webhook,
- * whichever process (the CLI, the API of another daemon) made the change. A message lost while
- * Redis is away is made up for by the cache's own lifetime (QRFLEET_PROVIDER_HOOK_CACHE_MS).
+ * whichever process (the CLI, the API of another daemon) made the change. Messages are lost only
+ * while a subscriber is away from Redis, so when it is back (subscribed again) `instances:resync`
+ * tells this process that any instance may have changed unseen; the cache's own lifetime
+ * (QRFLEET_PROVIDER_HOOK_CACHE_MS) bounds anything else.
  */
 export const instanceChangesChannel = (prefix: string) => `${prefix}:instances-changed`;
 
@@ -30,10 +32,18 @@ export async function subscribeInstanceChanges(subscriber: RedisClient, ctx: Fle
     const idInstances = parsedList(message);
     if (idInstances) ctx.events.emit("instances:changed", { idInstances });
   };
+  // A SUBSCRIBE is answered in order, after the client's own re-subscription: from then on nothing is missed.
+  const back = () =>
+    void subscriber.subscribe(channel).then(
+      () => ctx.events.emit("instances:resync"),
+      () => undefined,
+    );
   subscriber.on("message", listener);
   await subscriber.subscribe(channel);
+  subscriber.on("ready", back);
   return async () => {
     subscriber.off("message", listener);
+    subscriber.off("ready", back);
     await subscriber.unsubscribe(channel).catch(() => 0);
   };
 }

@@ -31,18 +31,22 @@ export interface ProviderHooks {
 
 /**
  * The fleet's webhook tokens are read as the face opens, not at its first webhook. Instances added,
- * removed or given another webhook token in this process are read again at once.
+ * removed or given another webhook token are read again at once, and the whole fleet when this
+ * process may have missed such news.
  */
 export function openProviderHooks(ctx: FleetContext): ProviderHooks {
   const tokens = new WebhookTokens(ctx);
   tokens.warm();
   const intake = new HookIntake(ctx);
   const forget = ({ idInstances }: { idInstances: string[] }) => tokens.forget(idInstances);
+  const resync = () => tokens.resync();
   ctx.events.on("instances:changed", forget);
+  ctx.events.on("instances:resync", resync);
   return {
     tokens, intake,
     async close() {
       ctx.events.off("instances:changed", forget);
+      ctx.events.off("instances:resync", resync);
       await intake.close();
       await tokens.close();
     },
