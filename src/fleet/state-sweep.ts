@@ -1,6 +1,6 @@
 import type { SessionTrigger } from "../db.js";
 import { GreenApiError } from "../greenapi/errors.js";
-import { StatePoller } from "../greenapi/state-poll.js";
+import { StatePoller, type PollDone } from "../greenapi/state-poll.js";
 import type { InstanceState } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
@@ -24,10 +24,12 @@ export interface SweepTarget {
   /** A fingerprint of the sealed token (fleet/sweep-tokens.ts): the sealed bytes are read only when it changes. */
   tokenMark: string;
   lastState: string | null;
-  lastStateAt: Date | null;
+  /** When `lastState` was last confirmed, ms since the epoch: a number, since no Date is needed per row. */
+  lastStateAtMs: number | null;
 }
 
-export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", ${TOKEN_MARK_COLUMN}, i."lastState", i."lastStateAt"`;
+export const TARGET_COLUMNS = `i.id, i."apiUrl", i."idInstance", ${TOKEN_MARK_COLUMN}, i."lastState",
+  (extract(epoch FROM i."lastStateAt") * 1000)::float8 AS "lastStateAtMs"`;
 /** An instance with a session open is not polled: its socket says more, and sooner. */
 export const NOT_IN_SESSION = `NOT EXISTS (SELECT 1 FROM "QrSession" s WHERE s."instanceId" = i.id AND s.status IN ('queued', 'running'))`;
 
@@ -38,7 +40,7 @@ export interface SweepResult {
   errors: number;
 }
 
-type Polled = { target: SweepTarget; state: InstanceState; at: Date } | { target: SweepTarget; error: string };
+type Polled = { target: SweepTarget; state: InstanceState; atMs: number } | { target: SweepTarget; error: string };
 
 const BATCH = 500;
 /** An answer waits at most this long for its batch to fill: one statement per batch, not per answer. */
@@ -118,17 +120,56 @@ export class StateSweep {
   }
 
   private start(target: SweepTarget): void {
-    const { lanes } = this;
     this.pending += 1;
-    void pollOne(this.ctx, this.poller, this.tokens, target, this.signal).then((answer) => {
-      lanes.give();
-      this.pending -= 1;
-      if (answer) this.answers.push(answer);
-      if (this.answers.length >= BATCH) this.flush();
-      else this.batchTimer ??= setTimeout(() => this.flush(), BATCH_WAIT_MS);
-      if (this.pending === 0) this.settled?.();
-    });
+    if (this.tokens.opens(target)) return this.send(target);
+    this.tokens.prepare([target]).then(
+      () => this.send(target),
+      (err: unknown) => void this.failed(target, err).then(this.settle),
+    );
   }
+
+  /** The poll itself, its token opened: callbacks rather than promises, on the sweep's one hot path. */
+  private send(target: SweepTarget): void {
+    const { ctx } = this;
+    const token = this.tokens.latestOf(target.id);
+    // Removed since it was read: nothing to poll.
+    if (token === undefined) return this.settle(null);
+    if (token === null) {
+      ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
+      return this.settle({ target, error: "unreadable_token" });
+    }
+    const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
+    const done: PollDone = (err, answer) => {
+      if (this.signal?.aborted) return this.settle(null);
+      if (err) return void this.failed(target, err).then(this.settle);
+      this.settle({ target, state: answer!.state, atMs: Date.now() });
+    };
+    const turn = hostBudgetOf(ctx).take(target.apiUrl);
+    if (turn) void turn.then(() => this.poller.pollThen(address, done));
+    else this.poller.pollThen(address, done);
+  }
+
+  private async failed(target: SweepTarget, err: unknown): Promise<Polled | null> {
+    if (this.signal?.aborted) return null;
+    const code = err instanceof GreenApiError ? err.code : "error";
+    try {
+      if (err instanceof GreenApiError && !err.transient) await flagForAttention(this.ctx, target.id, code);
+    } catch (flagErr) {
+      this.ctx.log.error({ err: flagErr, instanceId: target.id }, "flagging an instance for attention failed");
+    }
+    this.ctx.log.warn({ instanceId: target.id, code, err: (err as Error).message }, "state check failed");
+    return { target, error: code };
+  }
+
+  /** A poll is over: its lane given back, its answer (if any) batched. */
+  private readonly settle = (answer: Polled | null): void => {
+    this.lanes.give();
+    this.pending -= 1;
+    if (answer) this.answers.push(answer);
+    if (this.answers.length >= BATCH) this.flush();
+    else this.batchTimer ??= setTimeout(() => this.flush(), BATCH_WAIT_MS);
+    if (this.pending === 0) this.settled?.();
+  };
 
   /** Every answer recorded; a write that failed fails the sweep. */
   async finish(): Promise<SweepResult> {
@@ -152,7 +193,7 @@ export class StateSweep {
     const { ctx } = this;
     const states = batch.filter((p): p is Extract<Polled, { state: InstanceState }> => "state" in p);
     const toWrite = states.filter((p) => !stillLinked(ctx, p));
-    const written = await recordInstanceStates(ctx, toWrite.map(({ target, state, at }) => ({ instance: target, state, at })));
+    const written = await recordInstanceStates(ctx, toWrite.map(({ target, state, atMs }) => ({ instance: target, state, at: new Date(atMs) })));
     const policies = ctx.config.QRFLEET_STATE_POLICIES;
     const loggedOut = states.filter((p) => policyFor(p.state, policies) === "start_session" && written.has(p.target.id)).map((p) => p.target.id);
     const { created } = await enqueueSessions(ctx, { ids: loggedOut }, this.trigger);
@@ -194,32 +235,8 @@ export function unconfirmedBefore(config: FleetContext["config"], now = Date.now
   return new Date(now - (CONFIRM_EVERY_INTERVALS + 1) * config.QRFLEET_SWEEP_INTERVAL_MS);
 }
 
-function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: InstanceState; at: Date }): boolean {
+function stillLinked(ctx: FleetContext, p: { target: SweepTarget; state: InstanceState; atMs: number }): boolean {
   const interval = ctx.config.QRFLEET_SWEEP_INTERVAL_MS;
-  const confirmedAt = p.target.lastStateAt?.getTime() ?? -Infinity;
-  return p.state === "authorized" && p.target.lastState === "authorized" && interval > 0 && p.at.getTime() - confirmedAt < CONFIRM_EVERY_INTERVALS * interval;
-}
-
-async function pollOne(ctx: FleetContext, poller: StatePoller, tokens: SweepTokens, target: SweepTarget, signal?: AbortSignal): Promise<Polled | null> {
-  try {
-    if (!tokens.opens(target)) await tokens.prepare([target]);
-    const token = tokens.latestOf(target.id);
-    // Removed since it was read: nothing to poll.
-    if (token === undefined) return null;
-    if (token === null) {
-      ctx.log.warn({ instanceId: target.id }, UNREADABLE_TOKEN);
-      return { target, error: "unreadable_token" };
-    }
-    const turn = hostBudgetOf(ctx).take(target.apiUrl);
-    if (turn) await turn;
-    const address = { apiUrl: target.apiUrl, idInstance: target.idInstance, token };
-    const { state } = await poller.poll(address);
-    return signal?.aborted ? null : { target, state, at: new Date() };
-  } catch (err) {
-    if (signal?.aborted) return null;
-    const code = err instanceof GreenApiError ? err.code : "error";
-    if (err instanceof GreenApiError && !err.transient) await flagForAttention(ctx, target.id, code);
-    ctx.log.warn({ instanceId: target.id, code, err: (err as Error).message }, "state check failed");
-    return { target, error: code };
-  }
+  const confirmedAt = p.target.lastStateAtMs ?? -Infinity;
+  return p.state === "authorized" && p.target.lastState === "authorized" && interval > 0 && p.atMs - confirmedAt < CONFIRM_EVERY_INTERVALS * interval;
 }

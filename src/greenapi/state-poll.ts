@@ -7,21 +7,23 @@ import { toInstanceState, type InstanceAddress, type InstanceState } from "./typ
 /**
  * The sweep's one call, `getStateInstance`, at the cost of a bare poller. The address was checked
  * when it was stored. The calls share keep-alive connections of their own and go to undici's
- * dispatcher directly: no URL is parsed, no stream or body promise is made per call, and the
- * timeouts are undici's (no timer or signal per call). Only the one field is read. Pacing is the
- * caller's: the sweep polls an instance once an interval.
+ * dispatcher directly: no URL is parsed, no stream, promise or closure is made per call (one
+ * handler object), and the timeouts are undici's (no timer or signal per call). Only the one field
+ * is read. Pacing is the caller's: the sweep polls an instance once an interval.
  */
 
 /** A state answer is a few dozen bytes; anything near this is not one. */
 const MAX_STATE_BYTES = 4096;
 /** Held open between calls; a server that closes sooner says so, and undici follows it. */
 const KEEP_ALIVE_MS = 60_000;
-const ACCEPT_JSON = Object.freeze({ accept: "application/json" });
 
 export interface StatePoll {
   state: InstanceState;
   raw: string;
 }
+
+/** Called once per poll: the state, or a GreenApiError naming the call with its token masked. */
+export type PollDone = (err: Error | null, answer: StatePoll | null) => void;
 
 export class StatePoller {
   private readonly agent: Agent;
@@ -32,31 +34,22 @@ export class StatePoller {
   }
 
   /** The instance's state, or a GreenApiError naming the call with its token masked. */
-  async poll(addr: InstanceAddress): Promise<StatePoll> {
-    const path = `/waInstance${addr.idInstance}/getStateInstance/${addr.token}`;
-    const describe = () => `GET ${maskSecrets(addr.apiUrl + path)}`;
-    let answer: { status: number; text: string };
+  poll(addr: InstanceAddress): Promise<StatePoll> {
+    return new Promise((resolve, reject) => this.pollThen(addr, (err, answer) => (err ? reject(err) : resolve(answer!))));
+  }
+
+  /** As `poll`, answered through `done`: the sweep's path, without a promise per call. */
+  pollThen(addr: InstanceAddress, done: PollDone): void {
+    const answer = new StateAnswer(addr.apiUrl, `/waInstance${addr.idInstance}/getStateInstance/${addr.token}`, done);
     try {
-      answer = await this.get(addr.apiUrl, path);
+      this.agent.dispatch({ origin: addr.apiUrl, path: answer.path, method: "GET" }, answer);
     } catch (err) {
-      if (err instanceof TooLarge) throw new ProviderProtocolError(`${describe()} answered a body over ${MAX_STATE_BYTES} bytes`, err.status);
-      throw new ProviderUnavailableError(`${describe()} failed (${describeCause(err)})`);
+      answer.onError(err as Error);
     }
-    const { status, text } = answer;
-    if (status < 200 || status > 299) throw errorForStatus(status, describe());
-    const raw = stateOf(text);
-    if (raw === null) throw new ProviderProtocolError(`${describe()} answered HTTP ${status} without a stateInstance`, status);
-    return { state: toInstanceState(raw), raw };
   }
 
   close(): Promise<void> {
     return this.agent.close();
-  }
-
-  private get(origin: string, path: string): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      this.agent.dispatch({ origin, path, method: "GET", headers: ACCEPT_JSON }, bodyReader(resolve, reject));
-    });
   }
 }
 
@@ -67,38 +60,60 @@ class TooLarge extends Error {
 }
 
 /**
- * Collects a small body; one over MAX_STATE_BYTES aborts the call. It speaks undici's own handler
- * interface, so the response headers (which a state answer does not need) are never parsed.
+ * One call's answer, read through undici's own handler interface: the response headers (which a
+ * state answer does not need) are never parsed, and a body over MAX_STATE_BYTES aborts the call.
  */
-function bodyReader(resolve: (a: { status: number; text: string }) => void, reject: (err: unknown) => void): Dispatcher.DispatchHandler {
-  let status = 0;
-  let size = 0;
-  let abort: (err: Error) => void = () => undefined;
-  const chunks: Buffer[] = [];
-  return {
-    onConnect(abortCall) {
-      abort = abortCall;
-    },
-    onHeaders(statusCode) {
-      status = statusCode;
-      return true;
-    },
-    onData(chunk) {
-      size += chunk.byteLength;
-      if (size > MAX_STATE_BYTES) {
-        abort(new TooLarge(status));
-        return false;
-      }
-      chunks.push(chunk);
-      return true;
-    },
-    onComplete() {
-      resolve({ status, text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8") });
-    },
-    onError(err) {
-      reject(err);
-    },
-  };
+class StateAnswer implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private size = 0;
+  private abort: ((err: Error) => void) | null = null;
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly apiUrl: string,
+    readonly path: string,
+    private readonly done: PollDone,
+  ) {}
+
+  onConnect(abort: (err: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.byteLength;
+    if (this.size > MAX_STATE_BYTES) {
+      this.abort?.(new TooLarge(this.status));
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const { status, chunks } = this;
+    if (status < 200 || status > 299) return this.done(errorForStatus(status, this.describe()), null);
+    const raw = stateOf(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    if (raw === null) return this.done(new ProviderProtocolError(`${this.describe()} answered HTTP ${status} without a stateInstance`, status), null);
+    this.done(null, { state: toInstanceState(raw), raw });
+  }
+
+  onError(err: Error): void {
+    this.done(
+      err instanceof TooLarge
+        ? new ProviderProtocolError(`${this.describe()} answered a body over ${MAX_STATE_BYTES} bytes`, err.status)
+        : new ProviderUnavailableError(`${this.describe()} failed (${describeCause(err)})`),
+      null,
+    );
+  }
+
+  private describe(): string {
+    return `GET ${maskSecrets(this.apiUrl + this.path)}`;
+  }
 }
 
 function stateOf(text: string): string | null {
