@@ -122,7 +122,7 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
 
   await fleet.stop();
   const logs = await sumLogs(daemons);
-  const profile = await profileSummary(profiled);
+  const profile = await profileSummary(profiled && { dir: profiled.dir, who: `daemon ${profiled.index + 1}` });
   await endPhase();
   await store.dropDatabase();
   await store.deleteKeys();
@@ -130,11 +130,11 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
   return profile ? { ...report, profile: profile.path } : report;
 }
 
-/** The profiled daemon's summary, printed on stderr; undefined when none was asked or none was written. */
-export async function profileSummary(profiled: { index: number; dir: string } | null): Promise<{ path: string } | undefined> {
+/** The profiled process's summary, printed on stderr; undefined when none was asked or none was written. */
+export async function profileSummary(profiled: { dir: string; who: string } | null): Promise<{ path: string } | undefined> {
   if (!profiled) return undefined;
-  const profile = await summarizeProfileDir(profiled.dir).catch((err: Error) => void process.stderr.write(`bench: no profile: ${err.message}\n`));
-  if (profile) process.stderr.write(`\nCPU profile of daemon ${profiled.index + 1} by package (${profile.path}):\n${profile.groups}\n\n`);
+  const profile = await summarizeProfileDir(profiled.dir, profiled.who).catch((err: Error) => void process.stderr.write(`bench: no profile: ${err.message}\n`));
+  if (profile) process.stderr.write(`\nCPU profile of ${profiled.who} by package (${profile.path}):\n${profile.groups}\n\n`);
   return profile ?? undefined;
 }
 

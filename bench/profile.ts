@@ -124,25 +124,25 @@ export function describeProfile(s: ProfileSummary, source: string, thread = "a d
 }
 
 /** node --cpu-prof names files CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one. */
-function threadOf(file: string): string {
+function threadOf(file: string, who: string): string {
   const thread = /\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1];
-  return thread === undefined || thread === "0" ? "the daemon's main thread" : `the daemon's thread ${thread} (the mail thread)`;
+  return thread === undefined || thread === "0" ? `${who}: main thread` : `${who}: thread ${thread} (the mail thread)`;
 }
 
 /**
  * Summarises every .cpuprofile the daemon wrote into `dir` on exit (one per thread: the main one
  * and the mail thread) into one file; returns its path and the main thread's grouped table.
  */
-export async function summarizeProfileDir(dir: string): Promise<{ path: string; groups: string }> {
+export async function summarizeProfileDir(dir: string, who = "the daemon"): Promise<{ path: string; groups: string }> {
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".cpuprofile")).sort();
-  if (files.length === 0) throw new Error(`the daemon wrote no .cpuprofile into ${dir} (it writes one only when it exits by itself, e.g. on SIGTERM)`);
+  if (files.length === 0) throw new Error(`${who} wrote no .cpuprofile into ${dir} (it writes one only when it exits by itself, e.g. on SIGTERM)`);
   const sections: string[] = [];
   let groups = "";
   for (const file of files) {
     const source = path.join(dir, file);
     const summary = summarizeProfile(JSON.parse(await readFile(source, "utf8")) as CpuProfile);
-    sections.push(describeProfile(summary, source, threadOf(file)));
-    groups += `${threadOf(file)}:\n${groupTable(summary, 0.5)}\n\n`;
+    sections.push(describeProfile(summary, source, threadOf(file, who)));
+    groups += `${threadOf(file, who)}:\n${groupTable(summary, 0.5)}\n\n`;
   }
   const out = path.join(dir, "summary.txt");
   await writeFile(out, sections.join("\n"));

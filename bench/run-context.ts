@@ -27,12 +27,12 @@ export interface Run {
 }
 
 /**
- * Forks a child entry of dist/bench with its output in the run's log file. execArgv is empty
- * so the orchestrator's own flags (an inspector, say) never change what a child costs.
+ * Forks a child entry of dist/bench with its output in the run's log file. Its node flags are
+ * `execArgv` only, so the orchestrator's own (an inspector, say) never change what a child costs.
  */
-export function forkChild(entry: string, runDir: string, logName: string) {
+export function forkChild(entry: string, runDir: string, logName: string, execArgv: string[] = []) {
   const fd = openSync(path.join(runDir, logName), "a");
-  const child = fork(path.join(import.meta.dirname, entry), [], { stdio: ["ignore", fd, fd, "ipc"], execArgv: [] });
+  const child = fork(path.join(import.meta.dirname, entry), [], { stdio: ["ignore", fd, fd, "ipc"], execArgv });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${entry}`);
   return child;
@@ -90,9 +90,9 @@ export function forkMeasuredChild<A extends Api<A> & { stop(arg: null): unknown 
   entry: string,
   name: string,
   meter: ProcessMeter,
-  logName = entry.replace(/\.js$/, ".log"),
+  { logName = entry.replace(/\.js$/, ".log"), execArgv = [] }: { logName?: string; execArgv?: string[] } = {},
 ): MeasuredChild<A> {
-  const child = forkChild(entry, run.runDir, logName);
+  const child = forkChild(entry, run.runDir, logName, execArgv);
   const link = new ChildLink<A>(child, name);
   const logPath = path.join(run.runDir, logName);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

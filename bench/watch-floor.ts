@@ -1,3 +1,5 @@
+import path from "node:path";
+import { profileSummary } from "./daemon-phase.js";
 import { countLogLines } from "./daemons.js";
 import type { FloorPollerApi } from "./floor-poller.js";
 import { forkMeasuredChild, scratchDatabase, type Run } from "./run-context.js";
@@ -14,9 +16,10 @@ const FLOOR_INTERVALS = 2;
 /**
  * The bare poller against a fresh simulator with the same instances count and latency: one
  * interval of warm-up, then at most FLOOR_INTERVALS measured (never longer than the daemon phase).
- * With --floor-processes K, K bare pollers share the fleet, instance i to poller i mod K.
+ * With --floor-processes K, K bare pollers share the fleet, instance i to poller i mod K; with
+ * --profile the first is CPU-profiled as a daemon is.
  */
-export async function watchFloorPhase(run: Run): Promise<WatchReport> {
+export async function watchFloorPhase(run: Run): Promise<WatchReport & { profile?: string }> {
   const { args, teardown } = run;
   const watch = args.watch!;
   const { tag, databaseUrl, drop } = await scratchDatabase(run);
@@ -27,8 +30,12 @@ export async function watchFloorPhase(run: Run): Promise<WatchReport> {
 
   const t0 = Date.now();
   const window = new WatchWindow(run, "floor", t0);
+  const profileDir = args.profile ? path.join(run.runDir, "floor-profile") : null;
   const pollers = Array.from({ length: watch.floorProcesses }, (_, index) =>
-    forkMeasuredChild<FloorPollerApi>(run, "floor-poller.js", `bare poller ${index + 1}`, window.meter, `floor-poller-${index + 1}.log`));
+    forkMeasuredChild<FloorPollerApi>(run, "floor-poller.js", `bare poller ${index + 1}`, window.meter, {
+      logName: `floor-poller-${index + 1}.log`,
+      execArgv: profileDir && index === 0 ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+    }));
   const died = Promise.race(pollers.map((p) => p.died));
   await run.peers.call("watchStart", { at: t0, webhookTargets: [] });
   const config = { simUrl, fleet, databaseUrl, intervalMs: watch.sweepIntervalMs, providerLatencyMs: watch.providerLatencyMs };
@@ -48,5 +55,7 @@ export async function watchFloorPhase(run: Run): Promise<WatchReport> {
   const logPaths = pollers.map((p) => p.logPath);
   const errorLines = (await Promise.all(logPaths.map(countLogLines))).reduce((sum, l) => sum + l.errorLines, 0);
   const logs = { jobsFailed: counts.reduce((sum, c) => sum + c.failed, 0), errorLines };
-  return watchReport({ measured, logs, logPaths, pollShares: null });
+  const report = watchReport({ measured, logs, logPaths, pollShares: null });
+  const profile = profileDir ? await profileSummary({ dir: profileDir, who: "the first bare poller" }) : undefined;
+  return profile ? { ...report, profile: profile.path } : report;
 }

@@ -51,7 +51,7 @@ export async function watchDaemonPhase(run: Run): Promise<WatchReport & { profil
 
   await daemons.stop();
   const logs = await sumLogs(daemons.daemons);
-  const profile = await profileSummary(profiled);
+  const profile = await profileSummary(profiled && { dir: profiled.dir, who: "daemon 1" });
   await endPhase();
   await store.dropDatabase();
   await store.deleteKeys();

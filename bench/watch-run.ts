@@ -25,7 +25,9 @@ export function watchSettings(args: BenchArgs) {
 
 /** --watch: the bare poller first (with --floor), then the daemons; their blocks and ratios. */
 export async function watchRun(run: Run): Promise<Record<string, unknown>> {
-  const floor = run.args.floor ? await watchFloorPhase(run) : undefined;
+  const floorRun = run.args.floor ? await watchFloorPhase(run) : undefined;
   const { profile, ...daemon } = await watchDaemonPhase(run);
-  return { daemon, ...(floor && { floor, ratios: watchRatios(daemon, floor) }), ...(profile && { profile }) };
+  if (!floorRun) return { daemon, ...(profile && { profile }) };
+  const { profile: floorProfile, ...floor } = floorRun;
+  return { daemon, floor, ratios: watchRatios(daemon, floor), ...(profile && { profile }), ...(floorProfile && { floorProfile }) };
 }
