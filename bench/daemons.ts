@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createReadStream, openSync, closeSync } from "node:fs";
+import { createReadStream, openSync, closeSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -7,9 +7,18 @@ import { PROJECT_ROOT } from "../src/paths.js";
 import type { ProcessMeter } from "./meters.js";
 import type { Teardown } from "./teardown.js";
 
-/** The daemons under test: `node dist/workers/main.js`, as `npm start` runs it, one OS process each. */
+/** The daemons under test: `node <flags> dist/workers/main.js`, as `npm start` runs it, one OS process each. */
 
 export const DAEMON_ENTRY = path.join(PROJECT_ROOT, "dist", "workers", "main.js");
+
+/** The node flags of package.json's start script: the bench measures the daemon as it is run. */
+export function startScriptFlags(script: string): string[] {
+  const m = /\bexec node ((?:--\S+ )*)dist\/workers\/main\.js$/.exec(script);
+  if (!m) throw new Error(`package.json's start script does not read "… exec node [--flag …] dist/workers/main.js": ${script}`);
+  return m[1]!.split(" ").filter(Boolean);
+}
+
+const DAEMON_NODE_FLAGS = startScriptFlags((JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start);
 
 export interface DaemonProcess {
   index: number;
@@ -48,7 +57,7 @@ export async function spawnDaemon(index: number, opts: SpawnOptions): Promise<Da
   const flags = opts.profile?.index === index ? ["--cpu-prof", "--cpu-prof-dir", opts.profile.dir] : [];
   // Its own process group: Ctrl-C on the bench must not reach it before the bench decides to stop it.
   // The working directory is the run's, so no .env of the checkout changes what is measured.
-  const child = spawn(process.execPath, [...flags, DAEMON_ENTRY], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...flags, DAEMON_ENTRY], {
     cwd: opts.runDir,
     env: { ...opts.env, PORT: String(port) },
     stdio: ["ignore", fd, fd],

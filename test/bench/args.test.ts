@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { BenchUsageError, parseBenchArgs, type BenchArgs } from "../../bench/args.js";
+import { startScriptFlags } from "../../bench/daemons.js";
 import { runBench } from "./built.js";
 
 const refused = (argv: string[]) => {
@@ -96,5 +98,13 @@ describe("bench arguments", () => {
     const help = await runBench(["--help"], 20_000);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--pg-latency-ms <ms>/);
+  });
+
+  it("starts each daemon with the node flags of npm start, and refuses a start script it cannot read them from", () => {
+    const start = (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start;
+    expect(startScriptFlags(start).some((f) => f.startsWith("--max-semi-space-size="))).toBe(true);
+    expect(startScriptFlags("npm run build && exec node --a=1 --b dist/workers/main.js")).toEqual(["--a=1", "--b"]);
+    expect(startScriptFlags("exec node dist/workers/main.js")).toEqual([]);
+    expect(() => startScriptFlags("node dist/workers/main.js --inspect")).toThrow(/start script/);
   });
 });
