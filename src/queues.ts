@@ -71,9 +71,12 @@ export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
 /** A slice job comes every second or so: its history is kept short, but long enough to refuse a slot again. */
 export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 1000 } };
 
-/** The job of the sweep's slot `slot`, due when the slot begins. */
+/**
+ * The job of the sweep's slot `slot`, due a quarter of a slice before the slot begins: its rows
+ * are read by the time its first instance is due, rather than polled in a burst once they are.
+ */
 export async function addSliceJob(queues: Queues, slot: number, sliceMs: number): Promise<void> {
-  const delay = Math.max(0, slot * sliceMs - Date.now());
+  const delay = Math.max(0, slot * sliceMs - sliceMs / 4 - Date.now());
   await queues.slices.add("slice", { slot, sliceMs }, { ...SLICE_JOB_OPTIONS, jobId: sliceJobId(slot, sliceMs), delay });
 }
 /** A settings check handles the provider's failures itself; these retries are for PostgreSQL or Redis away. */

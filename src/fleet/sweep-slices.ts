@@ -8,7 +8,8 @@ import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepTarget } from "./
 /**
  * The sweep every daemon shares. Each instance has a phase (`sweepPhase`, 0…65535): the point in
  * each interval where it is polled. The interval is cut into slices, one queue job each, which
- * any daemon's sweep worker takes as it comes due, so the work is shared and the calls are spread
+ * any daemon's sweep worker takes as it comes due (a quarter of a slice early, so the slot's rows
+ * are read by the time its first instance is due), so the work is shared and the calls are spread
  * evenly. A slot (one slice of one interval) is one job with its own id, so it is never swept
  * twice; each slot's job first adds the next one, so the chain skips no slot however late a job is
  * taken. A slot held by a daemon that died is taken over when its lock runs out, and swept late
@@ -94,6 +95,13 @@ const TICK_MS = 10;
 /** While other daemons are alive, a slot's job ends this share of a slice after the slot does. */
 const HAND_OVER_SHARE = 1 / 4;
 
+/**
+ * A slot's polls never go faster than this many times its average rate: instances whose turn has
+ * passed (a slot taken late) or that fall close together are caught up over a few ticks, not sent
+ * in one burst that would need connections the steady pace does not keep open.
+ */
+const MAX_RATE_FACTOR = 2;
+
 export type SlotResult = { polled: number } | { skipped: "late" | "off" | "replanned" };
 
 export interface SlotOptions {
@@ -128,8 +136,12 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
   const sweep = new StateSweep(ctx, "sweep", signal);
   await sweep.prepare(rows);
   const endMs = slot.startMs + plan.sliceMs;
+  const minGapMs = plan.sliceMs / Math.max(rows.length, 1) / MAX_RATE_FACTOR;
+  let earliest = Date.now();
   for (const target of rows) {
-    const wait = Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs) - Date.now();
+    const at = Math.max(Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs), earliest);
+    earliest = at + minGapMs;
+    const wait = at - Date.now();
     if (wait > TICK_MS) await sleep(wait, undefined, { signal }).catch(() => undefined);
     if (signal?.aborted) break;
     const lanesFull = sweep.poll(target);
