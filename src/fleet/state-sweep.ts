@@ -121,17 +121,17 @@ export class StateSweep {
 
   private start(target: SweepTarget): void {
     this.pending += 1;
-    if (this.tokens.opens(target)) return this.send(target);
+    const token = this.tokens.openedFor(target);
+    if (token !== undefined) return this.send(target, token);
     this.tokens.prepare([target]).then(
-      () => this.send(target),
+      () => this.send(target, this.tokens.latestOf(target.id)),
       (err: unknown) => void this.failed(target, err).then(this.settle),
     );
   }
 
   /** The poll itself, its token opened: callbacks rather than promises, on the sweep's one hot path. */
-  private send(target: SweepTarget): void {
+  private send(target: SweepTarget, token: string | null | undefined): void {
     const { ctx } = this;
-    const token = this.tokens.latestOf(target.id);
     // Removed since it was read: nothing to poll.
     if (token === undefined) return this.settle(null);
     if (token === null) {

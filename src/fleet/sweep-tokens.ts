@@ -26,15 +26,16 @@ export class SweepTokens {
 
   /** Opens the tokens of these instances that are not open under their current fingerprint. */
   async prepare(targets: ReadonlyArray<{ id: string; tokenMark: string }>): Promise<void> {
-    const stale = targets.filter((t) => !this.opens(t)).map((t) => t.id);
+    const stale = targets.filter((t) => this.openedFor(t) === undefined).map((t) => t.id);
     if (stale.length === 0) return;
     const { rows } = await this.ctx.sql.query<{ id: string; mark: string; sealed: Buffer }>(SEALED_SQL, [stale]);
     for (const { id, mark, sealed } of rows) this.opened.set(id, { mark, token: this.open(sealed) });
   }
 
-  /** Whether the token under this fingerprint is opened already (or known not to open). */
-  opens(target: { id: string; tokenMark: string }): boolean {
-    return this.opened.get(target.id)?.mark === target.tokenMark;
+  /** The token opened under this fingerprint (null: it opens under no key); undefined if it is not opened yet. */
+  openedFor(target: { id: string; tokenMark: string }): string | null | undefined {
+    const opened = this.opened.get(target.id);
+    return opened?.mark === target.tokenMark ? opened.token : undefined;
   }
 
   /** The token last opened (after `prepare`, the newest), whatever the fingerprint; undefined for an instance gone. */
