@@ -8,6 +8,7 @@ import { statePollerOf } from "../src/fleet/state-sweep.js";
 import { startSimulator, type Simulator } from "../src/simulator/index.js";
 import { newIdInstance, newToken, testFleet } from "./support/fleet.js";
 import { startReceiver, type Receiver } from "./support/receiver.js";
+import { pollState } from "./support/state-poll.js";
 
 /**
  * Every outbound connection is judged by the address it would reach. The names here resolve
@@ -73,7 +74,7 @@ describe("connections of the fleet", () => {
       reached.length = 0;
       const provider = providerFor(fleet, instanceAt("http://provider.test"))!;
       await expect(provider.client.getSettings(), ip).rejects.toThrow(/ADDRESS_REFUSED|resolves to/);
-      await expect(statePollerOf(fleet).poll(provider.address), ip).rejects.toThrow(/ADDRESS_REFUSED|resolves to/);
+      await expect(pollState(statePollerOf(fleet), provider.address), ip).rejects.toThrow(/ADDRESS_REFUSED|resolves to/);
       expect(reached, ip).toEqual([]);
     }
   });
@@ -82,7 +83,7 @@ describe("connections of the fleet", () => {
     resolved.set("mixed.test", ["93.184.216.34", "169.254.169.254"]);
     reached.length = 0;
     const { address } = providerFor(fleet, instanceAt("http://mixed.test"))!;
-    await expect(statePollerOf(fleet).poll(address)).rejects.toThrow(/ADDRESS_REFUSED|resolves to/);
+    await expect(pollState(statePollerOf(fleet), address)).rejects.toThrow(/ADDRESS_REFUSED|resolves to/);
     expect(reached).toEqual([]);
   });
 

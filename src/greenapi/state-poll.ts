@@ -33,12 +33,7 @@ export class StatePoller {
     this.agent = guardedAgent(outbound, { connections, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
-  /** The instance's state, or a GreenApiError naming the call with its token masked. */
-  poll(addr: InstanceAddress): Promise<StatePoll> {
-    return new Promise((resolve, reject) => this.pollThen(addr, (err, answer) => (err ? reject(err) : resolve(answer!))));
-  }
-
-  /** As `poll`, answered through `done`: the sweep's path, without a promise per call. */
+  /** Asks the instance's state; `done` is called once, with it or with the error. No promise per call: it is the sweep's hot path. */
   pollThen(addr: InstanceAddress, done: PollDone): void {
     const answer = new StateAnswer(addr.apiUrl, `/waInstance${addr.idInstance}/getStateInstance/${addr.token}`, done);
     try {

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidTokenError, ProviderProtocolError, ProviderUnavailableError } from "../../src/greenapi/errors.js";
 import { StatePoller } from "../../src/greenapi/state-poll.js";
+import { pollState } from "../support/state-poll.js";
 
 /** The sweep's own client against a provider this file scripts: what each answer becomes. */
 
@@ -24,7 +25,7 @@ afterAll(async () => {
   await new Promise((done) => server.close(done));
 });
 
-const poll = () => poller.poll({ apiUrl, idInstance: "7103000001", token: TOKEN });
+const poll = () => pollState(poller, { apiUrl, idInstance: "7103000001", token: TOKEN });
 const failure = (p: Promise<unknown>) => p.then(() => expect.fail("the poll succeeded"), (err: Error) => err);
 const json = (status: number, body: unknown) => (_req: IncomingMessage, res: ServerResponse) =>
   res.writeHead(status, { "content-type": "application/json" }).end(typeof body === "string" ? body : JSON.stringify(body));
