@@ -5,6 +5,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { PROJECT_ROOT } from "../src/paths.js";
 import type { ProcessMeter } from "./meters.js";
+import { cpuProfileFlags } from "./profile.js";
 import type { Teardown } from "./teardown.js";
 
 /** The daemons under test: `node <flags> dist/workers/main.js`, as `npm start` runs it, one OS process each. */
@@ -54,7 +55,7 @@ export async function spawnDaemon(index: number, opts: SpawnOptions): Promise<Da
   const port = await freePort();
   const logPath = path.join(opts.runDir, `daemon-${index + 1}.log`);
   const fd = openSync(logPath, "a");
-  const flags = opts.profile?.index === index ? ["--cpu-prof", "--cpu-prof-dir", opts.profile.dir] : [];
+  const flags = opts.profile?.index === index ? cpuProfileFlags(opts.profile.dir) : [];
   // Its own process group: Ctrl-C on the bench must not reach it before the bench decides to stop it.
   // The working directory is the run's, so no .env of the checkout changes what is measured.
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...flags, DAEMON_ENTRY], {

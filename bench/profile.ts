@@ -123,6 +123,9 @@ export function describeProfile(s: ProfileSummary, source: string, thread = "a d
   ].join("\n");
 }
 
+/** The node flags that make a process write its CPU profile into `dir` when it exits. */
+export const cpuProfileFlags = (dir: string) => ["--cpu-prof", "--cpu-prof-dir", dir];
+
 /** node --cpu-prof names files CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one. */
 function threadOf(file: string, who: string): string {
   const thread = /\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1];

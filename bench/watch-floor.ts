@@ -1,6 +1,7 @@
 import path from "node:path";
 import { profileSummary } from "./daemon-phase.js";
 import { countLogLines } from "./daemons.js";
+import { cpuProfileFlags } from "./profile.js";
 import type { FloorPollerApi } from "./floor-poller.js";
 import { forkMeasuredChild, scratchDatabase, type Run } from "./run-context.js";
 import type { FleetSpec } from "./watch-fleet.js";
@@ -34,7 +35,7 @@ export async function watchFloorPhase(run: Run): Promise<WatchReport & { profile
   const pollers = Array.from({ length: watch.floorProcesses }, (_, index) =>
     forkMeasuredChild<FloorPollerApi>(run, "floor-poller.js", `bare poller ${index + 1}`, window.meter, {
       logName: `floor-poller-${index + 1}.log`,
-      execArgv: profileDir && index === 0 ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+      execArgv: profileDir && index === 0 ? cpuProfileFlags(profileDir) : [],
     }));
   const died = Promise.race(pollers.map((p) => p.died));
   await run.peers.call("watchStart", { at: t0, webhookTargets: [] });

@@ -110,7 +110,7 @@ export class WebhookTokens {
 
   /** Changes may have gone unannounced (this process was away from Redis): the fleet is read again now, behind the reading in use. */
   resync(): void {
-    if (this.ttlMs > 0 && this.readAt !== -Infinity) void this.readFleet().catch(() => undefined);
+    if (this.ttlMs > 0) void this.readFleet().catch(() => undefined);
   }
 
   /** Waits for the reading of the fleet and the reads in flight. */

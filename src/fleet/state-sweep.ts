@@ -3,7 +3,7 @@ import { GreenApiError } from "../greenapi/errors.js";
 import { StatePoller, type PollDone } from "../greenapi/state-poll.js";
 import type { InstanceState } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
-import { hostBudgetOf } from "./host-budget.js";
+import { hostBudgetOf, type HostBudget } from "./host-budget.js";
 import { providerPolicy } from "./outbound.js";
 import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
 import { UNREADABLE_TOKEN } from "./provider.js";
@@ -92,6 +92,7 @@ export class StateSweep {
   private readonly lanes: PollLanes;
   private readonly poller: StatePoller;
   private readonly tokens: SweepTokens;
+  private readonly budget: HostBudget;
 
   constructor(
     private readonly ctx: FleetContext,
@@ -101,6 +102,7 @@ export class StateSweep {
     this.lanes = lanesOf(ctx);
     this.poller = statePollerOf(ctx);
     this.tokens = sweepTokensOf(ctx);
+    this.budget = hostBudgetOf(ctx);
   }
 
   /** Opens, one statement for all of them, the tokens of a page of targets about to be polled. */
@@ -144,7 +146,7 @@ export class StateSweep {
       if (err) return void this.failed(target, err).then(this.settle);
       this.settle({ target, state: answer!.state, atMs: Date.now() });
     };
-    const turn = hostBudgetOf(ctx).take(target.apiUrl);
+    const turn = this.budget.take(target.apiUrl);
     if (turn) void turn.then(() => this.poller.pollThen(address, done));
     else this.poller.pollThen(address, done);
   }
