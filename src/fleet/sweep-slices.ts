@@ -139,9 +139,11 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
   const minGapMs = plan.sliceMs / Math.max(rows.length, 1) / MAX_RATE_FACTOR;
   let earliest = Date.now();
   for (const target of rows) {
+    const now = Date.now();
     const at = Math.max(Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs), earliest);
-    earliest = at + minGapMs;
-    const wait = at - Date.now();
+    // Counted from when the poll really goes: a loop held up (a busy process) resumes at the cap, not in a burst.
+    earliest = Math.max(at, now) + minGapMs;
+    const wait = at - now;
     if (wait > TICK_MS) await sleep(wait, undefined, { signal }).catch(() => undefined);
     if (signal?.aborted) break;
     const lanesFull = sweep.poll(target);
