@@ -8,7 +8,7 @@ import { providerPolicy } from "./outbound.js";
 import { flagForAttention, policyFor, recordInstanceStates } from "./instance-state.js";
 import { UNREADABLE_TOKEN } from "./provider.js";
 import { enqueueSessions } from "./sessions.js";
-import { sweepTokensOf, TOKEN_MARK_COLUMN, type SweepTokens } from "./sweep-tokens.js";
+import { sweepTokensOf, TOKEN_MARK_COLUMN, type OpenedToken, type SweepTokens } from "./sweep-tokens.js";
 
 /**
  * Polls instances' states with a bounded number of calls in flight and records the answers in
@@ -105,25 +105,29 @@ export class StateSweep {
     this.budget = hostBudgetOf(ctx);
   }
 
-  /** Opens, one statement for all of them, the tokens of a page of targets about to be polled. */
-  prepare(targets: readonly SweepTarget[]): Promise<void> {
+  /**
+   * Opens, one statement for all of them, the tokens of a page of targets about to be polled, and
+   * gives them in the targets' order, for `poll`.
+   */
+  prepare(targets: readonly SweepTarget[]): Promise<OpenedToken[]> {
     return this.tokens.prepare(targets);
   }
 
   /**
    * Polls `target` without waiting for its answer, once a lane of the daemon's is free
-   * (QRFLEET_SWEEP_CONCURRENCY): a promise only when the caller must wait for one.
+   * (QRFLEET_SWEEP_CONCURRENCY): a promise only when the caller must wait for one. `token`: what
+   * `prepare` gave for it, if it was prepared.
    */
-  poll(target: SweepTarget): Promise<void> | undefined {
+  poll(target: SweepTarget, token?: OpenedToken): Promise<void> | undefined {
     const turn = this.lanes.take();
-    if (turn) return turn.then(() => this.start(target));
-    this.start(target);
+    if (turn) return turn.then(() => this.start(target, token));
+    this.start(target, token);
     return undefined;
   }
 
-  private start(target: SweepTarget): void {
+  private start(target: SweepTarget, prepared: OpenedToken): void {
     this.pending += 1;
-    const token = this.tokens.openedFor(target);
+    const token = prepared === undefined ? this.tokens.openedFor(target) : prepared;
     if (token !== undefined) return this.send(target, token);
     this.tokens.prepare([target]).then(
       () => this.send(target, this.tokens.latestOf(target.id)),
@@ -132,7 +136,7 @@ export class StateSweep {
   }
 
   /** The poll itself, its token opened: callbacks rather than promises, on the sweep's one hot path. */
-  private send(target: SweepTarget, token: string | null | undefined): void {
+  private send(target: SweepTarget, token: OpenedToken): void {
     const { ctx } = this;
     // Removed since it was read: nothing to poll.
     if (token === undefined) return this.settle(null);

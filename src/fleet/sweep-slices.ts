@@ -134,11 +134,12 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
     from, to, new Date(Date.now() - plan.intervalMs * JUST_HEARD_SHARE), plan.hookedEvery, slot.cycle % plan.hookedEvery,
   ]);
   const sweep = new StateSweep(ctx, "sweep", signal);
-  await sweep.prepare(rows);
+  const tokens = await sweep.prepare(rows);
   const endMs = slot.startMs + plan.sliceMs;
   const minGapMs = plan.sliceMs / Math.max(rows.length, 1) / MAX_RATE_FACTOR;
   let earliest = Date.now();
-  for (const target of rows) {
+  for (let i = 0; i < rows.length; i += 1) {
+    const target = rows[i]!;
     const now = Date.now();
     const at = Math.max(Math.min(slot.cycleStartMs + (target.sweepPhase * plan.intervalMs) / PHASES, endMs), earliest);
     // Counted from when the poll really goes: a loop held up (a busy process) resumes at the cap, not in a burst.
@@ -146,7 +147,7 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
     const wait = at - now;
     if (wait > TICK_MS) await sleep(wait, undefined, { signal }).catch(() => undefined);
     if (signal?.aborted) break;
-    const lanesFull = sweep.poll(target);
+    const lanesFull = sweep.poll(target, tokens[i]);
     if (lanesFull) await lanesFull;
   }
   void sweep.finish().catch((err: unknown) => ctx.log.error({ err, slice: slot.slice }, "recording a sweep slot's answers failed"));

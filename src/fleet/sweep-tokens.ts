@@ -13,6 +13,9 @@ export const TOKEN_MARK_COLUMN = `md5(i."tokenCiphertext") AS "tokenMark"`;
 
 const SEALED_SQL = `SELECT id::text AS id, md5("tokenCiphertext") AS mark, "tokenCiphertext" AS sealed FROM "Instance" WHERE id = ANY($1::uuid[])`;
 
+/** A token opened: null when it opens under no key of the ring, undefined for an instance gone. */
+export type OpenedToken = string | null | undefined;
+
 interface Opened {
   mark: string;
   /** null: the sealed token opens under no key of the ring. */
@@ -24,22 +27,27 @@ export class SweepTokens {
 
   constructor(private readonly ctx: FleetContext) {}
 
-  /** Opens the tokens of these instances that are not open under their current fingerprint. */
-  async prepare(targets: ReadonlyArray<{ id: string; tokenMark: string }>): Promise<void> {
-    const stale = targets.filter((t) => this.openedFor(t) === undefined).map((t) => t.id);
-    if (stale.length === 0) return;
+  /**
+   * Opens the tokens of these instances that are not open under their current fingerprint, and
+   * gives each target's token in the same order (as `latestOf`): one map lookup per target.
+   */
+  async prepare(targets: ReadonlyArray<{ id: string; tokenMark: string }>): Promise<OpenedToken[]> {
+    const tokens = targets.map((t) => this.openedFor(t));
+    const stale = targets.filter((_, i) => tokens[i] === undefined).map((t) => t.id);
+    if (stale.length === 0) return tokens;
     const { rows } = await this.ctx.sql.query<{ id: string; mark: string; sealed: Buffer }>(SEALED_SQL, [stale]);
     for (const { id, mark, sealed } of rows) this.opened.set(id, { mark, token: this.open(sealed) });
+    return targets.map((t, i) => tokens[i] ?? this.latestOf(t.id));
   }
 
   /** The token opened under this fingerprint (null: it opens under no key); undefined if it is not opened yet. */
-  openedFor(target: { id: string; tokenMark: string }): string | null | undefined {
+  openedFor(target: { id: string; tokenMark: string }): OpenedToken {
     const opened = this.opened.get(target.id);
     return opened?.mark === target.tokenMark ? opened.token : undefined;
   }
 
   /** The token last opened (after `prepare`, the newest), whatever the fingerprint; undefined for an instance gone. */
-  latestOf(id: string): string | null | undefined {
+  latestOf(id: string): OpenedToken {
     return this.opened.get(id)?.token;
   }
 

@@ -63,11 +63,11 @@ export async function sweepFleet(ctx: FleetContext, signal?: AbortSignal, option
     const { rows } = await ctx.sql.query<SweepTarget>(FULL_SWEEP_SQL, [...due, cursor, options.pageSize ?? PAGE]);
     if (rows.length === 0) break;
     cursor = rows[rows.length - 1]!.id;
-    await sweep.prepare(rows);
-    for (const target of rows) {
+    const tokens = await sweep.prepare(rows);
+    for (let i = 0; i < rows.length; i += 1) {
       await pacer.turn(signal);
       if (signal?.aborted) break;
-      await sweep.poll(target);
+      await sweep.poll(rows[i]!, tokens[i]);
     }
   }
   const result = await sweep.finish();
