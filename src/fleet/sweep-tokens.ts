@@ -37,7 +37,7 @@ export class SweepTokens {
     if (stale.length === 0) return tokens;
     const { rows } = await this.ctx.sql.query<{ id: string; mark: string; sealed: Buffer }>(SEALED_SQL, [stale]);
     for (const { id, mark, sealed } of rows) this.opened.set(id, { mark, token: this.open(sealed) });
-    return targets.map((t, i) => tokens[i] ?? this.latestOf(t.id));
+    return targets.map((t, i) => (tokens[i] === undefined ? this.latestOf(t.id) : tokens[i]));
   }
 
   /** The token opened under this fingerprint (null: it opens under no key); undefined if it is not opened yet. */
