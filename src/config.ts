@@ -220,7 +220,7 @@ const schema = z.object({
    */
   QRFLEET_SWEEP_CONCURRENCY: int(1, 10_000).default(500),
   /**
-   * The sweep interval is cut into this many slices, each a queue job any daemon may take (at least
+   * The sweep interval is cut into this many slices, each claimed in turn by any daemon (at least
    * 500 ms each, so fewer for a short interval): the work is shared, each instance polled at its own
    * point of the interval. Default: 60
    */

@@ -7,8 +7,6 @@ export const QUEUE = {
   session: "qr-session",
   notify: "notify",
   sweep: "sweep",
-  /** The sweep's slots, a queue of their own: each daemon takes one slot at a time (fleet/sweep-slices.ts). */
-  slices: "sweep-slices",
   settings: "settings",
 } as const;
 
@@ -25,11 +23,6 @@ export type SweepJob =
   | { kind: "sweep"; staleOnly?: boolean }
   | { kind: "reauth"; instanceId: string }
   | { kind: "retention" };
-/** One slot of the sweep: slice `slot % slices` of interval `slot / slices`, each `sliceMs` long. */
-export interface SliceJob {
-  slot: number;
-  sliceMs: number;
-}
 /** A read of the instance's webhook settings after a re-link, due at `dueAt` (ms since the epoch; Instance.settingsCheckDueAt). */
 export interface SettingsJob {
   instanceId: string;
@@ -43,8 +36,8 @@ export const reauthSchedulerId = (instanceId: string) => `reauth-${instanceId}`;
 export const settingsJobId = (job: SettingsJob) => `c-${job.instanceId}-${job.dueAt}`;
 /** Before the sweep was sliced it had a scheduler of this id; a daemon removes it when it finds one. */
 export const SWEEP_SCHEDULER_ID = "fleet-sweep";
-/** One job per slot of the sweep: a slot is never swept twice, whichever daemons add it. */
-export const sliceJobId = (slot: number, sliceMs: number) => `slice-${sliceMs}-${slot}`;
+/** The sweep's slots were jobs of this queue before they were claimed (fleet/slot-claims.ts); a daemon empties it. */
+export const RETIRED_SLICE_QUEUE = "sweep-slices";
 export const RETENTION_SCHEDULER_ID = "qr-retention";
 
 /** Every queue keeps a bounded history (CONVENTIONS: every queue has a bound on what it keeps). */
@@ -68,17 +61,6 @@ export const NOTIFY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: "exponential", delay: 2_000, jitter: 0.5 },
 };
 export const SWEEP_JOB_OPTIONS: JobsOptions = { ...KEEP, attempts: 1 };
-/** A slice job comes every second or so: its history is kept short, but long enough to refuse a slot again. */
-export const SLICE_JOB_OPTIONS: JobsOptions = { attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 1000 } };
-
-/**
- * The job of the sweep's slot `slot`, due a quarter of a slice before the slot begins: its rows
- * are read by the time its first instance is due, rather than polled in a burst once they are.
- */
-export async function addSliceJob(queues: Queues, slot: number, sliceMs: number): Promise<void> {
-  const delay = Math.max(0, slot * sliceMs - sliceMs / 4 - Date.now());
-  await queues.slices.add("slice", { slot, sliceMs }, { ...SLICE_JOB_OPTIONS, jobId: sliceJobId(slot, sliceMs), delay });
-}
 /** A settings check handles the provider's failures itself; these retries are for PostgreSQL or Redis away. */
 export const SETTINGS_JOB_OPTIONS: JobsOptions = {
   ...KEEP,
@@ -181,7 +163,6 @@ export interface Queues {
   session: Queue<SessionJob>;
   notify: Queue<NotifyJob>;
   sweep: Queue<SweepJob>;
-  slices: Queue<SliceJob>;
   settings: Queue<SettingsJob>;
   /** The prefix of every key qrfleet writes (`keyPrefix`). */
   prefix: string;
@@ -196,15 +177,13 @@ export function createQueues(target: RedisTarget): Queues {
   const session = new Queue<SessionJob>(QUEUE.session, { ...opts, defaultJobOptions: SESSION_JOB_OPTIONS });
   const notify = new Queue<NotifyJob>(QUEUE.notify, { ...opts, defaultJobOptions: NOTIFY_JOB_OPTIONS });
   const sweep = new Queue<SweepJob>(QUEUE.sweep, { ...opts, defaultJobOptions: SWEEP_JOB_OPTIONS });
-  const slices = new Queue<SliceJob>(QUEUE.slices, { ...opts, defaultJobOptions: SLICE_JOB_OPTIONS });
   const settings = new Queue<SettingsJob>(QUEUE.settings, { ...opts, defaultJobOptions: SETTINGS_JOB_OPTIONS });
-  const all = [session, notify, sweep, slices, settings];
+  const all = [session, notify, sweep, settings];
   for (const q of all) q.on("error", () => {});
   return {
     session,
     notify,
     sweep,
-    slices,
     settings,
     prefix,
     connection,

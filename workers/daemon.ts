@@ -14,6 +14,7 @@ import { reconcile } from "../src/fleet/reconcile.js";
 import { ensureSchedulesAtStart } from "../src/fleet/schedules.js";
 import { checkSizing } from "../src/fleet/sizing.js";
 import { closeStatePoller } from "../src/fleet/state-sweep.js";
+import { startSweepSlots } from "../src/fleet/sweep-slices.js";
 import { hostBudgetOf } from "../src/fleet/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import { registerSecret, type Logger } from "../src/log.js";
@@ -23,10 +24,10 @@ import { SecretBox } from "../src/secrets.js";
 import { createNotifyProcessor } from "./notify.js";
 import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
-import { createSliceProcessor, createSweepProcessor } from "./sweep.js";
+import { createSweepProcessor } from "./sweep.js";
 
 const CLOSE_BOUND_MS = 5_000;
-/** A slice's lock: short, so a dead daemon's slot is taken over within the interval; renewed at half. */
+/** A sweep job's lock: short, so a dead daemon's job is taken over soon; renewed at half. */
 const sweepLockMs = (intervalMs: number) => (intervalMs === 0 ? 20_000 : Math.min(20_000, Math.max(2_000, intervalMs / 2)));
 
 export interface Daemon {
@@ -80,15 +81,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   const sweepLock = sweepLockMs(config.QRFLEET_SWEEP_INTERVAL_MS);
   const sweepWorker = new Worker(QUEUE.sweep, createSweepProcessor(ctx), { ...base, concurrency: 8, lockDuration: sweepLock });
-  // One slot at a time, so the slots go round the daemons (fleet/sweep-slices.ts); a slot lasts
-  // about a second, and a short lock hands a dead daemon's slot over within the interval.
   let daemonsAlive = 1;
-  const sliceWorker = new Worker(QUEUE.slices, createSliceProcessor(ctx, () => daemonsAlive), { ...base, concurrency: 1, lockDuration: sweepLock });
   // A check that sets settings back waits out the instance's reboot (QRFLEET_SETTINGS_VERIFY_AFTER_MS) holding its job.
   const settingsWorker = new Worker(QUEUE.settings, createSettingsProcessor(ctx), {
     ...base, concurrency: config.QRFLEET_SETTINGS_CONCURRENCY, lockDuration: config.QRFLEET_LOCK_DURATION_MS,
   });
-  for (const w of [sessionWorker, notifyWorker, sweepWorker, sliceWorker, settingsWorker]) {
+  for (const w of [sessionWorker, notifyWorker, sweepWorker, settingsWorker]) {
     w.on("error", (err) => {
       // Sessions handed back at shutdown leave renewals in flight that now fail: expected, not an error.
       if (closing && /could not renew lock/.test(err.message)) return log.debug({ queue: w.name, err: err.message }, "lock renewal after hand-back");
@@ -113,6 +111,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
+  // One slot at a time, so the slots go round the daemons (fleet/sweep-slices.ts).
+  const sweepSlots = startSweepSlots(ctx, workerName, { daemons: () => daemonsAlive });
   await reconcile(ctx, runs.runsHere);
   const reconcileTimer = setInterval(() => {
     reconcile(ctx, runs.runsHere).catch((err) => log.error({ err }, "reconcile failed"));
@@ -132,7 +132,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const grace = setTimeout(stopRuns, config.QRFLEET_SHUTDOWN_GRACE_MS);
       await closeBounded(sessionWorker, config.QRFLEET_SHUTDOWN_GRACE_MS + CLOSE_BOUND_MS, stopRuns);
       clearTimeout(grace);
-      await Promise.all([notifyWorker, sweepWorker, sliceWorker, settingsWorker].map((w) => closeBounded(w, CLOSE_BOUND_MS)));
+      await Promise.all([
+        ...[notifyWorker, sweepWorker, settingsWorker].map((w) => closeBounded(w, CLOSE_BOUND_MS)),
+        bounded(sweepSlots?.stop(CLOSE_BOUND_MS) ?? Promise.resolve(), CLOSE_BOUND_MS * 2),
+      ]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await bounded(closeStatePoller(ctx), CLOSE_BOUND_MS);
       await roster.stop();

@@ -1,22 +1,16 @@
 import type { Job } from "bullmq";
 import type { FleetContext } from "../src/fleet/context.js";
 import { applyRetention } from "../src/fleet/retention.js";
-import { sweepSliceJob } from "../src/fleet/sweep-slices.js";
 import { reauthInstance, sweepFleet } from "../src/fleet/sweep.js";
-import type { SliceJob, SweepJob } from "../src/queues.js";
+import type { SweepJob } from "../src/queues.js";
 
 /** The sweep queue's processor: the start-up sweep, per-instance cron re-auth, retention. */
 export function createSweepProcessor(ctx: FleetContext) {
   return async (job: Job<SweepJob>, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     const data = job.data;
-    if (data.kind === "slice") return { skipped: "moved to the slices queue" };
+    if (data.kind === "slice") return { skipped: "slots are claimed, not queued, now" };
     if (data.kind === "sweep") return sweepFleet(ctx, signal, { staleOnly: data.staleOnly });
     if (data.kind === "reauth") return reauthInstance(ctx, data.instanceId, signal);
     return applyRetention(ctx);
   };
-}
-
-/** The slices queue's processor: one slot of the sweep; `daemons` counts the daemons alive. */
-export function createSliceProcessor(ctx: FleetContext, daemons: () => number) {
-  return (job: Job<SliceJob>, _token?: string, signal?: AbortSignal) => sweepSliceJob(ctx, job.data, { signal, daemons });
 }

@@ -1,31 +1,31 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config.js";
-import { addSliceJob, type SliceJob } from "../queues.js";
 import type { FleetContext } from "./context.js";
 import { hostBudgetOf } from "./host-budget.js";
+import { SlotClaims } from "./slot-claims.js";
 import { NOT_IN_SESSION, StateSweep, TARGET_COLUMNS, type SweepTarget } from "./state-sweep.js";
 
 /**
  * The sweep every daemon shares. Each instance has a phase (`sweepPhase`, 0…65535): the point in
- * each interval where it is polled. The interval is cut into slices, one queue job each, which
- * any daemon's sweep worker takes as it comes due (a quarter of a slice early, so the slot's rows
- * are read by the time its first instance is due), so the work is shared and the calls are spread
- * evenly. A slot (one slice of one interval) is one job with its own id, so it is never swept
- * twice; each slot's job first adds the next one, so the chain skips no slot however late a job is
- * taken. A slot held by a daemon that died is taken over when its lock runs out, and swept late
- * unless the next interval's slot of the same slice is already due.
+ * each interval where it is polled. The interval is cut into slices; a slot (one slice of one
+ * interval) is claimed in Redis by one daemon (slot-claims.ts), a quarter of a slice before it
+ * begins, so the slot's rows are read by the time its first instance is due. The work is shared
+ * and the calls are spread evenly, and a slot is never swept twice. A daemon that finishes a slot
+ * looks for the oldest slot of the last interval nobody holds: so no slot is skipped however late
+ * a daemon is, and one held by a daemon that died is taken over once its lease runs out, and swept
+ * late unless the next interval's slot of the same slice is already due.
  *
  * Each daemon sweeps one slot at a time, and while other daemons are alive it holds its slot a
  * little past the slot's end (HAND_OVER_SHARE of a slice), so the next slot falls to a daemon that
  * is free: the slots go round the daemons in turn rather than to whichever wakes first. A slot's
- * answers are recorded after its job ends, so a slow provider never makes the next slot wait.
+ * answers are recorded after its sweep ends, so a slow provider never makes the next slot wait.
  *
  * An instance whose provider webhook is trusted (a `hookState` that agrees with `lastState`) is polled
  * only every QRFLEET_SWEEP_INTERVAL_HOOKED_MS, in the intervals its phase picks, as a backstop.
  */
 
 export const PHASES = 65_536;
-/** A slice is never shorter than this: a job per slot costs a few Redis calls. */
+/** A slice is never shorter than this: each daemon makes a Redis call per slot. */
 const MIN_SLICE_MS = 500;
 
 export interface SlicePlan {
@@ -55,7 +55,7 @@ export interface Slot {
   startMs: number;
 }
 
-/** The slot a slice job scheduled at `atMs` stands for: the one that holds that moment. */
+/** The slot that holds the moment `atMs`. */
 export function slotAt(plan: SlicePlan, atMs: number): Slot {
   const n = Math.floor(atMs / plan.sliceMs);
   const cycle = Math.floor(n / plan.slices);
@@ -92,7 +92,10 @@ const JUST_HEARD_SHARE = 1 / 20;
  */
 const TICK_MS = 10;
 
-/** While other daemons are alive, a slot's job ends this share of a slice after the slot does. */
+/** A slot is claimed this share of a slice before it begins. */
+const LEAD_SHARE = 1 / 4;
+
+/** While other daemons are alive, a slot's sweep ends this share of a slice after the slot does. */
 const HAND_OVER_SHARE = 1 / 4;
 
 /**
@@ -102,24 +105,12 @@ const HAND_OVER_SHARE = 1 / 4;
  */
 const MAX_RATE_FACTOR = 2;
 
-export type SlotResult = { polled: number } | { skipped: "late" | "off" | "replanned" };
+export type SlotResult = { polled: number } | { skipped: "late" | "off" };
 
 export interface SlotOptions {
   signal?: AbortSignal;
   /** Daemons alive now, this one included (fleet/daemon-roster.ts). */
   daemons?: () => number;
-}
-
-/** A slot's job: the next slot's added, then this one swept. A job of an older plan restarts the chain at the current slot. */
-export async function sweepSliceJob(ctx: FleetContext, job: SliceJob, options: SlotOptions = {}): Promise<SlotResult> {
-  const plan = slicePlan(ctx.config);
-  if (!plan) return { skipped: "off" };
-  if (job.sliceMs !== plan.sliceMs) {
-    await addSliceJob(ctx.queues, Math.floor(Date.now() / plan.sliceMs), plan.sliceMs);
-    return { skipped: "replanned" };
-  }
-  await addSliceJob(ctx.queues, job.slot + 1, plan.sliceMs);
-  return sweepSlot(ctx, job.slot * plan.sliceMs, options);
 }
 
 export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { signal, daemons }: SlotOptions = {}): Promise<SlotResult> {
@@ -153,6 +144,82 @@ export async function sweepSlot(ctx: FleetContext, scheduledAtMs: number, { sign
   void sweep.finish().catch((err: unknown) => ctx.log.error({ err, slice: slot.slice }, "recording a sweep slot's answers failed"));
   if ((daemons?.() ?? 1) > 1) await sleep(endMs + plan.sliceMs * HAND_OVER_SHARE - Date.now(), undefined, { signal }).catch(() => undefined);
   return { polled: rows.length };
+}
+
+/** A daemon's share of the sweep, from startSweepSlots. */
+export interface SweepSlots {
+  /** Claims no other slot, and lets the one being swept finish: after `haltAfterMs` it is stopped where it is. */
+  stop(haltAfterMs: number): Promise<void>;
+}
+
+/** Claims and sweeps slots until stopped; null when QRFLEET_SWEEP_INTERVAL_MS is 0. `holder` names this daemon. */
+export function startSweepSlots(ctx: FleetContext, holder: string, options: Pick<SlotOptions, "daemons"> = {}): SweepSlots | null {
+  const plan = slicePlan(ctx.config);
+  if (!plan) return null;
+  const claims = new SlotClaims(ctx.queues.connection, ctx.queues.prefix, holder, plan);
+  const idle = new AbortController();
+  const halt = new AbortController();
+  const running = claimAndSweep(ctx, plan, claims, { idle: idle.signal, halt: halt.signal, daemons: options.daemons });
+  return {
+    async stop(haltAfterMs) {
+      idle.abort();
+      const halting = setTimeout(() => halt.abort(), haltAfterMs);
+      await running;
+      clearTimeout(halting);
+    },
+  };
+}
+
+interface LoopSignals {
+  /** Stops the wait between slots. */
+  idle: AbortSignal;
+  /** Stops the slot being swept. */
+  halt: AbortSignal;
+  daemons?: () => number;
+}
+
+/** Redis away stops the sweep (nobody can tell who holds a slot): said once a minute, not once a slot. */
+const CLAIM_WARN_EVERY_MS = 60_000;
+
+async function claimAndSweep(ctx: FleetContext, plan: SlicePlan, claims: SlotClaims, { idle, halt, daemons }: LoopSignals): Promise<void> {
+  const leadMs = plan.sliceMs * LEAD_SHARE;
+  let done: number | undefined;
+  let warnedAt = 0;
+  while (!idle.aborted) {
+    const now = Date.now();
+    const newest = Math.floor((now + leadMs) / plan.sliceMs);
+    // Older slots would be skipped as late (sweepSlot): the same slice of the next interval is due.
+    const oldest = Math.floor((now - plan.intervalMs + plan.sliceMs) / plan.sliceMs) + 1;
+    let slot: number | null = null;
+    try {
+      slot = await claims.claim(oldest, newest, done);
+      done = undefined;
+    } catch (err) {
+      if (now - warnedAt >= CLAIM_WARN_EVERY_MS) {
+        warnedAt = now;
+        ctx.log.warn({ err: (err as Error).message }, "sweep: Redis did not answer a slot claim; the sweep waits for it");
+      }
+    }
+    if (slot === null) {
+      await sleep((newest + 1) * plan.sliceMs - leadMs - Date.now(), undefined, { signal: idle }).catch(() => undefined);
+      continue;
+    }
+    done = await sweepClaimed(ctx, claims, slot, slot * plan.sliceMs, { signal: halt, daemons });
+  }
+  if (done !== undefined) await claims.finish(done).catch(() => undefined);
+}
+
+/** Sweeps the claimed slot that begins at `startMs`, its lease renewed while it runs long; the slot, to be marked done. */
+async function sweepClaimed(ctx: FleetContext, claims: SlotClaims, slot: number, startMs: number, options: SlotOptions): Promise<number> {
+  const renewing = setInterval(() => void claims.renew(slot).catch(() => undefined), claims.leaseMs / 2);
+  try {
+    await sweepSlot(ctx, startMs, options);
+  } catch (err) {
+    ctx.log.error({ err, slot }, "sweep: a slot failed");
+  } finally {
+    clearInterval(renewing);
+  }
+  return slot;
 }
 
 const PER_HOST_SQL = `SELECT "apiUrl" AS host, count(*)::int AS n FROM "Instance" WHERE enabled GROUP BY 1`;

@@ -35,7 +35,7 @@ export async function queueBoard(app: FastifyInstance, opts: { ctx: FleetContext
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   createBullBoard({
-    queues: [queues.session, queues.notify, queues.sweep, queues.slices, queues.settings].map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    queues: [queues.session, queues.notify, queues.sweep, queues.settings].map((q) => new BullMQAdapter(q, { readOnlyMode })),
     serverAdapter,
     options: { uiConfig: { boardTitle: "qrfleet" } },
   });

@@ -6,7 +6,7 @@ import { addSessionJobs } from "../../src/queues.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { verified } from "../e2e/support.js";
-import { newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
+import { deleteRedisKeys, newIdInstance, newPrefix, newToken, startTestDaemon, waitFor } from "../support/fleet.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 let sim: Simulator;
@@ -39,17 +39,6 @@ const allEnded = (d: Daemon, sessionIds: string[], timeoutMs = 30_000) =>
     return open === 0;
   }, timeoutMs, 200);
 
-async function deleteRedisKeys(d: Daemon, prefix: string): Promise<number> {
-  const redis = d.ctx.queues.connection;
-  let deleted = 0;
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== "0");
-  return deleted;
-}
 
 describe("recovery and scale-out", () => {
   it("after Redis loses everything, the reconciler restores every due session from PostgreSQL", async () => {
@@ -63,12 +52,10 @@ describe("recovery and scale-out", () => {
     await waitFor("every session to wait for its second attempt", async () =>
       (await d.ctx.db.qrSession.count({ where: { id: { in: sessionIds }, status: "queued", attempt: 2 } })) === ids.length,
     );
-    expect(await deleteRedisKeys(d, prefix)).toBeGreaterThan(0);
+    expect(await deleteRedisKeys(d.ctx.queues.connection, prefix)).toBeGreaterThan(0);
     await allEnded(d, sessionIds);
     const done = await d.ctx.db.qrSession.findMany({ where: { id: { in: sessionIds } } });
     expect(done.map((s) => s.status)).toEqual(done.map(() => "authorized"));
-    const slotJobs = await d.ctx.queues.slices.getJobs(["delayed", "waiting", "active", "completed"]);
-    expect(slotJobs.length).toBeGreaterThan(0); // the sweep's chain of slots came back too
     await d.close(); // its reconciler works on the whole database: keep it out of the next test
   }, 60_000);
 
@@ -85,7 +72,7 @@ describe("recovery and scale-out", () => {
       (await d.ctx.db.qrCode.groupBy({ by: ["sessionId"], where: { sessionId: { in: sessionIds } } })).length === ids.length,
     );
     // Redis loses the running jobs, and each comes back (as another daemon's reconciler puts it back).
-    await deleteRedisKeys(d, prefix);
+    await deleteRedisKeys(d.ctx.queues.connection, prefix);
     await addSessionJobs(d.ctx.queues, sessionIds.map((sessionId) => ({ sessionId, attempt: 1 })));
     await allEnded(d, sessionIds);
     const attempts = await d.ctx.db.qrAttempt.findMany({ where: { sessionId: { in: sessionIds } } });

@@ -1,8 +1,10 @@
+import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PHASES, phasesOf, slicePlan, slotAt } from "../../src/fleet/sweep-slices.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
-import { newPrefix, simulatedInstance, startTestDaemon, testConfig, waitFor } from "../support/fleet.js";
+import { RETIRED_SLICE_QUEUE, createQueues, redisTarget } from "../../src/queues.js";
+import { deleteRedisKeys, newPrefix, simulatedInstance, startTestDaemon, testConfig, waitFor } from "../support/fleet.js";
 import { spawnDaemon, type Spawned } from "../support/spawn.js";
 
 const INTERVAL_MS = 3_000;
@@ -46,6 +48,16 @@ class PollGaps {
   }
 }
 
+/** What a daemon of the version whose slots were queue jobs leaves in Redis: a delayed slot and its queue. */
+async function leaveRetiredSliceJobs(prefix: string): Promise<void> {
+  const queues = createQueues(redisTarget(testConfig({ QRFLEET_REDIS_PREFIX: prefix })));
+  const retired = new Queue(RETIRED_SLICE_QUEUE, { connection: queues.connection, prefix: queues.prefix });
+  await retired.add("slice", { slot: 1, sliceMs: 500 }, { jobId: "slice-500-1", delay: 60_000 });
+  expect((await queues.connection.keys(`${prefix}:${RETIRED_SLICE_QUEUE}:*`)).length).toBeGreaterThan(0);
+  await retired.close();
+  await queues.close();
+}
+
 describe("a sweep two daemons share", () => {
   let sim: Simulator;
   const gaps = new PollGaps();
@@ -56,6 +68,7 @@ describe("a sweep two daemons share", () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ defaults: { rotationMs: 200, scanWindowMs: 60_000 }, hooks: { stateAnswered: gaps.answered } });
+    await leaveRetiredSliceJobs(prefix);
     here = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, ...SLOW });
     await Promise.all(Array.from({ length: INSTANCES }, () => simulatedInstance(here.ctx, sim, { fate: "authorized" })));
     here.ctx.events.on("sweep:polled", (p) => void (pollsHere.n += p.polls));
@@ -82,6 +95,10 @@ describe("a sweep two daemons share", () => {
     return [...text.matchAll(/^qrfleet_sweep_polls_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   };
 
+  it("leaves nothing of the queue the slots were once jobs of", async () => {
+    expect(await here.ctx.queues.connection.keys(`${prefix}:${RETIRED_SLICE_QUEUE}:*`)).toEqual([]);
+  });
+
   it("polls every instance once an interval, at its own phase, with each daemon doing 40-60 % of it", async () => {
     // The start-up sweep settles, and each daemon's roster stamp (every 5 s) has seen the other.
     await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
@@ -106,6 +123,14 @@ describe("a sweep two daemons share", () => {
     await new Promise((r) => setTimeout(r, INTERVAL_MS));
     // Half the fleet was the dead daemon's: without a takeover it would go two intervals and more unpolled.
     expect(await longestUnchecked(2 * INTERVAL_MS)).toBeLessThan(INTERVAL_MS + 1_500);
+  });
+
+  it("goes on polling every instance at its phase after Redis loses every key", async () => {
+    const since = Date.now();
+    gaps.reset();
+    expect(await deleteRedisKeys(here.ctx.queues.connection, prefix)).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+    expect(gaps.longestOver(INSTANCES, since)).toBeLessThan(INTERVAL_MS + 1_000);
   });
 });
 

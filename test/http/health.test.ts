@@ -72,7 +72,7 @@ describe("health, metrics and the queue dashboard", () => {
     expect(page.headers["content-type"]).toMatch(/text\/html/);
     const queues = await app.inject({ method: "GET", url: "/admin/queues/api/queues", headers: { authorization: basic } });
     expect(queues.statusCode).toBe(200);
-    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(["notify", "qr-session", "settings", "sweep", "sweep-slices"]);
+    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(["notify", "qr-session", "settings", "sweep"]);
     expect(queues.body).not.toContain(ADMIN_TOKEN);
   });
 });

@@ -5,6 +5,7 @@ import { openFleet } from "../../src/fleet/runtime.js";
 import { startDaemon, type Daemon } from "../../workers/daemon.js";
 import type { FleetContext } from "../../src/fleet/context.js";
 import { addInstance, type InstanceView } from "../../src/fleet/instances.js";
+import type { RedisClient } from "../../src/queues.js";
 import type { Script, Simulator } from "../../src/simulator/index.js";
 
 /** Settings that make a fleet run in seconds: short scan windows, short backoff, fast stall detection. */
@@ -81,4 +82,16 @@ export async function simulatedInstance(
   const token = newToken();
   sim.define({ idInstance, token, ...script });
   return { ...(await addInstance(ctx, { apiUrl: sim.url, idInstance, token, ...extra })), token };
+}
+
+/** Deletes every key under `prefix`, as a Redis that lost its data would have none: the number deleted. */
+export async function deleteRedisKeys(redis: RedisClient, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.del(...keys);
+  } while (cursor !== "0");
+  return deleted;
 }
