@@ -1,8 +1,11 @@
 # qrfleet daemon image. Build from the repository root:
 #   docker build -t qrfleet .
-# It runs what README "Running it for real" says: `npm ci`, `npm run build`, then `npm start`.
-# `npm start` builds again before it runs (the Prisma client is generated offline, no download),
-# so the image keeps the dev dependencies that build needs (prisma, typescript).
+# It runs what README "Running it for real" says: `npm ci` and `npm run build` (build stage), then
+# `npm start` (runtime stage), which runs the build and does not build again. The runtime stage holds
+# only what running needs, owned by root and read-only for the `node` user: the compiled daemon
+# (dist/src, dist/workers, with the generated Prisma client compiled in), the production
+# dependencies, package.json, and the migrations the daemon applies at start. No TypeScript
+# compiler, no Prisma CLI, no sources.
 
 FROM node:20-slim AS build
 WORKDIR /app
@@ -15,15 +18,31 @@ COPY . .
 # A build that fails stops the image here rather than at the first start.
 RUN npm run build
 
-# The runtime stage leaves npm's download cache and the build stage's layers behind.
+# Production dependencies only, from the same lockfile. --omit=optional as well: prisma and
+# typescript are optional peers of @prisma/client, which npm keeps under --omit=dev alone; the only
+# other optional packages are msgpackr-extract (faster msgpack decoding, which BullMQ does not do)
+# and pg-cloudflare (Cloudflare Workers only). --ignore-scripts: postinstall's `prisma generate`
+# is the build stage's job, its output is compiled into dist/.
+FROM node:20-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --omit=optional --ignore-scripts
+
+# The runtime stage leaves npm's download cache, the dev dependencies and the sources behind.
 FROM node:20-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
     NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
-# Owned by the unprivileged user, because `npm start` regenerates src/generated and dist/ at start.
-COPY --from=build --chown=node:node /app /app
+# Owned by root: nothing is regenerated at start, and the daemon writes nothing under /app.
+COPY --from=deps /app/node_modules ./node_modules
+# npm start reads its script here; the daemon finds its root and version by it.
+COPY --from=build /app/package.json ./
+# Applied by the daemon at start (src/paths.ts MIGRATIONS_DIR).
+COPY --from=build /app/prisma/migrations ./prisma/migrations
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/workers ./dist/workers
 USER node
 EXPOSE 8080
 # Liveness: the process answers HTTP. compose.yaml checks readiness (/readyz) as well.

@@ -1,12 +1,17 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import {
   ROOT,
+  dockerStages,
   envExampleSettings,
   execForm,
+  importedPackages,
   interpolate,
+  lockfileInstall,
+  omitFlags,
+  parseCopy,
   read,
   readCompose,
   readDockerfile,
@@ -127,11 +132,85 @@ describe("Dockerfile", () => {
     expect(JSON.parse(read("package.json")).engines.node).toMatch(/^>=20\./);
   });
 
-  it("installs and starts with exactly README's commands", () => {
+  const stages = dockerStages();
+  const runtime = stages.at(-1)!;
+  const stage = (name: string | null) => stages.find((s) => s.name === name);
+  const runsOf = (s: { instructions: { keyword: string; args: string }[] }) =>
+    s.instructions.filter((i) => i.keyword === "RUN").flatMap((i) => shellCommands(i.args));
+  const runtimeCopies = runtime.instructions.filter((i) => i.keyword === "COPY").map((i) => parseCopy(i.args));
+  const copiedFrom = (source: RegExp, what: string) => {
+    const from = runtimeCopies.find((c) => c.sources.some((s) => source.test(s)))?.from;
+    const found = from ? stage(from) : undefined;
+    if (!found) throw new Error(`the runtime stage copies ${what} from no stage of the Dockerfile`);
+    return found;
+  };
+  /** The stage the runtime takes dist/ from: the one that builds. */
+  const buildStage = () => copiedFrom(/^\/app\/dist\//, "dist/");
+  /** The stage the runtime takes node_modules from, and the npm command that filled it. */
+  const depsStage = () => copiedFrom(/^\/app\/node_modules$/, "node_modules");
+  const productionInstall = () => runsOf(depsStage()).find((c) => /^npm (ci|prune)\b/.test(c) && omitFlags(c).has("dev"));
+
+  it("installs and builds with exactly README's commands, and starts with README's start command", () => {
     const readme = readmeCommands();
-    const runs = all("RUN").flatMap(shellCommands);
-    expect(runs).toEqual(readme.install);
+    expect(runsOf(buildStage())).toEqual(readme.install);
     expect(all("CMD").map((c) => execForm(c).join(" "))).toEqual([readme.start]);
+  });
+
+  it("builds only in the build stage: npm start and the runtime stage compile and generate nothing", () => {
+    const start = JSON.parse(read("package.json")).scripts.start as string;
+    const builds = /\bnpm run build\b|\btsc\b|\bprisma generate\b|\bnpm run generate\b/;
+    // Its commands, not the words of its message, name no build step.
+    expect(start.replace(/"[^"]*"/g, '""')).not.toMatch(builds);
+    expect(start).toMatch(/\bexec node (--\S+ )*dist\/workers\/main\.js$/);
+    // Without a build, a sentence saying what to run, not node's stack trace (start.test.ts runs it).
+    expect(start).toMatch(/^test -f dist\/workers\/main\.js \|\| \{ echo "[^"]*npm run build[^"]*" >&2; exit 1; \}; exec node /);
+    expect(runtime.instructions.filter((i) => i.keyword === "RUN")).toEqual([]);
+    for (const i of runtime.instructions) expect(`${i.keyword} ${i.args}`).not.toMatch(builds);
+    // Nothing comes from the build context or the build stage's whole tree (sources, dev dependencies).
+    for (const copy of runtimeCopies) {
+      expect(copy.from, `COPY ${copy.sources.join(" ")}`).not.toBeNull();
+      for (const source of copy.sources) expect(source).not.toMatch(/^(\/app\/?|\.\/?|\.)$/);
+    }
+  });
+
+  it("carries only production dependencies, from an install that left the dev dependencies out", () => {
+    const install = productionInstall();
+    expect(install, `the stage runtime's node_modules comes from runs ${runsOf(depsStage()).join(" && ")}`).toBeDefined();
+    expect(depsStage()).not.toBe(buildStage());
+    const node_modules = runtimeCopies.filter((c) => c.sources.some((s) => /node_modules/.test(s)));
+    expect(node_modules.map((c) => c.from)).toEqual([depsStage().name]);
+    const installed = lockfileInstall(omitFlags(install!));
+    // What production does not need: the lockfile marks it dev, or devOptional (the compiler and the
+    // Prisma CLI are optional peers of @prisma/client as well, and npm keeps those under --omit=dev
+    // alone). A devDependency that a dependency needs too (@prisma/driver-adapter-utils) is neither.
+    const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
+    const devOnly = Object.keys(lock.packages).filter((key) => lock.packages[key]!.dev || lock.packages[key]!.devOptional);
+    for (const name of ["typescript", "prisma", "@prisma/engines", "tsx", "vitest"]) expect(devOnly).toContain(`node_modules/${name}`);
+    expect(devOnly.filter((key) => installed.has(key))).toEqual([]);
+  });
+
+  it("installs, as production dependencies, every package the built daemon imports", () => {
+    if (!existsSync(path.join(ROOT, "dist/workers/main.js"))) throw new Error("dist/ is missing: run npm run build first (npm test does)");
+    const dist = runtimeCopies.filter((c) => c.from === buildStage().name).flatMap((c) => c.sources).filter((s) => s.startsWith("/app/dist/"));
+    const imported = importedPackages(dist.map((s) => s.slice("/app/".length)));
+    expect(imported.has("@prisma/client")).toBe(true);
+    const { dependencies } = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
+    const installed = lockfileInstall(omitFlags(productionInstall()!));
+    for (const name of imported) {
+      expect(dependencies[name], `${name} is imported by ${dist.join(", ")}: a dependency, not a devDependency`).toBeDefined();
+      expect(installed.has(`node_modules/${name}`), name).toBe(true);
+    }
+  });
+
+  it("copies into the runtime stage the build output, package.json and the migrations, owned by root", () => {
+    const copied = runtimeCopies.flatMap((c) => c.sources.map((s) => `${c.from}:${s}`)).sort();
+    const build = buildStage().name;
+    expect(copied).toEqual(
+      [`${depsStage().name}:/app/node_modules`, `${build}:/app/package.json`, `${build}:/app/prisma/migrations`, `${build}:/app/dist/src`, `${build}:/app/dist/workers`].sort(),
+    );
+    // Nothing is regenerated at start, so nothing needs to be writable by the user that runs it.
+    for (const copy of runtimeCopies) expect(copy.chown, `COPY ${copy.sources.join(" ")}`).toBeNull();
+    expect(readFileSync(path.join(ROOT, "src/paths.ts"), "utf8")).toMatch(/MIGRATIONS_DIR = path\.join\(PROJECT_ROOT, "prisma", "migrations"\)/);
   });
 
   it("runs as an unprivileged user, in production mode, exposing the configured HTTP port with a healthcheck", () => {

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import { builtinModules } from "node:module";
 import path from "node:path";
 import { parse } from "yaml";
 
@@ -93,4 +94,84 @@ export function readmeCommands(): { install: string[]; start: string } {
   const start = lines.find((line) => /^npm (run )?start\b/.test(line));
   if (!install || !start) throw new Error(`README's sh block names no install or start command: ${lines.join(" | ")}`);
   return { install: shellCommands(install), start };
+}
+
+export interface Stage {
+  /** `AS name`, if the stage has one. */
+  name: string | null;
+  instructions: Instruction[];
+}
+
+/** The Dockerfile's stages in order, each with the instructions after its FROM; the last is the image. */
+export function dockerStages(): Stage[] {
+  const stages: Stage[] = [];
+  for (const instruction of readDockerfile()) {
+    if (instruction.keyword === "FROM") {
+      stages.push({ name: /\bAS\s+(\S+)$/i.exec(instruction.args)?.[1] ?? null, instructions: [] });
+    } else {
+      if (!stages.length) throw new Error(`Dockerfile: ${instruction.keyword} before the first FROM`);
+      stages.at(-1)!.instructions.push(instruction);
+    }
+  }
+  return stages;
+}
+
+export interface Copy {
+  /** `--from=stage`, or null for the build context. */
+  from: string | null;
+  chown: string | null;
+  sources: string[];
+  dest: string;
+}
+
+/** A COPY's flags, sources and destination (shell form). */
+export function parseCopy(args: string): Copy {
+  const words = args.split(/\s+/);
+  const flags = words.filter((w) => w.startsWith("--"));
+  const paths = words.filter((w) => !w.startsWith("--"));
+  const flag = (name: string) => flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3) ?? null;
+  return { from: flag("from"), chown: flag("chown"), sources: paths.slice(0, -1), dest: paths.at(-1)! };
+}
+
+/**
+ * The packages (lockfile keys, `node_modules/…`) that `npm ci` with these `--omit` types installs
+ * from package-lock.json, filtered as npm's reify filters them: `dev`, `optional` and `peer` by
+ * their own flag, and `devOptional` (e.g. an optional peer that is also a devDependency) only when
+ * both dev and optional are omitted.
+ */
+export function lockfileInstall(omit: ReadonlySet<string>): Set<string> {
+  type Entry = { dev?: boolean; optional?: boolean; devOptional?: boolean; peer?: boolean };
+  const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, Entry> };
+  const omitted = (p: Entry) =>
+    (p.dev && omit.has("dev")) ||
+    (p.optional && omit.has("optional")) ||
+    (p.devOptional && omit.has("dev") && omit.has("optional")) ||
+    (p.peer && omit.has("peer"));
+  return new Set(Object.entries(lock.packages).filter(([key, p]) => key !== "" && !omitted(p)).map(([key]) => key));
+}
+
+/** The `--omit=` types of an `npm ci`/`npm prune` command (`--omit=dev --omit=optional`). */
+export const omitFlags = (command: string): Set<string> =>
+  new Set([...command.matchAll(/--omit[= ](\S+)/g)].flatMap((m) => m[1]!.split(",")));
+
+/**
+ * The npm packages the JavaScript under `dirs` (relative to the root, e.g. dist/src) imports, as
+ * `import … from "x"`, `export … from "x"`, `import "x"` and `import("x")` name them: a scope's
+ * package is `@scope/name`, node's own modules are left out. tsc drops type-only imports, so this
+ * is what the built code loads.
+ */
+export function importedPackages(dirs: string[]): Set<string> {
+  const found = new Set<string>();
+  const specifier = /(?:\bfrom\s*|^\s*import\s*|\bimport\s*\(\s*)["']([^"']+)["']/gm;
+  for (const dir of dirs) {
+    const files = readdirSync(path.join(ROOT, dir), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".js"));
+    for (const file of files) {
+      for (const [, spec] of read(path.join(dir, file)).matchAll(specifier)) {
+        if (!/^(@[\w.-]+\/)?[\w.-]+(\/[\w.@/-]*)?$/.test(spec!) || spec!.startsWith(".") || spec!.startsWith("node:")) continue;
+        const name = spec!.split("/").slice(0, spec!.startsWith("@") ? 2 : 1).join("/");
+        if (!builtinModules.includes(name)) found.add(name);
+      }
+    }
+  }
+  return found;
 }

@@ -1,25 +1,33 @@
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FAST, waitFor } from "../support/fleet.js";
-import { ROOT, execForm, read, readCompose, readDockerfile } from "./files.js";
+import { ROOT, dockerStages, execForm, parseCopy, readCompose, readDockerfile } from "./files.js";
 
 /**
  * The container's process tree, without a container engine: `npm start` (the image's CMD) in a
- * copy of the package whose build step is already done, so the checkout's dist/ is not rebuilt
- * under other test files. `docker stop` sends SIGTERM to npm; the daemon must get it and stop cleanly.
+ * directory holding what the Dockerfile's runtime stage copies, taken from this checkout's build:
+ * package.json as it is, dist/ and the migrations copied, node_modules linked (which packages the
+ * image installs is deploy.test.ts's business). `docker stop` sends SIGTERM to npm; the daemon must
+ * get it and stop cleanly.
  */
-function packageWithoutBuild(): string {
+function runtimeImage(): string {
   if (!existsSync(path.join(ROOT, "dist/workers/main.js"))) throw new Error("dist/ is missing: run npm run build first (npm test does)");
   const dir = mkdtempSync(path.join(tmpdir(), "qrfleet-start-"));
-  const pkg = JSON.parse(read("package.json"));
-  pkg.scripts = { build: "true", start: pkg.scripts.start };
-  writeFileSync(path.join(dir, "package.json"), JSON.stringify(pkg));
-  // dist/ is copied: the entry point runs only when started under its own path, not a link's.
-  cpSync(path.join(ROOT, "dist"), path.join(dir, "dist"), { recursive: true });
-  for (const entry of ["node_modules", "prisma"]) symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
+  const copies = dockerStages().at(-1)!.instructions.filter((i) => i.keyword === "COPY").map((i) => parseCopy(i.args));
+  for (const copy of copies) {
+    for (const source of copy.sources) {
+      // Every stage works in /app, the checkout's root here.
+      const from = path.join(ROOT, path.relative("/app", source));
+      const to = copy.dest.endsWith("/") ? path.join(dir, copy.dest, path.basename(source)) : path.join(dir, copy.dest);
+      mkdirSync(path.dirname(to), { recursive: true });
+      // dist/ is copied: the entry point runs only when started under its own path, not a link's.
+      if (path.basename(source) === "node_modules") symlinkSync(from, to);
+      else cpSync(from, to, { recursive: true });
+    }
+  }
   return dir;
 }
 
@@ -35,8 +43,14 @@ const dockerHealthcheck = () => {
 };
 
 describe("npm start, as the image runs it", () => {
-  const dir = packageWithoutBuild();
+  const dir = runtimeImage();
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is given only the build's output: no sources, schema or build tools", () => {
+    expect(existsSync(path.join(dir, "dist/workers/main.js"))).toBe(true);
+    expect(existsSync(path.join(dir, "prisma/migrations"))).toBe(true);
+    for (const absent of ["src", "tsconfig.json", "prisma/schema.prisma", "prisma.config.ts"]) expect(existsSync(path.join(dir, absent)), absent).toBe(false);
+  });
 
   it("passes both healthchecks once up, and stops the daemon cleanly on SIGTERM to npm", async () => {
     const npm = spawn("npm", execForm(readDockerfile().find((i) => i.keyword === "CMD")!.args).slice(1), {
@@ -73,5 +87,22 @@ describe("npm start, as the image runs it", () => {
         // Already gone: the group is empty.
       }
     }
+  });
+});
+
+describe("npm start without a build", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "qrfleet-nobuild-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("does not build, and says in one line to run npm run build first, without a stack trace", () => {
+    cpSync(path.join(ROOT, "package.json"), path.join(dir, "package.json"));
+    const npm = spawnSync("npm", ["start"], { cwd: dir, encoding: "utf8", timeout: 20_000, env: { ...process.env, NPM_CONFIG_UPDATE_NOTIFIER: "false" } });
+    expect(npm.status).toBe(1);
+    // npm's own lines (`npm error …`) aside, stderr is the script's one sentence.
+    const said = npm.stderr.split("\n").filter((line) => line.trim() && !/^npm (error|ERR!|warn)/.test(line));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/run npm run build first/);
+    expect(npm.stdout + npm.stderr).not.toMatch(/^\s+at |Error:|node:internal/m);
+    expect(existsSync(path.join(dir, "dist"))).toBe(false);
   });
 });
