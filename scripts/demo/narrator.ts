@@ -62,7 +62,7 @@ export function narrate(ctx: FleetContext, names: Map<string, string>, print: Pr
   };
   const onState = (s: FleetEventMap["instance:state"][0]) => line(name(s.instanceId), `provider state: ${s.state}`);
   const onDelivery = (d: FleetEventMap["delivery:result"][0]) => {
-    if (d.status === "sent" || d.status === "noop") return;
+    if (d.status === "sent") return;
     ctx.db.delivery
       .findUnique({ where: { id: d.deliveryId }, include: { channel: true, event: true } })
       .then((row) => {

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
-import type { ChannelKind, SessionStatus, SessionTrigger } from "../db.js";
+import type { SessionStatus, SessionTrigger } from "../db.js";
+import type { DeliveryReport } from "../notify/delivery-try.js";
 
 /** Business code emits these; logs and metrics subscribe (they never live inside the logic). */
 export interface FleetEventMap {
@@ -44,7 +45,27 @@ export interface FleetEventMap {
    */
   "instance:settings": [{ instanceId: string; step: "changed" | "restored" | "not_restored" | "check_failed"; detail?: string }];
   /** A try of a delivery (or its expiry unsent) came to `status`; `receivedAt` is set for a QR update's first try. */
-  "delivery:result": [{ deliveryId: string; kind: ChannelKind; status: string; receivedAt: Date | null }];
+  "delivery:result": [DeliveryReport];
 }
 
-export class FleetEvents extends EventEmitter<FleetEventMap> {}
+/**
+ * A listener that throws must not turn what was just committed into an error for the code that
+ * emitted it: each listener runs on its own, and a failure goes to `onListenerError`.
+ */
+export class FleetEvents extends EventEmitter<FleetEventMap> {
+  constructor(private readonly onListenerError: (event: keyof FleetEventMap, err: unknown) => void = () => undefined) {
+    super();
+  }
+
+  override emit<K extends keyof FleetEventMap>(event: K, ...args: FleetEventMap[K]): boolean {
+    const listeners = this.rawListeners(event) as Array<(...a: FleetEventMap[K]) => unknown>;
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args);
+      } catch (err) {
+        this.onListenerError(event, err);
+      }
+    }
+    return listeners.length > 0;
+  }
+}

@@ -27,6 +27,9 @@ const EMAIL_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
  */
 const FIRST_QR_BUCKETS = [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900];
 
+/** A delivery sent is routine (thousands a second at a mass logout); one given up on needs a look. */
+const DELIVERY_LEVEL = { sent: "debug", retry: "info", expired: "info", failed: "warn" } as const;
+
 const seconds = (sinceMs: number) => Math.max(0, Date.now() - sinceMs) / 1000;
 
 /**
@@ -151,6 +154,8 @@ export function observeFleet(events: FleetEvents, log: Logger, registry = new Re
   });
   events.on("delivery:result", (d) => {
     deliveries.inc({ kind: d.kind, result: d.status });
+    const line = { deliveryId: d.deliveryId, type: d.type, kind: d.kind, status: d.status, tries: d.tries, err: d.error ?? undefined };
+    log[DELIVERY_LEVEL[d.status]](line, d.status === "retry" ? "delivery will be retried" : `delivery ${d.status}`);
     if (d.status !== "sent" || !d.receivedAt) return;
     (d.kind === "email" ? toEmail : toWebhook).observe(seconds(d.receivedAt.getTime()));
   });

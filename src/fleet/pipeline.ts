@@ -2,9 +2,11 @@ import { Batcher } from "../batcher.js";
 import { ChannelHealth } from "../notify/channel-health.js";
 import { ChannelCache } from "../notify/channels.js";
 import { handOffResultMs, type DeliverDeps } from "../notify/deliver.js";
+import type { TryDeps } from "../notify/delivery-try.js";
 import { Dispatcher } from "../notify/dispatcher.js";
 import { createThreadMailer } from "../notify/mail-thread.js";
 import { DeliveryRecorder } from "../notify/recorder.js";
+import { DEFAULT_RETRY_POLICY } from "../notify/schedule.js";
 import { claimAttempts, handBack, type Claim, type ClaimRequest } from "./attempts.js";
 import { guardedAgent } from "../outbound-guard.js";
 import type { FleetContext } from "./context.js";
@@ -43,16 +45,16 @@ export function openPipeline(ctx: FleetContext, worker: string): NotifyPipeline 
   const health = new ChannelHealth({
     sql: ctx.sql, mailer, log, disableAfterMs: config.QRFLEET_CHANNEL_DISABLE_AFTER_MS, onDisabled: (id) => channels.forget(id),
   });
-  const dispatcher = new Dispatcher({
-    send, recorder, retry, log, queues: ctx.queues, channels, health,
-    onResult: (r) => ctx.events.emit("delivery:result", r),
-  });
+  const tries: TryDeps = {
+    send, recorder, health, policy: { ...DEFAULT_RETRY_POLICY, ...retry }, onResult: (r) => ctx.events.emit("delivery:result", r),
+  };
+  const dispatcher = new Dispatcher({ tries, log, queues: ctx.queues, channels });
   const claims = new Batcher({ run: (requests: ClaimRequest[]) => claimAttempts(ctx, requests, worker), onError: onError("claiming attempts") });
   const handBacks = new Batcher({ run: (claims: Claim[]) => handBack(ctx, claims), onError: onError("handing attempts back") });
   const store = new QrStore(ctx.sql, { escalateAfter: config.QRFLEET_ESCALATE_AFTER, leaseMs, onError: onError("storing QR codes") });
   return {
     session: { store, dispatcher, leaseMs, claims, handBacks },
-    retries: { ...send, db: ctx.db, log, leaseMs, retry, health },
+    retries: { ...tries, db: ctx.db, leaseMs },
     async close() {
       await Promise.all([claims.drain(), store.drain(), handBacks.drain()]);
       await dispatcher.close();

@@ -1,7 +1,6 @@
 import type { Batcher } from "../batcher.js";
-import type { ChannelKind } from "../db.js";
 import type { QrImage } from "../greenapi/types.js";
-import type { Dispatcher, Freshness, Outbound } from "../notify/dispatcher.js";
+import type { Dispatcher, Outbound } from "../notify/dispatcher.js";
 import { QR_VALIDITY_MS, type EventView, type QrView } from "../notify/types.js";
 import type { Claim, ClaimRequest } from "./attempts.js";
 import type { FleetContext } from "./context.js";
@@ -100,21 +99,11 @@ export class QrIntake {
       ...eventParties(this.claim, "running"),
     };
     const leaseUntil = Date.now() + this.pipeline.leaseMs;
-    const check = (kind: ChannelKind) => this.freshness(kind, qr);
+    // Asked right before each send: whether the attempt still runs, and its newest image (notify/kinds decides).
+    const qrs = () => ({ open: this.open, announced: qr, latest: this.latest });
     const items: Outbound[] = stored.deliveries
       .filter((d) => d.status === "pending")
-      .map((d) => ({ deliveryId: d.id, channelId: d.channelId, view, key: session.id, supersedes: true, check, leaseUntil, receivedAt: image.receivedAt }));
+      .map((d) => ({ deliveryId: d.id, channelId: d.channelId, view, key: session.id, supersedes: true, qrs, leaseUntil, receivedAt: image.receivedAt }));
     this.pipeline.dispatcher.dispatch(items);
-  }
-
-  /**
-   * A webhook announces one exact image, so a newer one ends it; an email carries the live link
-   * and the freshest image, so only the attempt's end does.
-   */
-  private freshness(kind: ChannelKind, announced: QrView): Freshness {
-    if (!this.open) return { ok: false, reason: "its session attempt has ended" };
-    if (kind === "email") return { ok: true, qr: this.latest };
-    if (this.latest !== announced) return { ok: false, reason: "a newer QR superseded it" };
-    return { ok: true, qr: announced };
   }
 }

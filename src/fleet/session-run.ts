@@ -206,8 +206,7 @@ function outcomeDeliveries(claim: Claim, end: AttemptEnd, outcome: AttemptOutcom
   };
   const leaseUntil = Date.now() + leaseMs;
   return event.deliveries.map((d) => ({
-    deliveryId: d.id, channelId: d.channelId, view, key: claim.session.id, supersedes: false,
-    check: () => ({ ok: true, qr: null }), leaseUntil, receivedAt: null,
+    deliveryId: d.id, channelId: d.channelId, view, key: claim.session.id, supersedes: false, leaseUntil, receivedAt: null,
   }));
 }
 

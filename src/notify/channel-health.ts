@@ -3,6 +3,7 @@ import { maskSecrets, type Logger } from "../log.js";
 import { shownAddress } from "../outbound.js";
 import type { Mailer } from "./email.js";
 import type { TryResult } from "./types.js";
+import { CHANNEL_KINDS } from "./kinds/index.js";
 
 /**
  * Stops sending where nobody listens. A receiver answering 410 Gone is disabled at once; a webhook
@@ -88,9 +89,7 @@ export class ChannelHealth {
       if (result.kind === "permanent" && result.gone) {
         return void (await this.disable(channel.id, `the endpoint answered 410 Gone (${new Date().toISOString()})`));
       }
-      // An email that does not go says more about our SMTP relay than about the address: only
-      // webhooks, whose endpoint is the operator's, are disabled for failing.
-      if (channel.kind === "webhook") await this.failed(channel.id);
+      if (CHANNEL_KINDS[channel.kind].disabledForFailing) await this.failed(channel.id);
     } catch (err) {
       this.opts.log.warn({ err, channelId: channel.id }, "could not record the channel's health");
     }

@@ -1,35 +1,26 @@
-import type { ChannelKind, Db } from "../db.js";
-import type { Logger } from "../log.js";
-import type { ChannelHealth } from "./channel-health.js";
+import type { Db } from "../db.js";
 import { channelInfo } from "./channels.js";
-import { afterTry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./schedule.js";
-import { emailFor, permanent, sendWebhook, type SendDeps } from "./send.js";
-import { isEventType, QR_VALIDITY_MS, type TryResult, type EventView, type QrView } from "./types.js";
+import { recordTry, tryDelivery, type DeliveryTry, type TryDeps } from "./delivery-try.js";
+import { CHANNEL_KINDS, type QrCandidates } from "./kinds/index.js";
+import { permanent } from "./send.js";
+import { isEventType, QR_VALIDITY_MS, type EventView, type QrView, type TryResult } from "./types.js";
 import { isUuid } from "../uuid.js";
-import { writePersistently } from "../persistent-write.js";
 
 /**
  * Sends one Delivery row from the database: a retry, or one recovered after its process died.
  * The row, not the queue job, is the truth: a delivery already sent, failed or expired is never
  * sent again, and a claim (a lease on `nextTryAt`) keeps two runs of the same job from
- * sending at once. First tries do not come through here (see dispatcher.ts).
+ * sending at once. The try itself is delivery-try.ts's, as for a first try (dispatcher.ts).
  */
 
-export interface DeliverDeps extends SendDeps {
+export interface DeliverDeps extends TryDeps {
   db: Db;
-  log: Logger;
-  /** Retry schedules and their multiplier. Default: DEFAULT_RETRY_POLICY */
-  retry?: Partial<RetryPolicy>;
   /**
    * How long a run holds a delivery while sending, in ms. It must outlast any one send (webhook
    * timeout; SMTP connect + greeting + socket bounds, plus a wait for a pooled connection), or a
    * second run could send too. Default: the larger of 120000 and webhookTimeoutMs + 30000
    */
   leaseMs?: number;
-  /** Told about every delivery this run tried or expired (metrics), as the dispatcher tells of first tries. */
-  onResult?(r: { deliveryId: string; kind: ChannelKind; status: DeliveryOutcome }): void;
-  /** Told what each try came to: disables a channel that answers 410 or fails for too long. */
-  health?: ChannelHealth;
 }
 
 /** sent, failed and expired are final; retry asks to be run again; noop means nothing was done (already final, gone). */
@@ -45,35 +36,34 @@ export interface DeliveryResult {
 const EARLY_TOLERANCE_MS = 1000;
 
 type Loaded = NonNullable<Awaited<ReturnType<typeof load>>>;
-type Freshness = { ok: true; qr: QrView | null } | { ok: false; reason: string };
 
 export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: Date = new Date()): Promise<DeliveryResult> {
   const d = isUuid(deliveryId) ? await load(deps.db, deliveryId) : null;
   if (!d || d.status !== "pending") return { status: "noop" };
   const held = await claim(deps, d.id, now);
   if (held !== true) return held;
-  const result = await sendHeld(deps, d, now);
-  deps.onResult?.({ deliveryId: d.id, kind: d.channel.kind, status: result.status });
-  return result;
+  const waitMs = handOffWaitMs(deps, d, now);
+  if (waitMs > 0) return { status: "retry", retryInMs: waitMs };
+  const view = toView(d);
+  const t: DeliveryTry = {
+    deliveryId: d.id, channel: channelInfo(deps.send.box, d.channel), view, tries: d.tries, qrs: () => storedQrs(deps.db, view), receivedAt: null,
+  };
+  const refused = refusal(d);
+  const outcome = refused ? await recordTry(deps, t, refused, null, now) : await tryDelivery(deps, t, now);
+  return outcome.status === "retry" ? { status: "retry", retryInMs: outcome.retryInMs } : { status: outcome.status };
 }
 
-async function sendHeld(deps: DeliverDeps, d: Loaded, now: Date): Promise<DeliveryResult> {
-  const log = deps.log.child({ deliveryId: d.id, eventId: d.eventId, channelId: d.channelId, kind: d.channel.kind });
-  const view = toView(d);
-  if (!view) return finish(deps, d, now, permanent(`unknown event type ${d.event.type}`), null, log);
-  if (!d.channel.enabled) return finish(deps, d, now, permanent("the channel was disabled"), null, log);
-  if (d.channel.kind === "email" && d.handedOffAt) {
-    // Its sender may still be writing SMTP's answer (PostgreSQL restarting): it has until then.
-    const stillItsMs = d.handedOffAt.getTime() + handOffResultMs(leaseOf(deps)) - now.getTime();
-    if (stillItsMs > 0) return { status: "retry", retryInMs: stillItsMs };
-    return finish(deps, d, now, INTERRUPTED_EMAIL, null, log);
-  }
-  const fresh = await freshness(deps, d, view);
-  if (!fresh.ok) return expire(deps, d.id, fresh.reason, log);
-  const result = await sendOnce(deps, d, view, fresh.qr, now);
-  const outcome = await finish(deps, d, now, result, fresh.qr?.validUntil ?? null, log);
-  await deps.health?.afterTry(d.channel, result);
-  return outcome;
+/** Why the row is failed without a try, or null. */
+function refusal(d: Loaded): TryResult | null {
+  if (!isEventType(d.event.type)) return permanent(`unknown event type ${d.event.type}`);
+  if (!d.channel.enabled) return permanent("the channel was disabled");
+  return d.handedOffAt && !CHANNEL_KINDS[d.channel.kind].repeatable ? INTERRUPTED_EMAIL : null;
+}
+
+/** An email handed to SMTP by a run that may still be writing SMTP's answer (PostgreSQL restarting) is its until then. */
+function handOffWaitMs(deps: DeliverDeps, d: Loaded, now: Date): number {
+  if (!d.handedOffAt || CHANNEL_KINDS[d.channel.kind].repeatable) return 0;
+  return d.handedOffAt.getTime() + handOffResultMs(leaseOf(deps)) - now.getTime();
 }
 
 function load(db: Db, id: string) {
@@ -112,15 +102,15 @@ async function claim(deps: DeliverDeps, id: string, now: Date): Promise<true | D
  */
 export const handOffResultMs = (leaseMs: number) => 2 * leaseMs;
 
-const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.webhookTimeoutMs + 30_000);
+const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.send.webhookTimeoutMs + 30_000);
 
-function toView(d: Loaded): EventView | null {
+/** The row's event as senders see it; one of a type this version does not know is failed as a session.failed would be. */
+function toView(d: Loaded): EventView {
   const e = d.event;
-  if (!isEventType(e.type)) return null;
   const data = e.payload !== null && typeof e.payload === "object" && !Array.isArray(e.payload) ? (e.payload as Record<string, unknown>) : {};
   return {
     id: e.id,
-    type: e.type,
+    type: isEventType(e.type) ? e.type : "session.failed",
     createdAt: e.createdAt,
     attempt: e.attempt,
     qrSequence: e.qrSequence,
@@ -130,33 +120,17 @@ function toView(d: Loaded): EventView | null {
   };
 }
 
-/**
- * A qr.updated is worth sending only while its QR can still be scanned: same attempt, session
- * running. A webhook announces one exact image, so a newer image ends it too; an email carries
- * the live link and the freshest image, so only the attempt's end does.
- */
-async function freshness(deps: DeliverDeps, d: Loaded, view: EventView): Promise<Freshness> {
-  if (view.type !== "qr.updated") return { ok: true, qr: null };
+/** The images a qr.updated may show, as stored: the one it announced and its attempt's newest. */
+async function storedQrs(db: Db, view: EventView): Promise<QrCandidates> {
   const s = view.session;
-  if (!s || s.status !== "running" || s.attempt !== view.attempt) return { ok: false, reason: "its session attempt has ended" };
-  const latest = await deps.db.qrCode.findFirst({
-    where: { sessionId: s.id, attempt: s.attempt },
-    orderBy: { sequence: "desc" },
-    select: { png: true, sequence: true, receivedAt: true },
-  });
+  if (!s || s.status !== "running" || s.attempt !== view.attempt) return { open: false, announced: null, latest: null };
+  const select = { png: true, sequence: true, receivedAt: true } as const;
+  const latest = await db.qrCode.findFirst({ where: { sessionId: s.id, attempt: s.attempt }, orderBy: { sequence: "desc" }, select });
   const announced =
     latest?.sequence === view.qrSequence
       ? latest
-      : await deps.db.qrCode.findUnique({
-          where: { sessionId_sequence: { sessionId: s.id, sequence: view.qrSequence ?? -1 } },
-          select: { png: true, sequence: true, receivedAt: true },
-        });
-  if (d.channel.kind === "webhook") {
-    if (!announced) return { ok: false, reason: "its QR image is gone" };
-    if (latest && latest.sequence > announced.sequence) return { ok: false, reason: "a newer QR superseded it" };
-  }
-  const shown = d.channel.kind === "email" ? (latest ?? announced) : announced;
-  return { ok: true, qr: shown ? qrView(shown) : null };
+      : await db.qrCode.findUnique({ where: { sessionId_sequence: { sessionId: s.id, sequence: view.qrSequence ?? -1 } }, select });
+  return { open: true, announced: announced && qrView(announced), latest: latest && qrView(latest) };
 }
 
 const validUntil = (qr: { receivedAt: Date }) => new Date(qr.receivedAt.getTime() + QR_VALIDITY_MS);
@@ -171,57 +145,3 @@ function qrView(qr: { png: Uint8Array; sequence: number; receivedAt: Date }): Qr
  * the same message twice. (A webhook is resent with the same webhook-id: receivers deduplicate.)
  */
 const INTERRUPTED_EMAIL = permanent("interrupted while handing the email to SMTP; not resent, so it is never delivered twice");
-
-async function sendOnce(deps: DeliverDeps, d: Loaded, view: EventView, qr: QrView | null, now: Date): Promise<TryResult> {
-  const channel = channelInfo(deps.box, d.channel);
-  if (channel.kind === "webhook") return sendWebhook(deps, channel, d.id, view, qr, now);
-  const message = emailFor(deps, channel, view, qr, now);
-  await deps.db.delivery.update({ where: { id: d.id }, data: { handedOffAt: now } });
-  return deps.mailer.send(message);
-}
-
-async function expire(deps: DeliverDeps, id: string, reason: string, log: Logger): Promise<DeliveryResult> {
-  await deps.db.delivery.updateMany({ where: { id, status: "pending" }, data: { status: "expired", lastError: `expired: ${reason}` } });
-  log.info({ status: "expired", reason }, "delivery expired unsent");
-  return { status: "expired" };
-}
-
-async function finish(
-  deps: DeliverDeps,
-  d: Loaded,
-  now: Date,
-  result: TryResult,
-  validUntil: Date | null,
-  log: Logger,
-): Promise<DeliveryResult> {
-  const tries = d.tries + 1;
-  const response = { responseStatus: result.status, responseBody: result.body, handedOffAt: null };
-  const where = { id: d.id, status: "pending" as const };
-  const type = isEventType(d.event.type) ? d.event.type : "session.failed";
-  const verdict = afterTry(type, tries, result, validUntil, { ...DEFAULT_RETRY_POLICY, ...deps.retry }, now);
-  // The peer has answered: the answer is worth waiting for PostgreSQL to record, for as long as
-  // no other run takes the row (else the webhook goes again, or the email counts as interrupted).
-  const record = (data: Parameters<Db["delivery"]["updateMany"]>[0]["data"]) =>
-    writePersistently(() => deps.db.delivery.updateMany({ where, data }), {
-      forMs: Math.max(0, now.getTime() + handOffResultMs(leaseOf(deps)) - Date.now()),
-      onRetry: (err) => log.warn({ err }, "could not record the delivery's result yet; trying again"),
-    });
-  switch (verdict.status) {
-    case "sent":
-      await record({ status: "sent", tries, sentAt: now, nextTryAt: now, lastError: null, ...response });
-      log.info({ status: "sent", tries, responseStatus: result.status }, "delivery sent");
-      return { status: "sent" };
-    case "expired":
-      await record({ status: "expired", tries, lastError: verdict.error, ...response });
-      log.info({ status: "expired", tries, err: verdict.error }, "delivery expired: no retry fits in the QR's validity");
-      return { status: "expired" };
-    case "failed":
-      await record({ status: "failed", tries, lastError: verdict.error, nextTryAt: now, ...response });
-      log.warn({ status: "failed", tries, err: verdict.error }, "delivery failed");
-      return { status: "failed" };
-    case "retry":
-      await record({ tries, lastError: verdict.error, nextTryAt: new Date(now.getTime() + verdict.delayMs), ...response });
-      log.info({ status: "retry", tries, retryInMs: verdict.delayMs, err: verdict.error }, "delivery will be retried");
-      return { status: "retry", retryInMs: verdict.delayMs };
-  }
-}

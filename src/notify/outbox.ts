@@ -1,13 +1,12 @@
 import type { ChannelKind, Prisma } from "../db.js";
+import { CHANNEL_KINDS, type WantsInput } from "./kinds/index.js";
 import { recipientsSql } from "./routing.js";
 import type { EventType } from "./types.js";
-
-export { tierIsDue } from "./routing.js";
 
 /**
  * The outbox: an event and its deliveries are written in the transaction that records what the
  * event announces, so a committed QR or outcome always has its deliveries and a rolled-back one
- * has none. This is the outbox for the rarer events (a cancel, the provider's word); the per-QR
+ * has none. This is the outbox for the rarer events (the provider's word, alerts); the per-QR
  * path and attempt outcomes write theirs in one statement each (fleet/qr-store.ts, fleet/attempts.ts).
  */
 
@@ -83,26 +82,9 @@ export function storedPayload(input: Pick<RecordEventInput, "type" | "data" | "f
   return data;
 }
 
-/**
- * Email is for a human who must act: the first QR of an attempt (the live link does the rest),
- * the endings that need someone, an instance's alert and its end (one each per episode).
- * Webhooks are for machines and get everything.
- */
-export function wants(kind: ChannelKind, input: Pick<RecordEventInput, "type" | "firstOfAttempt" | "final">): boolean {
-  if (kind === "webhook") return true;
-  switch (input.type) {
-    case "qr.updated":
-      return input.firstOfAttempt === true;
-    case "session.timed_out":
-    case "session.failed":
-      return input.final !== false;
-    case "session.wrong_number":
-    case "instance.alert":
-    case "instance.recovered":
-      return true;
-    default:
-      return false;
-  }
+/** Whether a channel of `kind` hears of the event at all (notify/kinds). */
+export function wants(kind: ChannelKind, input: WantsInput): boolean {
+  return CHANNEL_KINDS[kind].wants(input);
 }
 
 /** The channels that should hear about the instance's event at this attempt (see routing.ts). */

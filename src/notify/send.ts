@@ -1,16 +1,10 @@
 import type { Dispatcher } from "undici";
 import type { SecretBox } from "../secrets.js";
-import type { ChannelInfo } from "./channels.js";
-import type { EventEmailRequest, Mailer } from "./email.js";
+import type { Mailer } from "./email.js";
 import { liveUrl, signLiveToken } from "./live-link.js";
-import type { TryResult, EventView, QrView } from "./types.js";
-import { buildWebhookBody, postWebhook, webhookMessageId } from "./webhook.js";
+import type { EventView, TryResult } from "./types.js";
 
-/**
- * One try of one delivery through its channel. The first try (sent by the process that stored
- * the QR or outcome) and every retry (the notify queue) go through here, so both send the same.
- */
-
+/** What every kind of channel may need to send (notify/kinds). */
 export interface SendDeps {
   box: SecretBox;
   mailer: Mailer;
@@ -28,38 +22,8 @@ export function permanent(error: string): TryResult {
   return { kind: "permanent", status: null, body: null, error };
 }
 
-function link(deps: SendDeps, instanceId: string, expiresAt: Date): string {
-  return liveUrl(deps.publicUrl, signLiveToken(deps.box.hmacKey(), instanceId, expiresAt));
-}
-
-export async function sendWebhook(
-  deps: SendDeps,
-  channel: ChannelInfo,
-  deliveryId: string,
-  view: EventView,
-  qr: QrView | null,
-  now: Date,
-): Promise<TryResult> {
-  if (!channel.signer) return permanent(channel.problem ?? "the webhook channel has no signing secret");
-  // Derived from the event, not the clock, so every retry sends the same body.
-  const expiresAt = new Date(view.createdAt.getTime() + deps.liveLinkTtlS * 1000);
-  const liveLink = LINKED_TYPES.has(view.type) ? link(deps, view.instance.id, expiresAt) : null;
-  const body = JSON.stringify(buildWebhookBody(view, { liveUrl: liveLink, qr }));
-  return postWebhook({
-    url: channel.address, signer: channel.signer, msgId: webhookMessageId(deliveryId), body,
-    timeoutMs: deps.webhookTimeoutMs, now, dispatcher: deps.http,
-  });
-}
-
-/** What an email channel gets, for the mailer to compose and send. */
-export function emailFor(deps: SendDeps, channel: ChannelInfo, view: EventView, qr: QrView | null, now: Date): EventEmailRequest {
-  const expiresAt = new Date(now.getTime() + deps.liveLinkTtlS * 1000);
-  const withLink = LINKED_TYPES.has(view.type);
-  return {
-    view,
-    qr,
-    liveUrl: withLink ? link(deps, view.instance.id, expiresAt) : null,
-    liveExpiresAt: withLink ? expiresAt : null,
-    to: channel.address,
-  };
+/** The live page's link for the event's instance, valid until `expiresAt`; null for events that carry none. */
+export function liveLinkFor(deps: SendDeps, view: EventView, expiresAt: Date): string | null {
+  if (!LINKED_TYPES.has(view.type)) return null;
+  return liveUrl(deps.publicUrl, signLiveToken(deps.box.hmacKey(), view.instance.id, expiresAt));
 }

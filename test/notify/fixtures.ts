@@ -3,10 +3,14 @@ import { qrTextOfPixels } from "../../src/cli/qr-terminal.js";
 import { PNG } from "pngjs";
 import { pino } from "pino";
 import QRCode from "qrcode";
-import type { Db, SessionStatus, SessionTrigger } from "../../src/db.js";
+import { afterAll } from "vitest";
+import { openDatabase, type Db, type SessionStatus, type SessionTrigger, type Sql } from "../../src/db.js";
 import { addOperator, assign, removeOperator } from "../../src/fleet/operators.js";
 import { recordEvent, type RecordEventInput } from "../../src/notify/outbox.js";
 import type { DeliverDeps } from "../../src/notify/deliver.js";
+import { DeliveryRecorder } from "../../src/notify/recorder.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../src/notify/schedule.js";
+import type { SendDeps } from "../../src/notify/send.js";
 import type { Mailer } from "../../src/notify/email.js";
 import { SecretBox } from "../../src/secrets.js";
 
@@ -73,30 +77,36 @@ export function decodeQr(png: Buffer): { content: string | null; width: number }
 
 /** An operator with the given channels, assigned to the instance (so fleet-wide defaults stay out of it). */
 export async function makeOperator(db: Db, instanceId: string | null, channels: { email?: string; webhook?: string }, tier = 1) {
-  const added = await addOperator(db, box, { name: uid("op"), ...channels });
-  if (instanceId) await assign(db, instanceId, added.operator.id, tier);
+  const added = await addOperator({ db, box }, { name: uid("op"), ...channels });
+  if (instanceId) await assign({ db }, instanceId, added.operator.id, tier);
   return added;
 }
 
 export async function cleanupOperators(db: Db, ids: string[]): Promise<void> {
-  for (const id of ids.splice(0)) await removeOperator(db, id).catch(() => undefined);
+  for (const id of ids.splice(0)) await removeOperator({ db }, id).catch(() => undefined);
 }
 
 export function record(db: Db, input: RecordEventInput, escalateAfter = 2): Promise<string[]> {
   return db.$transaction((tx) => recordEvent(tx, input, { escalateAfter }));
 }
 
-export function deps(db: Db, mailer: Mailer, overrides: Partial<DeliverDeps> = {}): DeliverDeps {
+let pool: Sql | undefined;
+afterAll(async () => {
+  await pool?.end();
+  pool = undefined;
+});
+
+/** What a test may set of a retry's dependencies: the senders' own, the retry policy's, and the hooks. */
+export type DepsOverrides = Partial<SendDeps> & Partial<Pick<DeliverDeps, "health" | "onResult" | "leaseMs">> & { retry?: Partial<RetryPolicy> };
+
+export function deps(db: Db, mailer: Mailer, overrides: DepsOverrides = {}): DeliverDeps {
+  const { retry, health, onResult, leaseMs, ...send } = overrides;
+  pool ??= openDatabase(process.env.DATABASE_URL!, 3).sql;
   return {
-    db,
-    box,
-    mailer,
-    publicUrl: PUBLIC_URL,
-    liveLinkTtlS: 3600,
-    webhookTimeoutMs: 1000,
-    log: silent,
-    retry: { multiplier: 0.001 },
-    ...overrides,
+    db, health, onResult, leaseMs,
+    send: { box, mailer, publicUrl: PUBLIC_URL, liveLinkTtlS: 3600, webhookTimeoutMs: 1000, ...send },
+    recorder: new DeliveryRecorder(pool),
+    policy: { ...DEFAULT_RETRY_POLICY, multiplier: 0.001, ...retry },
   };
 }
 

@@ -1,0 +1,31 @@
+import { liveLinkFor, permanent } from "../send.js";
+import { buildWebhookBody, postWebhook, webhookMessageId } from "../webhook.js";
+import { ATTEMPT_ENDED, type ChannelKindSender } from "./kind.js";
+
+/**
+ * A signed POST to the operator's receiver. It announces one exact QR image, so a newer image
+ * ends it; its body is derived from the event, not the clock, so every retry sends the same.
+ */
+export const webhookKind: ChannelKindSender = {
+  // A receiver answering in 50 ms still takes 600 QR updates a second.
+  inFlight: 32,
+  repeatable: true,
+  disabledForFailing: true,
+  // Machines: every event.
+  wants: () => true,
+  fresh({ open, announced, latest }) {
+    if (!open) return ATTEMPT_ENDED;
+    if (!announced) return { ok: false, reason: "its QR image is gone" };
+    if (latest && latest.sequence > announced.sequence) return { ok: false, reason: "a newer QR superseded it" };
+    return { ok: true, qr: announced };
+  },
+  async send(deps, channel, deliveryId, view, qr, now) {
+    if (!channel.signer) return permanent(channel.problem ?? "the webhook channel has no signing secret");
+    const expiresAt = new Date(view.createdAt.getTime() + deps.liveLinkTtlS * 1000);
+    const body = JSON.stringify(buildWebhookBody(view, { liveUrl: liveLinkFor(deps, view, expiresAt), qr }));
+    return postWebhook({
+      url: channel.address, signer: channel.signer, msgId: webhookMessageId(deliveryId), body,
+      timeoutMs: deps.webhookTimeoutMs, now, dispatcher: deps.http,
+    });
+  },
+};
