@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { createDatabase, dropDatabase } from "../src/databases.js";
+import { createDatabase, dropDatabase } from "../scripts/databases.js";
 
 /**
  * The services every run uses, on 127.0.0.1 only, and the scratch space it makes in them: a

@@ -31,3 +31,25 @@ export function deadline(ms: number, also?: AbortSignal): Deadline {
     },
   };
 }
+
+/** What `within` rejects with when the work did not settle in time. */
+export class TimedOutError extends Error {
+  override name = "TimedOutError";
+}
+
+/**
+ * `work`'s own result, or a TimedOutError after `ms` (with `message`, or the error `late` makes).
+ * The timer ends with the work, and a rejection of work that lost the race is not left unhandled.
+ */
+export async function within<T>(work: Promise<T>, ms: number, late: string | (() => Error) = `no answer within ${ms} ms`): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(typeof late === "string" ? new TimedOutError(late) : late()), ms);
+  });
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, gaveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

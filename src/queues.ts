@@ -40,7 +40,7 @@ export const SWEEP_SCHEDULER_ID = "fleet-sweep";
 export const RETIRED_SLICE_QUEUE = "sweep-slices";
 export const RETENTION_SCHEDULER_ID = "qr-retention";
 
-/** Every queue keeps a bounded history (CONVENTIONS: every queue has a bound on what it keeps). */
+/** Every queue keeps a bounded history: nothing in Redis grows without a bound. */
 const KEEP: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = {
   removeOnComplete: { age: 24 * 3600, count: 20_000 },
   removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },

@@ -1,3 +1,5 @@
+import { INSTANCE_STATES } from "./greenapi/types.js";
+
 /**
  * What qrfleet does with each provider state, as `QRFLEET_STATE_POLICIES` spells it. Parsed here
  * so config.ts stays a list of settings; applied by fleet/instance-state.ts and fleet/alerts.ts.
@@ -19,7 +21,7 @@ export const STATE_POLICIES = ["start_session", "end_session", "alert", "reboot"
 export type StatePolicy = (typeof STATE_POLICIES)[number];
 
 /** The states a policy is given for; `unknown` stands for every word of the provider's this version does not know. */
-export const POLICY_STATES = ["notAuthorized", "authorized", "blocked", "yellowCard", "starting", "sleepMode", "unknown"] as const;
+export const POLICY_STATES = [...INSTANCE_STATES, "unknown"] as const;
 export type PolicyState = (typeof POLICY_STATES)[number];
 
 export type StatePolicies = Readonly<Record<PolicyState, StatePolicy>>;

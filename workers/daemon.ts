@@ -2,11 +2,10 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Worker, type WorkerOptions } from "bullmq";
 import { migrationUrl, type Config } from "../src/config.js";
-import { openDatabase } from "../src/db.js";
+import { openFleet } from "../src/fleet/runtime.js";
 import { subscribeCancels } from "../src/fleet/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
 import { subscribeInstanceChanges } from "../src/fleet/instance-changes.js";
-import { FleetEvents } from "../src/fleet/events.js";
 import { joinRoster } from "../src/fleet/daemon-roster.js";
 import { observeFleet } from "../src/fleet/observe.js";
 import { openPipeline } from "../src/fleet/pipeline.js";
@@ -17,14 +16,14 @@ import { closeStatePoller } from "../src/fleet/state-sweep.js";
 import { startSweepSlots } from "../src/fleet/sweep-slices.js";
 import { hostBudgetOf } from "../src/fleet/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
-import { registerSecret, type Logger } from "../src/log.js";
+import type { Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
-import { QUEUE, createQueues, createRedis, redisTarget, subscriberName, workerConnection } from "../src/queues.js";
-import { SecretBox } from "../src/secrets.js";
+import { QUEUE, createRedis, redisTarget, subscriberName, workerConnection } from "../src/queues.js";
 import { createNotifyProcessor } from "./notify.js";
 import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
 import { createSweepProcessor } from "./sweep.js";
+import { within } from "../src/deadline.js";
 
 const CLOSE_BOUND_MS = 5_000;
 /** A sweep job's lock: short, so a dead daemon's job is taken over soon; renewed at half. */
@@ -37,25 +36,17 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
-  for (const s of [config.QRFLEET_ADMIN_TOKEN, config.QRFLEET_SECRET_KEY, ...config.QRFLEET_SECRET_KEYS_PREVIOUS, config.QRFLEET_METRICS_TOKEN]) registerSecret(s);
-  const migrated = await migrate(migrationUrl(config));
+  const ctx = openFleet(config, log, { dbPool: config.QRFLEET_DB_POOL });
+  const migrated = await migrate(migrationUrl(config)).catch(async (err: unknown) => {
+    await ctx.close();
+    throw err;
+  });
   if (migrated.applied.length) log.info({ applied: migrated.applied }, "migrations applied");
   if (migrated.checksumChanged.length) log.warn({ changed: migrated.checksumChanged }, "applied migrations were edited since");
 
-  const events = new FleetEvents();
-  const metrics = observeFleet(events, log);
+  const { queues } = ctx;
+  const metrics = observeFleet(ctx.events, log);
   const redis = redisTarget(config);
-  const queues = createQueues(redis);
-  const { db, sql } = openDatabase(config.DATABASE_URL, config.QRFLEET_DB_POOL, (err) => log.warn({ err }, "a PostgreSQL connection failed"));
-  const ctx: FleetContext = {
-    db,
-    sql,
-    box: new SecretBox(config.QRFLEET_SECRET_KEY, config.QRFLEET_SECRET_KEYS_PREVIOUS),
-    queues,
-    config,
-    log,
-    events,
-  };
   let closing: Promise<void> | undefined;
   const workerName = `${hostname()}:${process.pid}:${randomBytes(2).toString("hex")}`;
   const workerRedis = workerConnection(redis);
@@ -143,8 +134,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await unsubscribeChanges().catch(() => undefined);
       subscriber.disconnect();
       workerRedis.close();
-      await queues.close();
-      await ctx.db.$disconnect();
+      await ctx.close();
       log.info("qrfleet daemon stopped");
     })());
   return { ctx, url, close };
@@ -152,19 +142,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
 /** Waits for `work` at most `boundMs`; what is left is recovered by the next daemon's reconciler. */
 async function bounded(work: Promise<void>, boundMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, boundMs)))]);
-  clearTimeout(timer);
+  await within(work, boundMs).catch(() => undefined);
 }
 
 /** BullMQ's close() waits for active jobs without a bound; ours has one, then forces. */
 async function closeBounded(worker: Worker, boundMs: number, stopRuns = () => worker.cancelAllJobs(ABORT.shutdown)): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), boundMs)));
-  const result = await Promise.race([worker.close().then(() => "closed" as const), timeout]);
-  clearTimeout(timer);
-  if (result === "timeout") {
+  try {
+    await within(worker.close(), boundMs);
+  } catch {
     stopRuns();
-    await Promise.race([worker.close(true), new Promise((r) => setTimeout(r, CLOSE_BOUND_MS))]);
+    await bounded(worker.close(true), CLOSE_BOUND_MS);
   }
 }

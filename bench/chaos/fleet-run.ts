@@ -120,8 +120,8 @@ export class FleetRun {
     const csv = [`apiUrl,idInstance,token${phone && ",phone"}`, ...instances.map((i) => `${this.sim.url},${i.idInstance},${i.token}${phone}`)].join("\n");
     await importInstances(this.ctx, csv);
     const whsec = `whsec_${randomBytes(32).toString("base64")}`;
-    await addOperator(this.ctx.db, this.ctx.box, { name: `hooks-${tag}`, webhook: this.receiver.url, webhookSecret: whsec });
-    await addOperator(this.ctx.db, this.ctx.box, { name: `mail-${tag}`, email: `ops-${tag}@chaos.invalid` });
+    await addOperator(this.ctx, { name: `hooks-${tag}`, webhook: this.receiver.url, webhookSecret: whsec });
+    await addOperator(this.ctx, { name: `mail-${tag}`, email: `ops-${tag}@chaos.invalid` });
     captured.secrets.webhookSecrets.push(whsec);
     this.receiver.trust(whsec);
     if (opts.startDaemons !== false) await this.startDaemons();

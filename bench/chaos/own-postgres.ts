@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { createDatabase } from "../../src/databases.js";
+import { createDatabase } from "../../scripts/databases.js";
 import { migrate } from "../../src/migrate.js";
 import { freePort } from "../daemons.js";
 

@@ -95,9 +95,9 @@ export async function seedDemoFleet(
     });
     instances.push({ ...d, id: view.id });
   }
-  const { operator, webhookSecret } = await addOperator(ctx.db, ctx.box, { name: OPERATOR_NAME, email: OPERATOR_EMAIL, webhook: webhookUrl });
+  const { operator, webhookSecret } = await addOperator(ctx, { name: OPERATOR_NAME, email: OPERATOR_EMAIL, webhook: webhookUrl });
   if (!webhookSecret) throw new Error("addOperator returned no webhook secret for a webhook channel");
-  for (const inst of instances) await assign(ctx.db, inst.id, operator.id);
+  for (const inst of instances) await assign(ctx, inst.id, operator.id);
   return { instances, webhookSecret };
 }
 

@@ -3,6 +3,7 @@ import { loadConfig, type Config, type RequiredKey } from "../config.js";
 import type { FleetContext } from "../fleet/context.js";
 import { openFleet } from "../fleet/runtime.js";
 import { createLogger, type Logger } from "../log.js";
+import { within } from "../deadline.js";
 
 /**
  * A one-shot command logs to stderr so stdout holds only its result (and stays parseable with
@@ -42,18 +43,12 @@ export class WaitBoundError extends Error {
   override name = "WaitBoundError";
 }
 
-async function within<T>(work: Promise<T>, boundMs: number, what: string): Promise<T> {
-  const timers: NodeJS.Timeout[] = [];
-  const gaveUp = new Promise<never>((_, reject) => {
-    timers.push(
-      setTimeout(() => process.stderr.write(`qrfleet: still waiting for ${what}…\n`), Math.min(HINT_AFTER_MS, boundMs)),
-      setTimeout(() => reject(new WaitBoundError(`gave up after ${Math.round(boundMs / 1000)} s waiting for ${what}`)), boundMs),
-    );
-  });
+async function waitingFor<T>(work: Promise<T>, boundMs: number, what: string): Promise<T> {
+  const hint = setTimeout(() => process.stderr.write(`qrfleet: still waiting for ${what}…\n`), Math.min(HINT_AFTER_MS, boundMs));
   try {
-    return await Promise.race([work, gaveUp]);
+    return await within(work, boundMs, () => new WaitBoundError(`gave up after ${Math.round(boundMs / 1000)} s waiting for ${what}`));
   } finally {
-    timers.forEach(clearTimeout);
+    clearTimeout(hint);
   }
 }
 
@@ -66,9 +61,9 @@ export async function withFleet<T>(
   const fleet = openFleet(config, cliLogger(config));
   const what = opts.waitingFor ?? "PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)";
   try {
-    return await within(fn(fleet), opts.boundMs ?? DEFAULT_BOUND_MS, what);
+    return await waitingFor(fn(fleet), opts.boundMs ?? DEFAULT_BOUND_MS, what);
   } finally {
-    await within(fleet.close(), CLOSE_BOUND_MS, "the connections to close").catch((err: unknown) =>
+    await waitingFor(fleet.close(), CLOSE_BOUND_MS, "the connections to close").catch((err: unknown) =>
       fleet.log.warn({ err }, "closing the fleet connections failed"),
     );
   }

@@ -58,7 +58,7 @@ function addCommand(): Command {
     .option("--json", "print JSON")
     .action(async (o: AddOpts) => {
       const input = { name: o.name, email: o.email, webhook: o.webhook, webhookSecret: o.webhookSecret };
-      const added = await withFleet((ctx) => addOperator(ctx.db, ctx.box, input));
+      const added = await withFleet((ctx) => addOperator(ctx, input));
       emit(o, added, (a) => describeAdded(a, o.webhookSecret === undefined));
     });
 }
@@ -88,7 +88,7 @@ function addChannelCommand(): Command {
     .option("--json", "print JSON")
     .action(async (operator: string, o: ChannelOpts) => {
       const input = channelInput(o);
-      const added = await withFleet((ctx) => addChannel(ctx.db, ctx.box, operator, input));
+      const added = await withFleet((ctx) => addChannel(ctx, operator, input));
       emit(o, added, (a) => describeChannel(a, operator, o.webhookSecret === undefined));
     });
 }
@@ -108,7 +108,7 @@ function listCommand(): Command {
   return new Command("list")
     .description("list operators")
     .option("--json", "print JSON")
-    .action(async (o: Out) => emit(o, await withFleet((ctx) => listOperators(ctx.db)), operatorTable));
+    .action(async (o: Out) => emit(o, await withFleet((ctx) => listOperators(ctx)), operatorTable));
 }
 
 function showCommand(): Command {
@@ -116,7 +116,7 @@ function showCommand(): Command {
     .description("show an operator with channels and assigned instances")
     .argument("<ref>", "the operator's id or name")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => getOperator(ctx.db, ref)), describeOperator));
+    .action(async (ref: string, o: Out) => emit(o, await withFleet((ctx) => getOperator(ctx, ref)), describeOperator));
 }
 
 function removeCommand(): Command {
@@ -125,7 +125,7 @@ function removeCommand(): Command {
     .argument("<ref>", "the operator's id or name")
     .option("--json", "print JSON")
     .action(async (ref: string, o: Out) => {
-      emit(o, await withFleet((ctx) => removeOperator(ctx.db, ref)), (v) => `removed operator ${v.name} (${v.id})`);
+      emit(o, await withFleet((ctx) => removeOperator(ctx, ref)), (v) => `removed operator ${v.name} (${v.id})`);
     });
 }
 
@@ -141,7 +141,7 @@ function assignCommand(): Command {
     .option("--tier <n>", `escalation tier: 1 hears first, higher tiers after unscanned attempts (1-${MAX_TIER})`, intArg(1, MAX_TIER), 1)
     .option("--json", "print JSON")
     .action(async (instance: string, operator: string, o: Out & { tier: number }) => {
-      const a = await withFleet(async (ctx) => assign(ctx.db, (await resolveInstance(ctx.db, instance)).id, operator, o.tier));
+      const a = await withFleet(async (ctx) => assign(ctx, (await resolveInstance(ctx.db, instance)).id, operator, o.tier));
       emit(o, a, assignmentText("assigned", instance, operator));
     });
 }
@@ -153,7 +153,7 @@ function unassignCommand(): Command {
     .argument("<operator>", "the operator's id or name")
     .option("--json", "print JSON")
     .action(async (instance: string, operator: string, o: Out) => {
-      const a = await withFleet(async (ctx) => unassign(ctx.db, (await resolveInstance(ctx.db, instance)).id, operator));
+      const a = await withFleet(async (ctx) => unassign(ctx, (await resolveInstance(ctx.db, instance)).id, operator));
       emit(o, a, assignmentText("unassigned", instance, operator));
     });
 }

@@ -2,7 +2,7 @@ import { addNotifyJobs } from "../queues.js";
 import { recordEvent, type Tx } from "../notify/outbox.js";
 import type { StatePolicies, StatePolicy } from "../state-policies.js";
 import type { FleetContext } from "./context.js";
-import type { StateReport } from "./instance-state.js";
+import type { StateReport } from "./state-report.js";
 import { providerFor } from "./provider.js";
 
 /**

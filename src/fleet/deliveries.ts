@@ -6,6 +6,7 @@ import { REPLAY_MAX, replayDelivery, replayFailed } from "../notify/replay.js";
 import type { FleetContext } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { parseInput } from "./validate.js";
+import { uuidSchema } from "../uuid.js";
 
 /** What the CLI and the API show of the outbox: where a delivery went, never the webhook secret. */
 export interface DeliveryView {
@@ -29,7 +30,7 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "sent", 
 
 const filterSchema = z
   .object({
-    session: z.uuid("must be a session id (a UUID)").optional(),
+    session: uuidSchema("must be a session id (a UUID)").optional(),
     status: z
       .enum(DELIVERY_STATUSES as [DeliveryStatus, ...DeliveryStatus[]], `must be one of ${DELIVERY_STATUSES.join(", ")}`)
       .optional(),
@@ -72,7 +73,7 @@ export async function listDeliveries(ctx: FleetContext, filter: DeliveryFilter =
   }));
 }
 
-const uuid = (what: string) => z.uuid(`must be ${what} id (a UUID)`);
+const uuid = (what: string) => uuidSchema(`must be ${what} id (a UUID)`);
 const idSchema = z.object({ id: uuid("a delivery") }).strict();
 const replaySchema = z
   .object({

@@ -8,7 +8,7 @@ import type { WebhookSettings } from "../greenapi/settings.js";
 import type { InstanceAddress } from "../greenapi/types.js";
 import { guardedAgent } from "../outbound-guard.js";
 import { SecretBox } from "../secrets.js";
-import type { Check } from "./doctor.js";
+import type { Check } from "./doctor-check.js";
 import { assessSettings, fleetHookUrl } from "./webhook-settings.js";
 
 /**

@@ -4,26 +4,13 @@ import type { Config } from "../config.js";
 import { pendingMigrations } from "../migrate.js";
 import { verifySmtp } from "../notify/email.js";
 import { createRedis, redisTarget, type RedisClient } from "../queues.js";
-import type { Check } from "./doctor.js";
+import type { Check } from "./doctor-check.js";
+import { TimedOutError, within } from "../deadline.js";
 
 /** What `qrfleet doctor` asks of PostgreSQL, Redis and the mail server. */
 
 /** A round trip slower than this to a store is worth a warning: the per-QR path makes a few per batch. */
 const SLOW_STORE_MS = 100;
-
-class Timeout extends Error {}
-
-async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Timeout(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, gaveUp]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The fastest of three round trips: one slow answer is the machine, three are the network. */
 async function fastest(work: () => Promise<unknown>): Promise<number> {
@@ -76,13 +63,13 @@ export async function checkRedis(config: Config, timeoutMs: number): Promise<Che
   let lastError = "";
   client.on("error", (err: Error) => void (lastError = err.message));
   try {
-    const ms = await fastest(() => bounded(client.ping(), timeoutMs));
+    const ms = await fastest(() => within(client.ping(), timeoutMs));
     const reach: Check = { area: "redis", status: slowness(ms), detail: `${place(config.REDIS_URL)} answers in ${ms} ms`, latencyMs: ms };
     if (reach.status === "warn") reach.fix = "run Redis nearer the daemons (same region or network)";
     const masters = config.REDIS_CLUSTER ? (client as Cluster).nodes("master") : [client as Redis];
     return [reach, ...(await Promise.all(masters.map((node) => policyCheck(node, timeoutMs))))];
   } catch (err) {
-    const why = err instanceof Timeout && lastError !== "" ? `${reason(err)} (${lastError})` : reason(err);
+    const why = err instanceof TimedOutError && lastError !== "" ? `${reason(err)} (${lastError})` : reason(err);
     return [{ area: "redis", status: "fail", detail: `cannot reach ${place(config.REDIS_URL)}: ${why}`, fix: "check REDIS_URL (and REDIS_CLUSTER) and that Redis accepts this host" }];
   } finally {
     client.disconnect();
@@ -92,7 +79,7 @@ export async function checkRedis(config: Config, timeoutMs: number): Promise<Che
 async function policyCheck(node: RedisClient & Redis, timeoutMs: number): Promise<Check> {
   const where = `${node.options.host}:${node.options.port}`;
   // INFO, not CONFIG GET: managed services (ElastiCache, Memorystore) disable CONFIG.
-  const info = await bounded(node.info("memory"), timeoutMs);
+  const info = await within(node.info("memory"), timeoutMs);
   const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? "unknown";
   if (policy === "noeviction") return { area: "redis", status: "ok", detail: `maxmemory-policy is noeviction on ${where}` };
   return {
@@ -108,7 +95,7 @@ export async function checkSmtp(config: Config, timeoutMs: number): Promise<Chec
   const where = place(config.SMTP_URL);
   try {
     const started = performance.now();
-    await bounded(verifySmtp(config.SMTP_URL, timeoutMs), timeoutMs + 1_000);
+    await within(verifySmtp(config.SMTP_URL, timeoutMs), timeoutMs + 1_000);
     const ms = Math.round(performance.now() - started);
     return [{ area: "smtp", status: "ok", detail: `${where} accepts a connection and EHLO in ${ms} ms`, latencyMs: ms }];
   } catch (err) {

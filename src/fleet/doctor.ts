@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from "../config.js";
 import { maskSecrets, registerSecret } from "../log.js";
+import type { Check } from "./doctor-check.js";
 import { checkProviders } from "./doctor-provider.js";
 import { checkRedis, checkSmtp, openPostgres } from "./doctor-stores.js";
 
@@ -9,18 +10,7 @@ import { checkRedis, checkSmtp, openPostgres } from "./doctor-stores.js";
  * not hide the others. Every finding that is not OK says what fixes it. Nothing here writes.
  */
 
-export type CheckStatus = "ok" | "warn" | "fail" | "skip";
-export type CheckArea = "configuration" | "postgresql" | "redis" | "smtp" | "provider" | "webhooks";
-
-export interface Check {
-  area: CheckArea;
-  status: CheckStatus;
-  /** What was found, in a sentence; never a secret. */
-  detail: string;
-  /** The command or setting that fixes it, when it is not OK. */
-  fix?: string;
-  latencyMs?: number;
-}
+export type { Check, CheckArea, CheckStatus } from "./doctor-check.js";
 
 export interface DoctorReport {
   /** No check failed or warned. */

@@ -3,6 +3,7 @@ import { Gauge, type Registry } from "prom-client";
 import { INSTANCE_STATES } from "../greenapi/types.js";
 import type { FleetContext } from "./context.js";
 import { LONGEST_UNLINKED_SECONDS_SQL, openAlertSql } from "./fleet-sql.js";
+import { within } from "../deadline.js";
 
 /**
  * The fleet as PostgreSQL and Redis hold it, read when /metrics is scraped. Every daemon reports
@@ -77,17 +78,6 @@ class Reading<T> {
       this.value = within(this.read(), READ_TIMEOUT_MS).catch(() => null);
     }
     return this.value;
-  }
-}
-
-async function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  work.catch(() => undefined);
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,27 +1,16 @@
-import { retryOnDeadlock, type Instance } from "../db.js";
+import { retryOnDeadlock } from "../db.js";
 import type { InstanceState } from "../greenapi/types.js";
 import { DEFAULT_STATE_POLICIES, type StatePolicies, type StatePolicy } from "../state-policies.js";
 import { followStates, watchesEpisodes } from "./alerts.js";
 import type { FleetContext } from "./context.js";
+import type { StateReport } from "./state-report.js";
 
 /**
  * The one writer of an instance's provider state (`lastState`, `lastStateAt`, `unlinkedSince`),
  * whoever learnt it: the sweep, the provider's webhook, the check after a scan.
  */
 
-export interface StateReport {
-  instance: Pick<Instance, "id">;
-  state: InstanceState;
-  /** When the provider was in this state. */
-  at: Date;
-  /**
-   * How coarse `at` is: the provider's webhook timestamps have whole seconds, so a report in the
-   * same second as the recorded one is not older than it. 0 for our own clock.
-   */
-  precisionMs?: number;
-  /** The provider's webhook said it: it is also kept as the webhook's last word (`hookState`, `hookSeenAt`). */
-  viaHook?: boolean;
-}
+export type { StateReport } from "./state-report.js";
 
 /** What the statement found for a report it wrote: the state before it, and what the callers' policies ask about. */
 export interface WrittenState {

@@ -5,7 +5,7 @@ import type { FleetContext } from "./context.js";
 import { isFleetError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
 import { maskedOrNull } from "./phone-mask.js";
-import { enqueueSession, OPEN_STATUSES } from "./sessions.js";
+import { enqueueSession, findOpenSession, OPEN_STATUSES } from "./sessions.js";
 
 /**
  * What the live page (`/live/<signed token>`) may see and do for one instance: open its link,
@@ -48,6 +48,9 @@ const needsAdmin = (instance: Instance) => instance.attention !== null;
 
 /** The part of a session the page shows before it follows the stream. */
 export type LiveSession = Pick<QrSession, "id" | "status" | "attempt" | "maxAttempts">;
+
+/** What the page opens on of a session: where it stands, nothing of its run. */
+const liveSession = ({ id, status, attempt, maxAttempts }: LiveSession): LiveSession => ({ id, status, attempt, maxAttempts });
 type EndedSession = Pick<QrSession, "status" | "phone" | "error">;
 
 /**
@@ -64,7 +67,7 @@ export type LiveView =
 
 export async function readLiveView(ctx: FleetContext, instance: Instance): Promise<LiveView> {
   const open = await findOpenSession(ctx, instance.id);
-  if (open) return { show: "session", session: open, pairing: !isLinked(instance) };
+  if (open) return { show: "session", session: liveSession(open), pairing: !isLinked(instance) };
   if (isLinked(instance)) return { show: "linked", phone: await linkedPhone(ctx, instance.id) };
   if (needsAdmin(instance)) return { show: "needs_admin" };
   const last = await ctx.db.qrSession.findFirst({
@@ -86,14 +89,9 @@ export async function startLiveSession(ctx: FleetContext, instance: Instance): P
     return { refused: "needs_admin", message: "the provider refused this instance's credentials, so no code can be shown; tell an admin" };
   }
   const { session, created } = await enqueueSession(ctx, instance, "live");
-  return { session: { id: session.id, status: session.status, attempt: session.attempt, maxAttempts: session.maxAttempts }, created };
+  return { session: liveSession(session), created };
 }
 
-function findOpenSession(ctx: FleetContext, instanceId: string): Promise<LiveSession | null> {
-  return ctx.db.qrSession.findFirst({
-    where: { instanceId, status: { in: [...OPEN_STATUSES] } }, select: { id: true, status: true, attempt: true, maxAttempts: true },
-  });
-}
 
 /** The phone the instance's latest scan linked, masked, if a session saw it (REST polling does not). */
 async function linkedPhone(ctx: FleetContext, instanceId: string): Promise<string | null> {
@@ -105,7 +103,7 @@ async function linkedPhone(ctx: FleetContext, instanceId: string): Promise<strin
 
 /** The PNG of a QR code of the instance's open session (the one the page follows, if named); null once it is not current. */
 export async function currentQrPng(ctx: FleetContext, instanceId: string, sequence: number, hint: string | undefined): Promise<Buffer | null> {
-  const open = await ctx.db.qrSession.findFirst({ where: { instanceId, status: { in: [...OPEN_STATUSES] } }, select: { id: true } });
+  const open = await findOpenSession(ctx, instanceId);
   if (!open || (hint !== undefined && hint !== open.id)) return null;
   const code = await ctx.db.qrCode.findUnique({ where: { sessionId_sequence: { sessionId: open.id, sequence } }, select: { png: true } });
   return code ? Buffer.from(code.png) : null;

@@ -1,13 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { isUniqueViolation, type ChannelKind, type Db } from "../db.js";
-import type { SecretBox } from "../secrets.js";
+import { isUniqueViolation, type ChannelKind } from "../db.js";
+import type { FleetContext } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
-import { parseInput, plainText } from "./validate.js";
+import { parseInput, requiredText } from "./validate.js";
 import { isUuid } from "../uuid.js";
 import { outboundProblem, shownAddress } from "../outbound.js";
 
 /** Operators receive the QR of the instances assigned to them through their channels. */
+
+/** What these functions use of the fleet: the database, and the box that seals webhook secrets. */
+type Operators = Pick<FleetContext, "db" | "box">;
+type Rows = Pick<FleetContext, "db">;
 
 export interface ChannelView {
   id: string;
@@ -63,7 +67,7 @@ export interface Assignment {
 export const MAX_TIER = 10;
 const SECRET_BYTES = 32;
 
-const nameSchema = plainText(100).pipe(z.string().min(1, "must not be empty"));
+const nameSchema = requiredText(100);
 const emailSchema = z.string().trim().pipe(z.email("must be an email address"));
 const webhookSchema = z
   .string()
@@ -135,7 +139,7 @@ function toView(row: OperatorRow): OperatorView {
   };
 }
 
-export async function addOperator(db: Db, box: SecretBox, input: OperatorInput): Promise<AddedOperator> {
+export async function addOperator({ db, box }: Operators, input: OperatorInput): Promise<AddedOperator> {
   const v = parseInput(operatorSchema, input);
   const webhookSecret = v.webhook === undefined ? null : (v.webhookSecret ?? generateWebhookSecret());
   const channels = [
@@ -154,9 +158,9 @@ export async function addOperator(db: Db, box: SecretBox, input: OperatorInput):
 }
 
 /** Adds another email address or webhook endpoint to an existing operator. */
-export async function addChannel(db: Db, box: SecretBox, operatorRef: string, input: ChannelInput): Promise<AddedChannel> {
+export async function addChannel({ db, box }: Operators, operatorRef: string, input: ChannelInput): Promise<AddedChannel> {
   const v = parseInput(channelSchema, input);
-  const operator = await getOperator(db, operatorRef);
+  const operator = await getOperator({ db }, operatorRef);
   const webhookSecret = v.kind === "webhook" ? (v.secret ?? generateWebhookSecret()) : null;
   try {
     const c = await db.channel.create({
@@ -174,19 +178,19 @@ export async function addChannel(db: Db, box: SecretBox, operatorRef: string, in
   }
 }
 
-export async function listOperators(db: Db): Promise<OperatorView[]> {
+export async function listOperators({ db }: Rows): Promise<OperatorView[]> {
   const rows = await db.operator.findMany({ include: viewInclude, orderBy: { name: "asc" } });
   return rows.map(toView);
 }
 
 /** `ref` is an operator id or name; an id wins when a name happens to look like one. */
-export async function getOperator(db: Db, ref: string): Promise<OperatorView> {
+export async function getOperator({ db }: Rows, ref: string): Promise<OperatorView> {
   const row = await findOperator(db, ref);
   if (!row) throw new NotFoundError(`no operator "${ref}"`);
   return toView(row);
 }
 
-async function findOperator(db: Db, ref: string) {
+async function findOperator(db: Rows["db"], ref: string) {
   const trimmed = ref.trim();
   if (isUuid(trimmed)) {
     const byId = await db.operator.findUnique({ where: { id: trimmed }, include: viewInclude });
@@ -196,23 +200,23 @@ async function findOperator(db: Db, ref: string) {
 }
 
 /** Deletes the operator with its channels, assignments and their pending deliveries. */
-export async function removeOperator(db: Db, ref: string): Promise<OperatorView> {
-  const operator = await getOperator(db, ref);
+export async function removeOperator({ db }: Rows, ref: string): Promise<OperatorView> {
+  const operator = await getOperator({ db }, ref);
   const { count } = await db.operator.deleteMany({ where: { id: operator.id } });
   if (count === 0) throw new NotFoundError(`no operator "${ref}"`);
   return operator;
 }
 
-async function requireInstance(db: Db, instanceId: string): Promise<void> {
+async function requireInstance(db: Rows["db"], instanceId: string): Promise<void> {
   const found = isUuid(instanceId) ? await db.instance.findUnique({ where: { id: instanceId }, select: { id: true } }) : null;
   if (!found) throw new NotFoundError(`no instance "${instanceId}"`);
 }
 
 /** Assigns an instance to an operator at an escalation tier; assigning again changes the tier. */
-export async function assign(db: Db, instanceId: string, operatorRef: string, tier = 1): Promise<Assignment> {
+export async function assign({ db }: Rows, instanceId: string, operatorRef: string, tier = 1): Promise<Assignment> {
   const { tier: t } = parseInput(tierSchema, { tier });
   await requireInstance(db, instanceId);
-  const operator = await getOperator(db, operatorRef);
+  const operator = await getOperator({ db }, operatorRef);
   const key = { instanceId, operatorId: operator.id };
   const row = await db.assignment.upsert({
     where: { instanceId_operatorId: key },
@@ -222,8 +226,8 @@ export async function assign(db: Db, instanceId: string, operatorRef: string, ti
   return { instanceId: row.instanceId, operatorId: row.operatorId, tier: row.tier };
 }
 
-export async function unassign(db: Db, instanceId: string, operatorRef: string): Promise<Assignment> {
-  const operator = await getOperator(db, operatorRef);
+export async function unassign({ db }: Rows, instanceId: string, operatorRef: string): Promise<Assignment> {
+  const operator = await getOperator({ db }, operatorRef);
   const key = { instanceId, operatorId: operator.id };
   const row = isUuid(instanceId) ? await db.assignment.findUnique({ where: { instanceId_operatorId: key } }) : null;
   if (!row) throw new NotFoundError(`instance "${instanceId}" is not assigned to operator "${operator.name}"`);

@@ -1,6 +1,7 @@
 import { waitFor, type CallLimiter } from "../greenapi/pace.js";
 import type { Logger } from "../log.js";
 import type { RedisClient } from "../queues.js";
+import { within } from "../deadline.js";
 
 /**
  * The provider's rate limits, kept in Redis so every daemon shares them: one call per
@@ -55,14 +56,7 @@ return 1`;
 
 /** A Redis that is restarting queues commands for seconds; the provider call does not wait for it that long. */
 const REDIS_ANSWER_MS = 1000;
-
-function answerWithin<T>(reply: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${REDIS_ANSWER_MS} ms`)), REDIS_ANSWER_MS);
-  });
-  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
-}
+const REDIS_LATE = `Redis did not answer within ${REDIS_ANSWER_MS} ms`;
 
 /** One warning a minute for the whole process, not one per instance, while Redis is away. */
 const WARN_EVERY_MS = 60_000;
@@ -89,7 +83,7 @@ export function providerPace(opts: PaceOptions, apiUrl: string, idInstance: stri
       for (let turn = 0; turn < MAX_TURNS; turn++) {
         let answer: [number, number];
         try {
-          answer = await answerWithin(opts.redis.eval(TAKE_SLOT, 2, keyOf(method), hostKey, opts.instanceIntervalMs, hostInterval) as Promise<[number, number]>);
+          answer = await within(opts.redis.eval(TAKE_SLOT, 2, keyOf(method), hostKey, opts.instanceIntervalMs, hostInterval) as Promise<[number, number]>, REDIS_ANSWER_MS, REDIS_LATE);
         } catch (err) {
           return unpaced(err);
         }

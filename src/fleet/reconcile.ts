@@ -2,6 +2,7 @@ import { addNotifyJobs, addSessionJob, notifyJobId, sessionJobId } from "../queu
 import type { FleetContext } from "./context.js";
 import { ensureSchedules } from "./schedules.js";
 import { restoreSettingsChecks } from "./settings-watch.js";
+import { OPEN_STATUSES } from "./sessions.js";
 
 /**
  * PostgreSQL is the truth and Redis may lose everything (it keeps nothing on disk). At start and
@@ -40,7 +41,7 @@ async function restoreSessions(ctx: FleetContext, runsHere: RunsHere): Promise<n
   let cursor: string | undefined;
   for (;;) {
     const page = await ctx.db.qrSession.findMany({
-      where: { status: { in: ["queued", "running"] }, ...(cursor && { id: { gt: cursor } }) },
+      where: { status: { in: [...OPEN_STATUSES] }, ...(cursor && { id: { gt: cursor } }) },
       select: { id: true, attempt: true, dueAt: true },
       orderBy: { id: "asc" },
       take: BATCH,

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import type { Instance, QrSession, SessionStatus, SessionTrigger } from "../db.js";
 import { isUniqueViolation } from "../db.js";
+import { isUuid } from "../uuid.js";
+import { parseInput } from "./validate.js";
 import { addNotifyJobs, addSessionJob, addSessionJobs, sessionJobId } from "../queues.js";
 import { recordEvent } from "../notify/outbox.js";
 import type { FleetContext } from "./context.js";
@@ -70,7 +72,8 @@ function toView(s: SessionWithInstance, attempts?: AttemptView[]): SessionView {
   };
 }
 
-async function findOpen(ctx: FleetContext, instanceId: string): Promise<SessionWithInstance | null> {
+/** The instance's open (queued or running) session, if any: there is at most one. */
+export async function findOpenSession(ctx: FleetContext, instanceId: string): Promise<SessionWithInstance | null> {
   return ctx.db.qrSession.findFirst({
     where: { instanceId, status: { in: [...OPEN_STATUSES] } },
     include: instanceSummary,
@@ -88,7 +91,7 @@ export async function enqueueSession(
 ): Promise<{ session: SessionView; created: boolean }> {
   const inst = typeof ref === "string" ? await resolveInstance(ctx.db, ref) : ref;
   for (let tries = 0; tries < 5; tries++) {
-    const open = await findOpen(ctx, inst.id);
+    const open = await findOpenSession(ctx, inst.id);
     if (open) return { session: toView(open), created: false };
     try {
       const created = await ctx.db.qrSession.create({
@@ -133,8 +136,6 @@ export type InstanceSelection = { ids: readonly string[] } | { allUnlinked: true
  * instance that turns out to be linked ends its session `already_logged` within a second.
  * $1: the instance ids, or null for every unlinked one.
  */
-const instanceIdSchema = z.uuid();
-
 const BULK_ENQUEUE_SQL = `
   WITH chosen AS (
     SELECT i.* FROM "Instance" i
@@ -165,7 +166,7 @@ const BULK_ENQUEUE_SQL = `
  */
 export async function enqueueSessions(ctx: FleetContext, which: InstanceSelection, trigger: SessionTrigger): Promise<BulkEnqueue> {
   const ids = "ids" in which ? [...new Set(which.ids)] : null;
-  if (ids && !ids.every((id) => instanceIdSchema.safeParse(id).success)) throw new ValidationError("each instance must be an instance id (a UUID)");
+  if (ids && !ids.every(isUuid)) throw new ValidationError("each instance must be an instance id (a UUID)");
   if (ids?.length === 0) return { created: 0, alreadyOpen: 0, notFound: 0 };
   const { chosen, created } = await bulkEnqueue(ctx, ids, trigger, false);
   return { created: created.length, alreadyOpen: chosen - created.length, ...(ids && { notFound: ids.length - chosen }) };
@@ -207,9 +208,8 @@ async function bulkEnqueue(ctx: FleetContext, ids: string[] | null, trigger: Ses
 }
 
 export async function showSession(ctx: FleetContext, id: string): Promise<SessionView> {
-  const s = await ctx.db.qrSession
-    .findUnique({ where: { id }, include: { ...instanceSummary, attempts: { orderBy: { number: "asc" } } } })
-    .catch(() => null);
+  const include = { ...instanceSummary, attempts: { orderBy: { number: "asc" as const } } };
+  const s = isUuid(id) ? await ctx.db.qrSession.findUnique({ where: { id }, include }) : null;
   if (!s) throw new NotFoundError(`no session ${JSON.stringify(id)}`);
   // A running attempt's QR codes are counted when it ends; until then, here.
   const live = s.attempts.some((a) => a.endedAt === null)
@@ -220,16 +220,17 @@ export async function showSession(ctx: FleetContext, id: string): Promise<Sessio
   })));
 }
 
-export async function listSessions(
-  ctx: FleetContext,
-  filter: { instance?: string; status?: string; limit?: number } = {},
-): Promise<SessionView[]> {
-  if (filter.status && !SESSION_STATUSES.includes(filter.status as SessionStatus)) {
-    throw new ValidationError(`status must be one of ${SESSION_STATUSES.join(", ")}`);
-  }
+const listFilter = z.object({
+  instance: z.string().optional(),
+  status: z.enum(SESSION_STATUSES, `must be one of ${SESSION_STATUSES.join(", ")}`).optional(),
+  limit: z.number().int().min(1).max(10_000).optional(),
+});
+
+export async function listSessions(ctx: FleetContext, input: { instance?: string; status?: string; limit?: number } = {}): Promise<SessionView[]> {
+  const filter = parseInput(listFilter, input);
   const instanceId = filter.instance ? (await resolveInstance(ctx.db, filter.instance)).id : undefined;
   const rows = await ctx.db.qrSession.findMany({
-    where: { ...(instanceId && { instanceId }), ...(filter.status && { status: filter.status as SessionStatus }) },
+    where: { ...(instanceId && { instanceId }), ...(filter.status && { status: filter.status }) },
     include: instanceSummary,
     orderBy: { createdAt: "desc" },
     take: Math.min(filter.limit ?? 100, 10_000),
@@ -246,7 +247,7 @@ export async function cancelSession(ctx: FleetContext, id: string, reason = "can
 
 /** The provider says the instance is authorized (its webhook): a running session is done. Returns the session ended, if any. */
 export async function endSessionAuthorizedByProvider(ctx: FleetContext, instanceId: string): Promise<{ id: string } | null> {
-  const open = await findOpen(ctx, instanceId);
+  const open = await findOpenSession(ctx, instanceId);
   if (!open) return null;
   const ended = await endOpenSession(ctx, toView(open), "authorized", { errorCode: null, error: null, event: "session.authorized" });
   return ended ? { id: open.id } : null;

@@ -3,6 +3,7 @@ import type { SessionStatus } from "../db.js";
 import type { FleetContext } from "./context.js";
 import { LONGEST_UNLINKED_SECONDS_SQL, openAlertSql } from "./fleet-sql.js";
 import { SESSION_STATUSES } from "./sessions.js";
+import { TimedOutError, within } from "../deadline.js";
 
 /** The fleet at a glance: what `qrfleet status` prints and `GET /api/status` returns. */
 export interface FleetStatus {
@@ -77,16 +78,9 @@ async function sessionCounts(ctx: FleetContext): Promise<Record<SessionStatus, n
 async function queueCounts(ctx: FleetContext): Promise<Pick<FleetStatus, "queues" | "queuesError">> {
   const { session, notify, sweep } = ctx.queues;
   const all = Promise.all([session, notify, sweep].map(async (q) => [q.name, await q.getJobCounts(...JOB_TYPES)] as const));
-  all.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), QUEUE_COUNTS_TIMEOUT_MS)));
   try {
-    const result = await Promise.race([all, timeout]);
-    if (result === "timeout") return { queues: null, queuesError: `Redis did not answer within ${QUEUE_COUNTS_TIMEOUT_MS} ms` };
-    return { queues: Object.fromEntries(result) };
-  } catch {
-    return { queues: null, queuesError: "Redis is unavailable" };
-  } finally {
-    clearTimeout(timer);
+    return { queues: Object.fromEntries(await within(all, QUEUE_COUNTS_TIMEOUT_MS, `Redis did not answer within ${QUEUE_COUNTS_TIMEOUT_MS} ms`)) };
+  } catch (err) {
+    return { queues: null, queuesError: err instanceof TimedOutError ? err.message : "Redis is unavailable" };
   }
 }

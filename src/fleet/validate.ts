@@ -29,3 +29,8 @@ export function plainText(max: number) {
     .max(max, `must be at most ${max} characters`)
     .refine((v) => !UNSEEN_CHARACTERS.test(v), UNSEEN_MESSAGE);
 }
+
+/** `plainText` that must not be empty once trimmed: a name, a reference. */
+export function requiredText(max: number) {
+  return plainText(max).pipe(z.string().min(1, "must not be empty"));
+}

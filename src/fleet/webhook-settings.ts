@@ -7,7 +7,7 @@ import { sameSecret } from "../secrets.js";
 import type { FleetContext } from "./context.js";
 import { FleetError } from "./errors.js";
 import { providerFor, UNREADABLE_TOKEN, type Provider } from "./provider.js";
-import { OPEN_STATUSES } from "./sessions.js";
+import { findOpenSession } from "./sessions.js";
 
 /**
  * What an instance's provider settings say of its webhook, from qrfleet's side: nobody's, ours,
@@ -141,5 +141,5 @@ export function pointAtFleet(ctx: FleetContext, inst: SettingsInstance, token: s
 
 /** setSettings reboots the instance: never while a session holds its QR socket or waits for one. */
 export async function hasOpenSession(ctx: FleetContext, instanceId: string): Promise<boolean> {
-  return (await ctx.db.qrSession.count({ where: { instanceId, status: { in: [...OPEN_STATUSES] } } })) > 0;
+  return (await findOpenSession(ctx, instanceId)) !== null;
 }

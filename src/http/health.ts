@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
 import { registerFleetGauges } from "../fleet/fleet-gauges.js";
 import { requireBearer } from "./auth.js";
+import { TimedOutError, within } from "../deadline.js";
 
 /** A readiness probe must answer before the orchestrator's own timeout, even with a dependency hung. */
 const CHECK_TIMEOUT_MS = 2_000;
@@ -34,15 +35,10 @@ export async function healthRoutes(app: FastifyInstance, opts: { ctx: FleetConte
 }
 
 async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<CheckResult>((resolve) => (timer = setTimeout(() => resolve("timeout"), CHECK_TIMEOUT_MS)));
-  const attempt = probe().then(
-    () => "ok" as const,
-    () => "error" as const,
-  );
   try {
-    return await Promise.race([attempt, timeout]);
-  } finally {
-    clearTimeout(timer);
+    await within(probe(), CHECK_TIMEOUT_MS);
+    return "ok";
+  } catch (err) {
+    return err instanceof TimedOutError ? "timeout" : "error";
   }
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseInput as parse, plainText } from "../fleet/validate.js";
+import { parseInput as parse, requiredText } from "../fleet/validate.js";
 
 /** Query strings and small bodies validated at the edge (absent counts as empty); the fleet functions validate the rest. */
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown): T {
@@ -8,5 +8,5 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown): T {
 
 export const limit = (max: number) => z.coerce.number().int("limit must be a whole number").min(1).max(max).optional();
 
-export const refParams = z.object({ ref: plainText(200).pipe(z.string().min(1, "must not be empty")) });
-export const idParams = z.object({ id: plainText(200).pipe(z.string().min(1, "must not be empty")) });
+export const refParams = z.object({ ref: requiredText(200) });
+export const idParams = z.object({ id: requiredText(200) });

@@ -1,4 +1,4 @@
-import type { Block } from "./email-content.js";
+import type { Block } from "./email-block.js";
 import type { EventView } from "./types.js";
 
 /**

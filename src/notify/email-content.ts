@@ -1,6 +1,7 @@
 import { maskSecrets } from "../log.js";
 import { alertMessage, recoveredMessage } from "./alert-content.js";
 import { enlargeQr } from "./qr-image.js";
+import type { Block } from "./email-block.js";
 import type { EventView, QrView } from "./types.js";
 
 /**
@@ -32,11 +33,7 @@ export interface ComposedEmail {
   attachments: EmailAttachment[];
 }
 
-export type Block =
-  | { p: string }
-  | { cta: { url: string; label: string } }
-  | { qr: { cid: string; width: number; height: number; validUntil: Date } }
-  | { small: string };
+export type { Block } from "./email-block.js";
 
 const QR_CID = "qr@qrfleet";
 /** Wide enough for a phone camera to read off a laptop screen. */

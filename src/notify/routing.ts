@@ -2,7 +2,7 @@
  * Who hears about an instance's events: the channels of its operators whose escalation tier is
  * due, or, when nobody is assigned to it, the fleet-wide defaults (operators with no instance of
  * their own). Written once as SQL so every statement that records an event routes its deliveries
- * in the same round trip; `tierIsDue` is the same rule for code that asks about one tier.
+ * in the same round trip. Tier N (N ≥ 2) hears about an instance once attempt > (N − 1) × escalateAfter.
  *
  * A disabled channel (by an admin, a 410 Gone, or failing too long: channel-health.ts) gets nothing
  * new: `enabled` is read here, inside that statement, so the per-QR path makes no extra lookup.
@@ -21,9 +21,4 @@ export function recipientsSql(instance: string, attempt: string, escalateAfter: 
       AND NOT EXISTS (SELECT 1 FROM "Assignment" i WHERE i."instanceId" = ${instance})
       AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId")
   )`;
-}
-
-/** Tier N (N ≥ 2) hears about an instance once attempt > (N − 1) × escalateAfter. */
-export function tierIsDue(tier: number, attempt: number, escalateAfter: number): boolean {
-  return tier <= 1 || attempt > (tier - 1) * escalateAfter;
 }

@@ -1,7 +1,7 @@
 import { WebSocket } from "ws";
 import { FRAME_TAG_KEYWORD, qrFrame } from "./images.js";
 import { withTextChunk } from "./png-text.js";
-import type { SimInstance, SimulatedProvider } from "./provider.js";
+import type { OpenSocket, SimInstance, SimulatedProvider } from "./provider.js";
 import type { Script } from "./script.js";
 
 interface Frame {
@@ -14,7 +14,7 @@ interface Frame {
  * It holds a single timer, set to the earliest of its next rotation, scan, drop or window end,
  * so 10,000 open sessions cost 10,000 timers and nothing more.
  */
-export class SimConnection {
+export class SimConnection implements OpenSocket {
   private readonly script: Script;
   private readonly startedAt = Date.now();
   private readonly endsAt: number;

@@ -1,6 +1,5 @@
 import { INSTANCE_STATES } from "../greenapi/types.js";
 import type { Logger } from "../log.js";
-import type { SimConnection } from "./connection.js";
 import type { ImageSource, QrImage } from "./images.js";
 import { resolveScript, type Script, type StateStep } from "./script.js";
 import { defaultSettings, type SimSettings } from "./settings.js";
@@ -9,6 +8,16 @@ import type { WebhookSender } from "./webhook.js";
 /** The states the simulator can be put in: those getStateInstance documents. */
 export type SimState = (typeof INSTANCE_STATES)[number];
 export { INSTANCE_STATES as SIM_STATES };
+
+/** What the provider does to an open QR socket (connection.ts). */
+export interface OpenSocket {
+  /** Stops its timers; it stays open and silent. */
+  freeze(): void;
+  /** The phone scanned: the socket says so, with the account. */
+  linked(accountData: unknown): void;
+  /** Drops it, as a network fault would. */
+  cut(): void;
+}
 
 export interface InstanceDefinition extends Partial<Script> {
   idInstance: string;
@@ -27,9 +36,9 @@ export interface SimInstance {
   wid: string | null;
   /** Socket connections accepted so far (numbered from 1). */
   connections: number;
-  readonly open: Set<SimConnection>;
+  readonly open: Set<OpenSocket>;
   /** The image shown now, and whether a socket or a REST snapshot shows it. */
-  shown: { image: QrImage; by: SimConnection | "rest"; at: number } | null;
+  shown: { image: QrImage; by: OpenSocket | "rest"; at: number } | null;
   restSnapshots: number;
   /** A pending link from pairing or REST polling; one per instance. */
   linkTimer: NodeJS.Timeout | null;
@@ -105,7 +114,7 @@ export type AuthResult = { ok: true; instance: SimInstance } | { ok: false; stat
 /** The simulated provider's instances and their state; sockets and REST both act through it. */
 export class SimulatedProvider {
   readonly instances = new Map<string, SimInstance>();
-  readonly sockets = new Set<SimConnection>();
+  readonly sockets = new Set<OpenSocket>();
   readonly counters: SimCounters = {
     connections: 0,
     overlappingSessions: 0,
@@ -293,12 +302,12 @@ export class SimulatedProvider {
     }, afterMs);
   }
 
-  show(instance: SimInstance, image: QrImage, by: SimConnection | "rest"): void {
+  show(instance: SimInstance, image: QrImage, by: OpenSocket | "rest"): void {
     instance.shown = { image, by, at: Date.now() };
   }
 
   /** Forgets the shown image if `by` (or anyone, when omitted) was showing it. */
-  hide(instance: SimInstance, by?: SimConnection): void {
+  hide(instance: SimInstance, by?: OpenSocket): void {
     if (!by || instance.shown?.by === by) instance.shown = null;
   }
 

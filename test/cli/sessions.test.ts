@@ -123,7 +123,7 @@ describe("qrfleet enqueue, sessions, session show, cancel, status", { timeout: 1
     ]);
     expect(noSession).toMatchObject({ code: 1, stderr: 'qrfleet: no session "not-a-session"\n' });
     expect(badStatus.code).toBe(1);
-    expect(badStatus.stderr).toContain("status must be one of queued, running");
+    expect(badStatus.stderr).toContain("status: must be one of queued, running");
     expect(noInstance).toMatchObject({ code: 1, stderr: 'qrfleet: no instance "9999999999"\n' });
     expect(badLimit.code).toBe(2);
     for (const r of [noSession, badStatus, noInstance, badLimit]) expect(noStack(r.stderr)).toBe(true);

@@ -41,8 +41,8 @@ afterAll(async () => {
 /** An instance with its own webhook operator; its admin session is started through daemon `via`. */
 async function startSession(script: Partial<Script>, via: Daemon) {
   const instance = await simulatedInstance(via.ctx, sim, script);
-  const added = await addOperator(via.ctx.db, via.ctx.box, { name: `ops-${instance.idInstance}`, webhook: `${receiver.url}?instance=${instance.idInstance}` });
-  await assign(via.ctx.db, instance.id, added.operator.id);
+  const added = await addOperator(via.ctx, { name: `ops-${instance.idInstance}`, webhook: `${receiver.url}?instance=${instance.idInstance}` });
+  await assign(via.ctx, instance.id, added.operator.id);
   const { session } = await enqueueSession(via.ctx, instance.id, "admin");
   return { instance, session, secret: added.webhookSecret! };
 }

@@ -56,8 +56,8 @@ describe("email across a kill -9", () => {
     const instance = await simulatedInstance(fleet, sim, {}, { label: "Crash desk" });
     const { idInstance } = instance;
     const email = `ops-${idInstance}@example.test`;
-    const added = await addOperator(fleet.db, fleet.box, { name: `ops-${idInstance}`, email });
-    await assign(fleet.db, instance.id, added.operator.id);
+    const added = await addOperator(fleet, { name: `ops-${idInstance}`, email });
+    await assign(fleet, instance.id, added.operator.id);
     const toOperator = () => smtp.messages.filter((m) => m.to.includes(email));
 
     first = spawnDaemon({ SMTP_URL: smtp.url, ...DELIVERY_ENV });

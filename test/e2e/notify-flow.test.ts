@@ -39,8 +39,8 @@ async function run(script: Partial<Script>, extra: { phone?: string; maxAttempts
   const { idInstance, token } = instance;
   const email = `ops-${idInstance}@example.test`;
   const hookUrl = `${receiver.url}?instance=${idInstance}`;
-  const added = await addOperator(d.ctx.db, d.ctx.box, { name: `ops-${idInstance}`, email, webhook: hookUrl });
-  await assign(d.ctx.db, instance.id, added.operator.id);
+  const added = await addOperator(d.ctx, { name: `ops-${idInstance}`, email, webhook: hookUrl });
+  await assign(d.ctx, instance.id, added.operator.id);
   const secret = added.webhookSecret!;
   expect(secret).toMatch(/^whsec_/);
 

@@ -30,8 +30,8 @@ describe("a receiver slower than the rotation", () => {
   it("gets the newest QR each time it is free, in order; superseded ones are expired, none fail or wait", async () => {
     const instance = await simulatedInstance(d.ctx, sim, {});
     const url = `${receiver.url}?slow=${instance.idInstance}`;
-    const added = await addOperator(d.ctx.db, d.ctx.box, { name: `slow-${instance.idInstance}`, webhook: url });
-    await assign(d.ctx.db, instance.id, added.operator.id);
+    const added = await addOperator(d.ctx, { name: `slow-${instance.idInstance}`, webhook: url });
+    await assign(d.ctx, instance.id, added.operator.id);
     const mine = (path: string) => path.endsWith(`?slow=${instance.idInstance}`);
     receiver.route((req) => (mine(req.path) ? { status: 200, body: "ok", delayMs: 450 } : undefined));
 

@@ -35,8 +35,8 @@ async function scanned() {
   const instance = await simulatedInstance(fleet, sim, {});
   const { idInstance } = instance;
   const url = `${receiver.url}?instance=${idInstance}`;
-  const added = await addOperator(d.ctx.db, fleet.box, { name: `hooks-${idInstance}`, webhook: url });
-  await assign(d.ctx.db, instance.id, added.operator.id);
+  const added = await addOperator({ db: d.ctx.db, box: fleet.box }, { name: `hooks-${idInstance}`, webhook: url });
+  await assign(d.ctx, instance.id, added.operator.id);
   const mine = (path: string) => path === url.slice(url.indexOf("/hook"));
   const run = async () => {
     const { session } = await enqueueSession(fleet, instance.id, "admin");

@@ -28,8 +28,8 @@ export async function watchedInstance(
 ): Promise<Watched> {
   const inst = await simulatedInstance(ctx, sim, script, { label: `Desk ${states[0]!.state}`, ...extra });
   const email = `ops-${inst.idInstance}@example.test`;
-  const added = await addOperator(ctx.db, ctx.box, { name: `ops-${inst.idInstance}`, email, webhook: `${receiver.url}?instance=${inst.idInstance}` });
-  await assign(ctx.db, inst.id, added.operator.id);
+  const added = await addOperator(ctx, { name: `ops-${inst.idInstance}`, email, webhook: `${receiver.url}?instance=${inst.idInstance}` });
+  await assign(ctx, inst.id, added.operator.id);
   // Played once the operator is assigned: the provider's webhook may report the first state at once.
   sim.playStates(inst.idInstance, states);
   return { id: inst.id, idInstance: inst.idInstance, email, secret: added.webhookSecret! };

@@ -87,7 +87,7 @@ describe("recovery and scale-out", () => {
     const b = await startTestDaemon({ QRFLEET_REDIS_PREFIX: prefix, QRFLEET_CONCURRENCY: "20" });
     daemons.push(a, b);
     // No assignment: a fleet-wide operator, so every instance's QR codes and outcomes go to it.
-    const { webhookSecret } = await addOperator(a.ctx.db, a.ctx.box, { name: `fleet-${prefix}`, webhook: receiver.url });
+    const { webhookSecret } = await addOperator(a.ctx, { name: `fleet-${prefix}`, webhook: receiver.url });
     const ids = await addMany(a, 80, { fate: "scan", scanAfterMs: 250 });
     const sessions = await Promise.all(ids.map((id, i) => enqueueSession(i % 2 ? a.ctx : b.ctx, id, "admin")));
     const sessionIds = sessions.map((s) => s.session.id);

@@ -38,7 +38,7 @@ beforeAll(async () => {
     QRFLEET_SESSION_ATTEMPTS: "1", QRFLEET_SILENCE_MS: "500", QRFLEET_ATTEMPT_MAX_MS: "6000", QRFLEET_QR_MIN_INTERVAL_MS: "50",
   });
   // An operator with no instances of its own is told about every instance.
-  const added = await addOperator(d.ctx.db, d.ctx.box, { name: "fuzz-operator", webhook: `${receiver.url}/fuzz`, email: "fuzz@example.org" });
+  const added = await addOperator(d.ctx, { name: "fuzz-operator", webhook: `${receiver.url}/fuzz`, email: "fuzz@example.org" });
   secret = added.webhookSecret!;
 });
 afterAll(async () => {

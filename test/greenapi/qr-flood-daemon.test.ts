@@ -30,8 +30,8 @@ afterAll(async () => {
 async function floodedSession(d: Daemon) {
   const instance = await simulatedInstance(d.ctx, sim, FLOOD);
   const url = `${receiver.url}?flood=${instance.idInstance}`;
-  const added = await addOperator(d.ctx.db, d.ctx.box, { name: `flood-${instance.idInstance}`, webhook: url });
-  await assign(d.ctx.db, instance.id, added.operator.id);
+  const added = await addOperator(d.ctx, { name: `flood-${instance.idInstance}`, webhook: url });
+  await assign(d.ctx, instance.id, added.operator.id);
   const { session } = await enqueueSession(d.ctx, instance.id, "admin");
   const ended = await waitFor("the session to end", async () => {
     const s = await showSession(d.ctx, session.id);

@@ -88,7 +88,7 @@ beforeAll(async () => {
     instanceIds.push(i.id, i.idInstance);
   }
   // No assignments: a fleet-wide default operator, told about every instance.
-  const ops = await addOperator(fleet.db, fleet.box, { name: "metrics-ops", email: "ops@metrics.test", webhook: `${receiver.url}/hooks` });
+  const ops = await addOperator(fleet, { name: "metrics-ops", email: "ops@metrics.test", webhook: `${receiver.url}/hooks` });
   secrets.push(ops.webhookSecret!);
 
   // The daemon sweeps at start: three sessions (trigger sweep), none for the blocked instance.

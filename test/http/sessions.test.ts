@@ -99,7 +99,7 @@ describe("sessions through the API", () => {
     expect((await http.api("POST", `/api/instances/${newIdInstance()}/sessions`)).statusCode).toBe(404);
     const badStatus = await http.api("GET", "/api/sessions?status=sleeping");
     expect(badStatus.statusCode).toBe(400);
-    expect(badStatus.json().error.message).toMatch(/status must be one of/);
+    expect(badStatus.json().error.message).toMatch(/status: must be one of/);
     const inst = await addInstance();
     const badBody = await http.api("POST", `/api/instances/${inst.id}/sessions`, { trigger: "schedule" });
     expect(badBody.statusCode).toBe(400);

@@ -127,8 +127,8 @@ describe("live page: phone-number pairing", () => {
 
   it("records every request as a pairing.requested event with the number masked, for webhooks only; a flood of refusals once an interval", async () => {
     const { inst, link } = await newInstance();
-    const { operator } = await addOperator(h.ctx.db, h.ctx.box, { name: `pair-${inst.id}`, email: "ops@example.test", webhook: "http://127.0.0.1:9/hook" });
-    await assign(h.ctx.db, inst.id, operator.id);
+    const { operator } = await addOperator(h.ctx, { name: `pair-${inst.id}`, email: "ops@example.test", webhook: "http://127.0.0.1:9/hook" });
+    await assign(h.ctx, inst.id, operator.id);
     await h.ctx.db.instance.update({ where: { id: inst.id }, data: { expectedPhone: "79990000001" } });
     expect((await pair(link, { phoneNumber: "+7 900 123-45-67" })).statusCode).toBe(409);
     for (let i = 0; i < 20; i++) expect((await pair(link, { phoneNumber: "79001234567" })).statusCode).toBe(429);

@@ -39,8 +39,8 @@ describe("a receiver gone for good, seen by the daemon's first try", () => {
   it("is disabled after its first 410, gets no later QR or outcome, and is replayed by the API once enabled", async () => {
     const instance = await simulatedInstance(d.ctx, sim, {});
     const url = `${receiver.url}?gone=${instance.idInstance}`;
-    const added = await addOperator(d.ctx.db, d.ctx.box, { name: `gone-${instance.idInstance}`, webhook: url });
-    await assign(d.ctx.db, instance.id, added.operator.id);
+    const added = await addOperator(d.ctx, { name: `gone-${instance.idInstance}`, webhook: url });
+    await assign(d.ctx, instance.id, added.operator.id);
     const mine = () => receiver.requests.filter((r) => r.path.endsWith(`gone=${instance.idInstance}`));
     receiver.route((r) => (r.path.endsWith(`gone=${instance.idInstance}`) ? { status: 410, body: "gone" } : undefined));
 
@@ -51,7 +51,7 @@ describe("a receiver gone for good, seen by the daemon's first try", () => {
     );
     // Several QR codes rotated and the session ended, but the receiver was asked once.
     expect(mine()).toHaveLength(1);
-    const [channel] = (await getOperator(d.ctx.db, added.operator.id)).channels;
+    const [channel] = (await getOperator(d.ctx, added.operator.id)).channels;
     expect(channel).toMatchObject({ enabled: false, disabledReason: expect.stringContaining("410 Gone") });
     const listed = await api("GET", `/operators/${added.operator.id}`);
     expect(listed.body).toMatchObject({ channels: [{ enabled: false, disabledReason: expect.stringContaining("410") }] });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db.js";
-import { recordEvent, tierIsDue } from "../../src/notify/outbox.js";
+import { recordEvent } from "../../src/notify/outbox.js";
 import type { EventType } from "../../src/notify/types.js";
 import { testDb } from "../support/db.js";
 import { cleanupOperators, makeInstance, makeOperator, makeSession, record, uid } from "./fixtures.js";
@@ -73,8 +73,6 @@ describe("outbox routing", () => {
     expect(await at(3)).toEqual(channelIds(t1, t2));
     expect(await at(4)).toEqual(channelIds(t1, t2));
     expect(await at(5)).toEqual(channelIds(t1, t2, t3));
-    expect(tierIsDue(2, 2, 1)).toBe(true);
-    expect(tierIsDue(2, 1, 1)).toBe(false);
   });
 
   it("emails only the first QR of an attempt and the endings that need a human; webhooks get everything", async () => {

@@ -44,7 +44,7 @@ async function seedUnderOldKey(count: number): Promise<Seeded> {
     const webhookToken = `wh-${newToken()}`;
     const inst = await addInstance(before, { apiUrl: API, idInstance: newIdInstance(), token, webhookToken });
     seeded.instances.push({ id: inst.id, token, webhookToken });
-    const added = await addOperator(before.db, before.box, { name: `ops-${inst.id}`, webhook: "https://hooks.example.test/qr" });
+    const added = await addOperator(before, { name: `ops-${inst.id}`, webhook: "https://hooks.example.test/qr" });
     const channel = await before.db.channel.findFirstOrThrow({ where: { operatorId: added.operator.id } });
     seeded.channels.push({ id: channel.id, secret: added.webhookSecret! });
   }

@@ -59,7 +59,7 @@ describe("qrfleet rotate-key", { timeout: 60_000 }, () => {
   it("--check counts what is under an old key; the rotation prints progress and counts; then --check passes", async () => {
     const tokens = [newToken(), newToken()];
     for (const token of tokens) await addInstance(before, { apiUrl: "https://7103.api.greenapi.com", idInstance: newIdInstance(), token });
-    const { webhookSecret } = await addOperator(before.db, before.box, { name: "rotating-ops", webhook: "https://hooks.example.test/qr" });
+    const { webhookSecret } = await addOperator(before, { name: "rotating-ops", webhook: "https://hooks.example.test/qr" });
 
     const [check, dry] = await Promise.all([qrfleet(["rotate-key", "--check", "--json"], RING), qrfleet(["rotate-key", "--dry-run"], RING)]);
     expect(check.code).toBe(1);

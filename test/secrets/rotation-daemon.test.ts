@@ -39,8 +39,8 @@ afterAll(async () => {
 async function instanceUnderOldKey(script: Partial<Script>) {
   const webhookToken = `wh-${randomBytes(12).toString("hex")}`;
   const instance = await simulatedInstance(before, sim, script, { webhookToken });
-  const added = await addOperator(before.db, before.box, { name: `ops-${instance.idInstance}`, webhook: `${receiver.url}?i=${instance.idInstance}` });
-  await assign(before.db, instance.id, added.operator.id);
+  const added = await addOperator(before, { name: `ops-${instance.idInstance}`, webhook: `${receiver.url}?i=${instance.idInstance}` });
+  await assign(before, instance.id, added.operator.id);
   return { ...instance, webhookToken, secret: added.webhookSecret! };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import { createDatabase, dropDatabase } from "../../src/databases.js";
+import { createDatabase, dropDatabase } from "../../scripts/databases.js";
 import { createDb, type Db } from "../../src/db.js";
 
 export function testDb(): Db {

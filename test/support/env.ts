@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import { createDatabase } from "../../src/databases.js";
+import { createDatabase } from "../../scripts/databases.js";
 
 // The code under test reads configuration only through src/config.ts; each test file hands it
 // its own database (a copy of the run's migrated template), Redis prefix and keys.

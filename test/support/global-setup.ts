@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { createDatabase, dropDatabase } from "../../src/databases.js";
+import { createDatabase, dropDatabase } from "../../scripts/databases.js";
 import { migrate } from "../../src/migrate.js";
 
 const ADMIN_URL = process.env.QRFLEET_TEST_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";

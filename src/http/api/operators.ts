@@ -25,33 +25,33 @@ const assignment = z.looseObject({ instanceId: z.string(), operatorId: z.string(
 export async function operatorRoutes(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   const api = zodRoutes(app);
   api.get("/operators", { schema: { summary: "list operators", response: { 200: listOf("operators", operator), 401: errorResponses[401] } } }, async () => ({
-    operators: await listOperators(ctx.db),
+    operators: await listOperators(ctx),
   }));
 
   // The webhook signing secret is in this response once (generated when not given); it is stored sealed.
   api.post(
     "/operators",
     { schema: { summary: "add an operator with an email, a webhook or both", body: operatorSchema, response: { 201: z.object({ operator, webhookSecret: generatedSecret }), ...errorResponses } } },
-    async (req, reply) => reply.status(201).send(await addOperator(ctx.db, ctx.box, req.body)),
+    async (req, reply) => reply.status(201).send(await addOperator(ctx, req.body)),
   );
 
   api.get(
     "/operators/:ref",
     { schema: { summary: "an operator with channels and assignments", params: refParams, response: { 200: operator, ...errorResponses } } },
-    async (req) => getOperator(ctx.db, req.params.ref),
+    async (req) => getOperator(ctx, req.params.ref),
   );
 
   api.delete(
     "/operators/:ref",
     { schema: { summary: "remove an operator", params: refParams, response: { 200: z.looseObject({}).describe("what was removed"), ...errorResponses } } },
-    async (req) => removeOperator(ctx.db, req.params.ref),
+    async (req) => removeOperator(ctx, req.params.ref),
   );
 
   // Like an operator's first channels: a generated webhook secret is in this response only.
   api.post(
     "/operators/:ref/channels",
     { schema: { summary: "add a channel to an operator", params: refParams, body: channelSchema, response: { 201: z.object({ channel, webhookSecret: generatedSecret }), ...errorResponses } } },
-    async (req, reply) => reply.status(201).send(await addChannel(ctx.db, ctx.box, req.params.ref, req.body)),
+    async (req, reply) => reply.status(201).send(await addChannel(ctx, req.params.ref, req.body)),
   );
 
   api.post(
@@ -59,7 +59,7 @@ export async function operatorRoutes(app: FastifyInstance, ctx: FleetContext): P
     { schema: { summary: "assign an instance to an operator", body: assignmentBody, response: { 201: assignment, ...errorResponses } } },
     async (req, reply) => {
       const instance = await resolveInstance(ctx.db, req.body.instance);
-      return reply.status(201).send(await assign(ctx.db, instance.id, req.body.operator, req.body.tier));
+      return reply.status(201).send(await assign(ctx, instance.id, req.body.operator, req.body.tier));
     },
   );
 
@@ -69,7 +69,7 @@ export async function operatorRoutes(app: FastifyInstance, ctx: FleetContext): P
     async (req) => {
       const input = parseInput(unassignmentInput, Object.keys(req.body).length > 0 ? req.body : req.query);
       const instance = await resolveInstance(ctx.db, input.instance);
-      return unassign(ctx.db, instance.id, input.operator);
+      return unassign(ctx, instance.id, input.operator);
     },
   );
 }

@@ -7,6 +7,7 @@ import { fleetStatus } from "../../fleet/status.js";
 import { idParams, limit } from "../input.js";
 import { plainText } from "../../fleet/validate.js";
 import { errorResponses, zodRoutes, listOf, record } from "./route-schema.js";
+import { uuidSchema } from "../../uuid.js";
 
 const sessionsQuery = z
   .object({ instance: plainText(200).optional(), status: plainText(64).optional(), limit: limit(10_000) })
@@ -19,7 +20,7 @@ const deliveriesQuery = z
 /** Many sessions at once: every unlinked instance, or these instances (our ids). */
 const bulkBody = z.union([
   z.object({ allUnlinked: z.literal(true) }).strict(),
-  z.object({ instances: z.array(z.uuid("each instance must be an instance id (a UUID)")).min(1).max(50_000) }).strict(),
+  z.object({ instances: z.array(uuidSchema("each instance must be an instance id (a UUID)")).min(1).max(50_000) }).strict(),
 ], { error: 'send {"allUnlinked": true} or {"instances": [ids]}' });
 
 export const session = record("QR session", {

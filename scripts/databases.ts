@@ -1,7 +1,7 @@
 import pg from "pg";
 
 /**
- * Creating and dropping whole databases on a server: for the demo, the benchmark and the tests,
+ * Creating and dropping whole databases on a server: for the benchmark and the tests,
  * which each work in a database of their own. `serverUrl` is any database on that server.
  */
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
