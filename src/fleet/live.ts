@@ -5,7 +5,8 @@ import type { FleetContext } from "./context.js";
 import { isFleetError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
 import { maskedOrNull } from "./phone-mask.js";
-import { enqueueSession, findOpenSession, OPEN_STATUSES } from "./sessions.js";
+import { findOpenSession, OPEN_STATUSES } from "./open-session.js";
+import { enqueueSession } from "./sessions.js";
 
 /**
  * What the live page (`/live/<signed token>`) may see and do for one instance: open its link,

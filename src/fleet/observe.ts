@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "../log.js";
 import type { FleetEvents } from "./events.js";
-import { OPEN_STATUSES } from "./sessions.js";
+import { OPEN_STATUSES } from "./open-session.js";
 
 /** Logs and metrics listen to fleet events; business code never calls them directly. */
 export interface FleetMetrics {

@@ -2,7 +2,7 @@ import { addNotifyJobs, addSessionJob, notifyJobId, sessionJobId } from "../queu
 import type { FleetContext } from "./context.js";
 import { ensureSchedules } from "./schedules.js";
 import { restoreSettingsChecks } from "./settings-watch.js";
-import { OPEN_STATUSES } from "./sessions.js";
+import { OPEN_STATUSES } from "./open-session.js";
 
 /**
  * PostgreSQL is the truth and Redis may lose everything (it keeps nothing on disk). At start and

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Instance, QrSession, SessionStatus, SessionTrigger } from "../db.js";
+import type { Instance, SessionStatus, SessionTrigger } from "../db.js";
 import { isUniqueViolation } from "../db.js";
 import { isUuid } from "../uuid.js";
 import { parseInput } from "./validate.js";
@@ -10,11 +10,8 @@ import { NotFoundError, ValidationError } from "./errors.js";
 import { resolveInstance } from "./instances.js";
 import { ATTEMPT_QR_COUNT } from "./attempts.js";
 import { publishCancel } from "./cancel-bus.js";
+import { findOpenSession, instanceSummary, OPEN_STATUSES, SESSION_STATUSES, type SessionWithInstance } from "./open-session.js";
 
-export const OPEN_STATUSES: readonly SessionStatus[] = ["queued", "running"];
-export const SESSION_STATUSES: readonly SessionStatus[] = [
-  "queued", "running", "authorized", "already_logged", "wrong_number", "timed_out", "failed", "cancelled",
-];
 
 export interface AttemptView {
   number: number;
@@ -47,8 +44,6 @@ export interface SessionView {
   attempts?: AttemptView[];
 }
 
-type SessionWithInstance = QrSession & { instance: Pick<Instance, "idInstance" | "label"> };
-const instanceSummary = { instance: { select: { idInstance: true, label: true } } } as const;
 
 function toView(s: SessionWithInstance, attempts?: AttemptView[]): SessionView {
   return {
@@ -70,14 +65,6 @@ function toView(s: SessionWithInstance, attempts?: AttemptView[]): SessionView {
     endedAt: s.endedAt,
     ...(attempts && { attempts }),
   };
-}
-
-/** The instance's open (queued or running) session, if any: there is at most one. */
-export async function findOpenSession(ctx: FleetContext, instanceId: string): Promise<SessionWithInstance | null> {
-  return ctx.db.qrSession.findFirst({
-    where: { instanceId, status: { in: [...OPEN_STATUSES] } },
-    include: instanceSummary,
-  });
 }
 
 /**

@@ -2,7 +2,7 @@ import type { JobType } from "bullmq";
 import type { SessionStatus } from "../db.js";
 import type { FleetContext } from "./context.js";
 import { LONGEST_UNLINKED_SECONDS_SQL, openAlertSql } from "./fleet-sql.js";
-import { SESSION_STATUSES } from "./sessions.js";
+import { SESSION_STATUSES } from "./open-session.js";
 import { TimedOutError, within } from "../deadline.js";
 
 /** The fleet at a glance: what `qrfleet status` prints and `GET /api/status` returns. */

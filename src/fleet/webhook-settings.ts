@@ -7,7 +7,7 @@ import { sameSecret } from "../secrets.js";
 import type { FleetContext } from "./context.js";
 import { FleetError } from "./errors.js";
 import { providerFor, UNREADABLE_TOKEN, type Provider } from "./provider.js";
-import { findOpenSession } from "./sessions.js";
+import { findOpenSession } from "./open-session.js";
 
 /**
  * What an instance's provider settings say of its webhook, from qrfleet's side: nobody's, ours,
