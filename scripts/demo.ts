@@ -1,7 +1,7 @@
 import path from "node:path";
 import { pino } from "pino";
 import { ConfigError, loadConfig, type Config } from "../src/config.js";
-import { openFleet } from "../src/fleet/runtime.js";
+import { openFleet } from "../src/wiring/runtime.js";
 import { createLogger, maskSecrets, type Logger } from "../src/log.js";
 import { liveUrl, signLiveToken } from "../src/notify/live-link.js";
 import { PROJECT_ROOT } from "../src/paths.js";

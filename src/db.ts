@@ -36,11 +36,6 @@ export function openDatabase(databaseUrl: string, poolSize = 20, onError?: (err:
   return { db, sql };
 }
 
-/** Prisma alone, for code that has no raw SQL of its own (the CLI's one-off commands, tests). */
-export function createDb(databaseUrl: string, poolSize = 20): Db {
-  return openDatabase(databaseUrl, poolSize).db;
-}
-
 /** Postgres unique_violation surfaced by Prisma (P2002) or raw SQL (23505). */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string; originalCode?: string } } | null;

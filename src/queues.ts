@@ -36,7 +36,7 @@ export const reauthSchedulerId = (instanceId: string) => `reauth-${instanceId}`;
 export const settingsJobId = (job: SettingsJob) => `c-${job.instanceId}-${job.dueAt}`;
 /** Before the sweep was sliced it had a scheduler of this id; a daemon removes it when it finds one. */
 export const SWEEP_SCHEDULER_ID = "fleet-sweep";
-/** The sweep's slots were jobs of this queue before they were claimed (fleet/slot-claims.ts); a daemon empties it. */
+/** The sweep's slots were jobs of this queue before they were claimed (fleet/triggers/slot-claims.ts); a daemon empties it. */
 export const RETIRED_SLICE_QUEUE = "sweep-slices";
 export const RETENTION_SCHEDULER_ID = "qr-retention";
 

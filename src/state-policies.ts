@@ -2,7 +2,7 @@ import { INSTANCE_STATES } from "./greenapi/types.js";
 
 /**
  * What qrfleet does with each provider state, as `QRFLEET_STATE_POLICIES` spells it. Parsed here
- * so config.ts stays a list of settings; applied by fleet/instance-state.ts and fleet/alerts.ts.
+ * so config.ts stays a list of settings; applied by fleet/instances/instance-state.ts and fleet/instances/alerts.ts.
  */
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Batcher } from "../src/batcher.js";
+import { Batcher } from "../src/lib/batcher.js";
 
 describe("the batcher", () => {
   it("writes what one turn pushed in one batch, and what came meanwhile in the next, in order", async () => {

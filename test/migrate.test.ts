@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrate, MigrationError } from "../src/migrate.js";
 import { MIGRATIONS_DIR } from "../src/paths.js";
-import { createDb } from "../src/db.js";
+import { openDatabase } from "../src/db.js";
 import { diffMigrationsToSchema, EMPTY_MIGRATION } from "../scripts/schema-diff.js";
 import { emptyDatabase } from "./support/db.js";
 import { inject } from "vitest";
@@ -83,7 +83,7 @@ describe("qrfleet migrate", () => {
   });
 
   it("enforces at most one open QR session per instance in the database itself", async () => {
-    const db = createDb(process.env.DATABASE_URL!, 2);
+    const { db } = openDatabase(process.env.DATABASE_URL!, 2);
     try {
       const inst = await db.instance.create({
         data: { apiUrl: "http://127.0.0.1:1", idInstance: String(Date.now()), tokenCiphertext: new Uint8Array([1]) },

@@ -2,19 +2,19 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Worker, type WorkerOptions } from "bullmq";
 import { migrationUrl, type Config } from "../src/config.js";
-import { openFleet } from "../src/fleet/runtime.js";
-import { subscribeCancels } from "../src/fleet/cancel-bus.js";
+import { openFleet } from "../src/wiring/runtime.js";
+import { subscribeCancels } from "../src/fleet/sessions/cancel-bus.js";
 import type { FleetContext } from "../src/fleet/context.js";
-import { subscribeInstanceChanges } from "../src/fleet/instance-changes.js";
-import { joinRoster } from "../src/fleet/daemon-roster.js";
-import { observeFleet } from "../src/fleet/observe.js";
-import { openPipeline } from "../src/fleet/pipeline.js";
-import { reconcile } from "../src/fleet/reconcile.js";
-import { ensureSchedulesAtStart } from "../src/fleet/schedules.js";
-import { checkSizing } from "../src/fleet/sizing.js";
-import { closeStatePoller } from "../src/fleet/state-sweep.js";
-import { startSweepSlots } from "../src/fleet/sweep-slices.js";
-import { hostBudgetOf } from "../src/fleet/host-budget.js";
+import { subscribeInstanceChanges } from "../src/fleet/instances/instance-changes.js";
+import { joinRoster } from "../src/fleet/provider/daemon-roster.js";
+import { observeFleet } from "../src/fleet/observe/observe.js";
+import { openPipeline } from "../src/wiring/pipeline.js";
+import { reconcile } from "../src/fleet/upkeep/reconcile.js";
+import { ensureSchedulesAtStart } from "../src/fleet/triggers/schedules.js";
+import { checkSizing } from "../src/fleet/observe/sizing.js";
+import { closeStatePoller } from "../src/fleet/triggers/state-sweep.js";
+import { startSweepSlots } from "../src/fleet/triggers/sweep-slices.js";
+import { hostBudgetOf } from "../src/fleet/provider/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import type { Logger } from "../src/log.js";
 import { migrate } from "../src/migrate.js";
@@ -23,7 +23,7 @@ import { createNotifyProcessor } from "./notify.js";
 import { createSettingsProcessor } from "./settings.js";
 import { ABORT, SessionRuns, createSessionProcessor } from "./qr-session.js";
 import { createSweepProcessor } from "./sweep.js";
-import { within } from "../src/deadline.js";
+import { within } from "../src/lib/deadline.js";
 
 const CLOSE_BOUND_MS = 5_000;
 /** A sweep job's lock: short, so a dead daemon's job is taken over soon; renewed at half. */
@@ -102,7 +102,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
   await checkSizing(ctx);
   await ensureSchedulesAtStart(ctx);
-  // One slot at a time, so the slots go round the daemons (fleet/sweep-slices.ts).
+  // One slot at a time, so the slots go round the daemons (fleet/triggers/sweep-slices.ts).
   const sweepSlots = startSweepSlots(ctx, workerName, { daemons: () => daemonsAlive });
   await reconcile(ctx, runs.runsHere);
   const reconcileTimer = setInterval(() => {

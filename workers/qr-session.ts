@@ -1,7 +1,7 @@
 import { DelayedError, type Job } from "bullmq";
 import type { FleetContext } from "../src/fleet/context.js";
-import type { SessionPipeline } from "../src/fleet/qr-intake.js";
-import { ABORT, runAttempt } from "../src/fleet/session-run.js";
+import type { SessionPipeline } from "../src/fleet/sessions/qr-intake.js";
+import { ABORT, runAttempt } from "../src/fleet/sessions/session-run.js";
 import { sessionJobId, type SessionJob } from "../src/queues.js";
 
 export { ABORT };

@@ -1,7 +1,7 @@
 import type { Job } from "bullmq";
 import type { FleetContext } from "../src/fleet/context.js";
-import { applyRetention } from "../src/fleet/retention.js";
-import { reauthInstance, sweepFleet } from "../src/fleet/sweep.js";
+import { applyRetention } from "../src/fleet/upkeep/retention.js";
+import { reauthInstance, sweepFleet } from "../src/fleet/triggers/sweep.js";
 import type { SweepJob } from "../src/queues.js";
 
 /** The sweep queue's processor: the start-up sweep, per-instance cron re-auth, retention. */

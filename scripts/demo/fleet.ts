@@ -1,8 +1,8 @@
-import { createDb } from "../../src/db.js";
+import { openDatabase } from "../../src/db.js";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addInstance } from "../../src/fleet/instances.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { enqueueSession } from "../../src/fleet/sessions.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
 import { migrate } from "../../src/migrate.js";
 import { createQueues } from "../../src/queues.js";
 import { generateInstances, type InstanceDefinition, type Script } from "../../src/simulator/index.js";
@@ -59,7 +59,7 @@ export function simulatorOptions(): { defaults: Partial<Script>; instances: Inst
  */
 export async function resetDemoFleet(databaseUrl: string, redisUrl: string, redisPrefix: string): Promise<void> {
   await migrate(databaseUrl);
-  const db = createDb(databaseUrl, 2);
+  const { db } = openDatabase(databaseUrl, 2);
   try {
     await db.instance.deleteMany({ where: { idInstance: { in: DEMO_FLEET.map((d) => d.idInstance) } } });
     await db.operator.deleteMany({ where: { name: OPERATOR_NAME } });

@@ -1,9 +1,9 @@
 import { pino } from "pino";
 import { loadConfig, type Config, type RequiredKey } from "../config.js";
 import type { FleetContext } from "../fleet/context.js";
-import { openFleet } from "../fleet/runtime.js";
+import { openFleet } from "../wiring/runtime.js";
 import { createLogger, type Logger } from "../log.js";
-import { within } from "../deadline.js";
+import { within } from "../lib/deadline.js";
 
 /**
  * A one-shot command logs to stderr so stdout holds only its result (and stays parseable with

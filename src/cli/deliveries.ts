@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { retryDelivery, retryFailedDeliveries, type ReplayView } from "../fleet/deliveries.js";
+import { retryDelivery, retryFailedDeliveries, type ReplayView } from "../fleet/operators/deliveries.js";
 import { withFleet } from "./context.js";
 import { emit, UsageError, type Out } from "./output.js";
 

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { runDoctor, type Check, type CheckArea, type DoctorReport } from "../fleet/doctor.js";
+import { runDoctor, type Check, type CheckArea, type DoctorReport } from "../fleet/observe/doctor.js";
 import { EXIT, emit, intArg, type Out } from "./output.js";
 
 /** `qrfleet doctor`: checks this daemon's configuration and every service it needs, and says what to fix. */

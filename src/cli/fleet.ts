@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { DELIVERY_STATUSES, listDeliveries, type DeliveryView } from "../fleet/deliveries.js";
-import { duration } from "../duration.js";
-import { fleetStatus, type FleetStatus } from "../fleet/status.js";
+import { DELIVERY_STATUSES, listDeliveries, type DeliveryView } from "../fleet/operators/deliveries.js";
+import { duration } from "../lib/duration.js";
+import { fleetStatus, type FleetStatus } from "../fleet/observe/status.js";
 import { withFleet } from "./context.js";
 import { retryCommand } from "./deliveries.js";
 import { dash, emit, intArg, table, when, type Out } from "./output.js";

@@ -1,11 +1,11 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { Command, Option } from "commander";
-import { showInstanceWithAlerts, type AlertView } from "../fleet/alert-list.js";
-import { importInstances, type ImportProgress } from "../fleet/import.js";
-import { QR_TRANSPORTS } from "../fleet/instance-input.js";
+import { showInstanceWithAlerts, type AlertView } from "../fleet/instances/alert-list.js";
+import { importInstances, type ImportProgress } from "../fleet/instances/import.js";
+import { QR_TRANSPORTS } from "../fleet/instances/instance-input.js";
 import {
   addInstance, listInstances, removeInstance, updateInstance, type InstanceView,
-} from "../fleet/instances.js";
+} from "../fleet/instances/instances.js";
 import { untilStopped, withFleet } from "./context.js";
 import { syncCommand } from "./partner-sync.js";
 import { webhooksCommand } from "./webhooks.js";

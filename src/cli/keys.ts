@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { rotateKey, sealedColumn, type KindReport, type RotationReport } from "../fleet/key-rotation.js";
+import { rotateKey, sealedColumn, type KindReport, type RotationReport } from "../fleet/upkeep/key-rotation.js";
 import { untilStopped, withFleet } from "./context.js";
 import { EXIT, emit, intArg, type Out } from "./output.js";
 

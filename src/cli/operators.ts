@@ -1,10 +1,10 @@
 import { Command } from "commander";
-import { enableChannel } from "../fleet/deliveries.js";
-import { resolveInstance } from "../fleet/instances.js";
+import { enableChannel } from "../fleet/operators/deliveries.js";
+import { resolveInstance } from "../fleet/instances/instances.js";
 import {
   MAX_TIER, addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
   type AddedChannel, type AddedOperator, type Assignment, type ChannelInput, type OperatorView,
-} from "../fleet/operators.js";
+} from "../fleet/operators/operators.js";
 import { withFleet } from "./context.js";
 import { emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
 

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { syncPartnerAccount, type SyncChange, type SyncProgress, type SyncReport } from "../fleet/partner-sync.js";
+import { syncPartnerAccount, type SyncChange, type SyncProgress, type SyncReport } from "../fleet/partner/partner-sync.js";
 import { untilStopped, withFleet } from "./context.js";
 import { EXIT, emit, progressLine, type Out } from "./output.js";
 

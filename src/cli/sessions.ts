@@ -1,10 +1,10 @@
 import { Command } from "commander";
 import {
   cancelSession, enqueueSession, enqueueSessions, listSessions, showSession, type AttemptView, type SessionView,
-} from "../fleet/sessions.js";
+} from "../fleet/sessions/sessions.js";
 import { withFleet } from "./context.js";
 import { dash, emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
-import { SESSION_STATUSES } from "../fleet/open-session.js";
+import { SESSION_STATUSES } from "../fleet/instances/open-session.js";
 
 function attemptLine(a: AttemptView): string {
   const outcome = a.outcome ?? "running";

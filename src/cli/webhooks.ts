@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { reviewWebhooks, type WebhookProgress, type WebhookReport, type WebhookRow } from "../fleet/webhook-setup.js";
+import { reviewWebhooks, type WebhookProgress, type WebhookReport, type WebhookRow } from "../fleet/instances/webhook-setup.js";
 import { untilStopped, withFleet } from "./context.js";
 import { dash, EXIT, emit, progressLine, table, UsageError, type Out } from "./output.js";
 

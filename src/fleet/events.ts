@@ -35,12 +35,12 @@ export interface FleetEventMap {
   "instances:changed": [{ idInstances: string[] }];
   /** This process was away from Redis and may have missed `instances:changed`: any instance may be stale. */
   "instances:resync": [];
-  /** A step of a provider-state episode (fleet/alerts.ts): operators alerted or warned, a reboot, the state over. */
+  /** A step of a provider-state episode (fleet/instances/alerts.ts): operators alerted or warned, a reboot, the state over. */
   "instance:episode": [
     { instanceId: string; state: string; step: "alerted" | "warned" | "rebooted" | "reboot_refused" | "reboot_failed" | "recovered"; detail?: string },
   ];
   /**
-   * The webhook settings read after a re-link (fleet/settings-watch.ts): found changed (operators
+   * The webhook settings read after a re-link (fleet/instances/settings-watch.ts): found changed (operators
    * alerted), set back or not, or not readable.
    */
   "instance:settings": [{ instanceId: string; step: "changed" | "restored" | "not_restored" | "check_failed"; detail?: string }];

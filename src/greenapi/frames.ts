@@ -1,4 +1,4 @@
-import { pngSize } from "../png.js";
+import { pngSize } from "../lib/png.js";
 import { messageText, storableJson, storableText } from "./wire-text.js";
 
 /**

@@ -1,8 +1,8 @@
 import { request, type Dispatcher } from "undici";
 import { z } from "zod";
-import { deadline } from "../deadline.js";
+import { deadline } from "../lib/deadline.js";
 import { maskSecrets } from "../log.js";
-import { retryAfterMs } from "../retry-after.js";
+import { retryAfterMs } from "../lib/retry-after.js";
 import { decodePng, MAX_FRAME_BYTES } from "./frames.js";
 import {
   describeCause,

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import WebSocket, { type RawData } from "ws";
 import { maskSecrets } from "../log.js";
 import { bareHost, checkedAddress, guardedLookup, type OutboundPolicy } from "../outbound-guard.js";
-import { retryAfterMs } from "../retry-after.js";
+import { retryAfterMs } from "../lib/retry-after.js";
 import { describeCause, errorForStatus, ProviderProtocolError, ProviderRateLimitedError, ProviderUnavailableError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./frames.js";
 import { rateLimitFallbackMs, waitFor } from "./pace.js";

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
-import { recordLogout, wasLoggedOut } from "../fleet/admin-logins.js";
+import { recordLogout, wasLoggedOut } from "../fleet/access/admin-logins.js";
 import type { FleetContext } from "../fleet/context.js";
 import { bearerToken, SecretCheck } from "./auth.js";
 
@@ -44,7 +44,7 @@ export function readAdminCookieValue(key: Buffer, value: string, now = Date.now(
   return expected.length === given.length && timingSafeEqual(expected, given) ? { session, expiresMs: expiry * 1000 } : null;
 }
 
-/** Who is logged in to the dashboard: cookies issued, checked against their MAC, expiry and logouts (fleet/admin-logins.ts). */
+/** Who is logged in to the dashboard: cookies issued, checked against their MAC, expiry and logouts (fleet/access/admin-logins.ts). */
 export class AdminLogins {
   private readonly key: Buffer;
 

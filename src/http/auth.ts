@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FleetContext } from "../fleet/context.js";
-import { loginWaitMs, recordLoginFailure } from "../fleet/login-throttle.js";
+import { loginWaitMs, recordLoginFailure } from "../fleet/access/login-throttle.js";
 import { sameSecret } from "../secrets.js";
 import { sendError } from "./errors.js";
 
@@ -11,7 +11,7 @@ export function bearerToken(header: string | undefined): string | null {
 
 /**
  * A secret checked against what a client presents, wrong guesses counted per client address
- * (fleet/login-throttle.ts): past the limit the client gets 429 until its window ends, before any
+ * (fleet/access/login-throttle.ts): past the limit the client gets 429 until its window ends, before any
  * comparison. A request that presents nothing is not a guess and is not counted.
  */
 export class SecretCheck {

@@ -1,7 +1,7 @@
-import type { DashboardFilter, DashboardPage, DashboardRow, TroubledChannel } from "../fleet/dashboard.js";
-import { DASHBOARD_PAGE_SIZE, NEVER_CHECKED } from "../fleet/dashboard.js";
-import type { FleetStatus } from "../fleet/status.js";
-import { duration } from "../duration.js";
+import type { DashboardFilter, DashboardPage, DashboardRow, TroubledChannel } from "../fleet/observe/dashboard.js";
+import { DASHBOARD_PAGE_SIZE, NEVER_CHECKED } from "../fleet/observe/dashboard.js";
+import type { FleetStatus } from "../fleet/observe/status.js";
+import { duration } from "../lib/duration.js";
 import { POLICY_STATES } from "../state-policies.js";
 import { escapeHtml, pageHead } from "./live-page.js";
 

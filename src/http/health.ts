@@ -1,9 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { FleetContext } from "../fleet/context.js";
-import { registerFleetGauges } from "../fleet/fleet-gauges.js";
+import { registerFleetGauges } from "../fleet/observe/fleet-gauges.js";
 import { requireBearer } from "./auth.js";
-import { TimedOutError, within } from "../deadline.js";
+import { TimedOutError, within } from "../lib/deadline.js";
 
 /** A readiness probe must answer before the orchestrator's own timeout, even with a dependency hung. */
 const CHECK_TIMEOUT_MS = 2_000;

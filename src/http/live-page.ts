@@ -1,5 +1,5 @@
 import type { SessionStatus } from "../db.js";
-import type { LiveView } from "../fleet/live.js";
+import type { LiveView } from "../fleet/triggers/live.js";
 import { maskSecrets } from "../log.js";
 import { LIVE_SCRIPT } from "./live-script.js";
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FleetContext } from "../fleet/context.js";
-import { isOpen, readLiveSnapshot, type LiveSnapshot } from "../fleet/live.js";
+import { isOpen, readLiveSnapshot, type LiveSnapshot } from "../fleet/triggers/live.js";
 import { outcomeText } from "./live-page.js";
 
 /** The live page's event stream: what changed in the followed session since the last poll, as server-sent events. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { FleetContext } from "../fleet/context.js";
-import { handleProviderWebhook, openProviderHooks } from "../fleet/provider-webhook.js";
+import { handleProviderWebhook, openProviderHooks } from "../fleet/triggers/provider-webhook.js";
 
 /** GREEN-API's inbound webhook. Authenticated per instance by its webhook token, not the admin token. */
 export async function providerWebhookRoute(app: FastifyInstance, opts: { ctx: FleetContext }): Promise<void> {

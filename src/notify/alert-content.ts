@@ -3,7 +3,7 @@ import type { EventView } from "./types.js";
 
 /**
  * What an operator reads about an instance's provider state (instance.alert, instance.recovered):
- * what happened, since when, and the one thing to do. The data is what fleet/alerts.ts stored.
+ * what happened, since when, and the one thing to do. The data is what fleet/instances/alerts.ts stored.
  */
 
 export interface Naming {
@@ -87,7 +87,7 @@ export function recoveredMessage(event: EventView, name: Naming): Message {
 }
 
 /**
- * The webhook settings seen changed after a re-link, or not set back (fleet/settings-watch.ts).
+ * The webhook settings seen changed after a re-link, or not set back (fleet/instances/settings-watch.ts).
  * `summary` was written with the event, so the webhook carries the same words as the email.
  */
 function settingsMessage(data: Record<string, unknown>, name: Naming): Message | null {
@@ -101,7 +101,7 @@ function settingsMessage(data: Record<string, unknown>, name: Naming): Message |
   return null;
 }
 
-/** A reading of the settings as fleet/webhook-settings.ts stores it (SettingsSeen); nothing in it is secret. */
+/** A reading of the settings as fleet/instances/webhook-settings.ts stores it (SettingsSeen); nothing in it is secret. */
 export interface SeenWords {
   setup: string;
   host: string | null;

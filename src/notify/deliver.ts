@@ -4,7 +4,7 @@ import { recordTry, tryDelivery, type DeliveryTry, type TryDeps } from "./delive
 import { CHANNEL_KINDS, type QrCandidates } from "./kinds/index.js";
 import { permanent } from "./send.js";
 import { isEventType, QR_VALIDITY_MS, type EventView, type QrView, type TryResult } from "./types.js";
-import { isUuid } from "../uuid.js";
+import { isUuid } from "../lib/uuid.js";
 
 /**
  * Sends one Delivery row from the database: a retry, or one recovered after its process died.

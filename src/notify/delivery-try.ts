@@ -20,7 +20,7 @@ export interface TryDeps {
   policy: RetryPolicy;
   /** Told what each try came to: disables a channel that answers 410 or fails for too long. */
   health?: ChannelHealth;
-  /** Told what every try (or expiry unsent) came to: metrics and the log (fleet/observe.ts). */
+  /** Told what every try (or expiry unsent) came to: metrics and the log (fleet/observe/observe.ts). */
   onResult?(r: DeliveryReport): void;
 }
 

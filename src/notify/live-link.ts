@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { isUuid } from "../uuid.js";
+import { isUuid } from "../lib/uuid.js";
 
 /**
  * Live-page links carry a token that names the instance and when the link stops working,

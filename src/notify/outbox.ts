@@ -7,7 +7,7 @@ import type { EventType } from "./types.js";
  * The outbox: an event and its deliveries are written in the transaction that records what the
  * event announces, so a committed QR or outcome always has its deliveries and a rolled-back one
  * has none. This is the outbox for the rarer events (the provider's word, alerts); the per-QR
- * path and attempt outcomes write theirs in one statement each (fleet/qr-store.ts, fleet/attempts.ts).
+ * path and attempt outcomes write theirs in one statement each (fleet/sessions/qr-store.ts, fleet/sessions/attempts.ts).
  */
 
 export type Tx = Prisma.TransactionClient;

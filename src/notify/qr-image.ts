@@ -1,6 +1,6 @@
 import { constants, deflateSync } from "node:zlib";
 import { PNG } from "pngjs";
-import { PNG_SIGNATURE, pngChunk, pngSize, readGrey8 } from "../png.js";
+import { PNG_SIGNATURE, pngChunk, pngSize, readGrey8 } from "../lib/png.js";
 
 /**
  * Enlarges a QR PNG for email: the provider's image may be too small to scan from a screen.

@@ -1,4 +1,4 @@
-import { Batcher } from "../batcher.js";
+import { Batcher } from "../lib/batcher.js";
 import type { Sql } from "../db.js";
 
 /**

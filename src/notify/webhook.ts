@@ -1,8 +1,8 @@
 import { createHmac } from "node:crypto";
 import { request, type Dispatcher } from "undici";
-import { deadline } from "../deadline.js";
+import { deadline } from "../lib/deadline.js";
 import { maskSecrets } from "../log.js";
-import { retryAfterMs } from "../retry-after.js";
+import { retryAfterMs } from "../lib/retry-after.js";
 import { RESPONSE_BODY_MAX, truncateBody, type TryResult, type EventView, type QrView } from "./types.js";
 
 /**

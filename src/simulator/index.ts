@@ -12,5 +12,5 @@ export type { SimSettings } from "./settings.js";
 export { PARTNER_ANSWERS, type PartnerAnswer, type PartnerEntryPatch, type SimPartnerControls } from "./partner.js";
 export { FRAME_TAG_KEYWORD, type ImageMode } from "./images.js";
 export { withTextChunk } from "./png-text.js";
-export { crc32 } from "../png.js";
+export { crc32 } from "../lib/png.js";
 export { simulatorCommand, runSimulatorCli, type SimulatorCommandOptions, type SimulatorCommandIo } from "./cli.js";

@@ -1,4 +1,4 @@
-import { PNG_SIGNATURE as SIGNATURE, pngChunk } from "../png.js";
+import { PNG_SIGNATURE as SIGNATURE, pngChunk } from "../lib/png.js";
 
 /** Signature (8) + IHDR chunk: length (4), type (4), 13 bytes of data, CRC (4). */
 const AFTER_IHDR = 8 + 4 + 4 + 13 + 4;

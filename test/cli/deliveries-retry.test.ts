@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import type { ReplayView } from "../../src/fleet/deliveries.js";
+import type { ReplayView } from "../../src/fleet/operators/deliveries.js";
 import { testDb } from "../support/db.js";
 import { makeInstance, makeOperator, makeSession, record } from "../notify/fixtures.js";
 import { cliRunner } from "./run.js";

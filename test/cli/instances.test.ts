@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { InstanceView } from "../../src/fleet/instances.js";
+import type { InstanceView } from "../../src/fleet/instances/instances.js";
 import { SecretBox } from "../../src/secrets.js";
 import { testDb } from "../support/db.js";
 import { newIdInstance, newToken } from "../support/fleet.js";

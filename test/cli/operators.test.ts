@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { DeliveryView } from "../../src/fleet/deliveries.js";
-import type { InstanceView } from "../../src/fleet/instances.js";
-import type { AddedOperator, Assignment, OperatorView } from "../../src/fleet/operators.js";
-import type { SessionView } from "../../src/fleet/sessions.js";
+import type { DeliveryView } from "../../src/fleet/operators/deliveries.js";
+import type { InstanceView } from "../../src/fleet/instances/instances.js";
+import type { AddedOperator, Assignment, OperatorView } from "../../src/fleet/operators/operators.js";
+import type { SessionView } from "../../src/fleet/sessions/sessions.js";
 import { recordEvent } from "../../src/notify/outbox.js";
 import { testDb } from "../support/db.js";
 import { newIdInstance, newToken } from "../support/fleet.js";

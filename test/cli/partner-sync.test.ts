@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeSync, progressReporter } from "../../src/cli/partner-sync.js";
-import type { SyncReport } from "../../src/fleet/partner-sync.js";
+import type { SyncReport } from "../../src/fleet/partner/partner-sync.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { newIdInstance, newToken } from "../support/fleet.js";
 import { cliRunner, noStack } from "./run.js";

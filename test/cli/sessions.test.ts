@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { InstanceView } from "../../src/fleet/instances.js";
-import type { SessionView } from "../../src/fleet/sessions.js";
-import type { FleetStatus } from "../../src/fleet/status.js";
+import type { InstanceView } from "../../src/fleet/instances/instances.js";
+import type { SessionView } from "../../src/fleet/sessions/sessions.js";
+import type { FleetStatus } from "../../src/fleet/observe/status.js";
 import { testDb } from "../support/db.js";
 import { newIdInstance, newToken } from "../support/fleet.js";
 import { cliRunner, noStack } from "./run.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enqueueSession } from "../../src/fleet/sessions.js";
-import type { WebhookReport } from "../../src/fleet/webhook-setup.js";
-import { instanceChangesChannel } from "../../src/fleet/instance-changes.js";
+import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
+import type { WebhookReport } from "../../src/fleet/instances/webhook-setup.js";
+import { instanceChangesChannel } from "../../src/fleet/instances/instance-changes.js";
 import { createLogger } from "../../src/log.js";
 import { createRedis, redisTarget } from "../../src/queues.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { providerPace } from "../../src/fleet/provider-pace.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { cancelSession, enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { providerPace } from "../../src/fleet/provider/provider-pace.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { cancelSession, enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { listDeliveries } from "../../src/fleet/deliveries.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { listDeliveries } from "../../src/fleet/operators/deliveries.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { simulatedInstance, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";

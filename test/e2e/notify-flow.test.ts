@@ -1,8 +1,8 @@
 import type { Attachment } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { qrTextOf } from "../../src/cli/qr-terminal.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { verifyLiveToken } from "../../src/notify/live-link.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listDeliveries } from "../../src/fleet/deliveries.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { listDeliveries } from "../../src/fleet/operators/deliveries.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { notifyJobId } from "../../src/queues.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { sweepFleet } from "../../src/fleet/sweep.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { sweepFleet } from "../../src/fleet/triggers/sweep.js";
 import type { Script, Simulator, StateStep } from "../../src/simulator/index.js";
 import { simulatedInstance, waitFor } from "../support/fleet.js";
 import type { Receiver } from "../support/receiver.js";

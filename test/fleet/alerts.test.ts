@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeInstance } from "../../src/cli/instances.js";
-import { listAlerts, showInstanceWithAlerts } from "../../src/fleet/alert-list.js";
-import { sweepFleet } from "../../src/fleet/sweep.js";
+import { listAlerts, showInstanceWithAlerts } from "../../src/fleet/instances/alert-list.js";
+import { sweepFleet } from "../../src/fleet/triggers/sweep.js";
 import { startSimulator, type Script, type Simulator, type StateStep } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { startTestDaemon, testFleet } from "../support/fleet.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backoffDelayMs } from "../../src/fleet/backoff.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { backoffDelayMs } from "../../src/fleet/sessions/backoff.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newPrefix, simulatedInstance, startTestDaemon, waitFor } from "../support/fleet.js";

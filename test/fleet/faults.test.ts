@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { newPrefix, simulatedInstance, testFleet, waitFor } from "../support/fleet.js";
 import { spawnDaemon, spawnTs, type Spawned } from "../support/spawn.js";

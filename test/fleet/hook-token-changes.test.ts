@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance, removeInstance, updateInstance } from "../../src/fleet/instances.js";
+import { addInstance, removeInstance, updateInstance } from "../../src/fleet/instances/instances.js";
 import { subscriberName } from "../../src/queues.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newIdInstance, newToken, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
-import { WebhookTokens } from "../../src/fleet/hook-auth.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { WebhookTokens } from "../../src/fleet/triggers/hook-auth.js";
 import { newIdInstance, newToken, testFleet } from "../support/fleet.js";
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
-import { recordInstanceStates } from "../../src/fleet/instance-state.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { recordInstanceStates } from "../../src/fleet/instances/instance-state.js";
 import { newIdInstance, newPrefix, newToken, testFleet } from "../support/fleet.js";
 
 let fleet: ReturnType<typeof testFleet>;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newPrefix, simulatedInstance, startTestDaemon, waitFor } from "../support/fleet.js";

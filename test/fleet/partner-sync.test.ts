@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addInstance } from "../../src/fleet/instances.js";
-import { syncPartnerAccount, type SyncProgress } from "../../src/fleet/partner-sync.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { syncPartnerAccount, type SyncProgress } from "../../src/fleet/partner/partner-sync.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { newIdInstance, newPrefix, newToken, testFleet } from "../support/fleet.js";
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db.js";
-import { QrStore } from "../../src/fleet/qr-store.js";
+import { QrStore } from "../../src/fleet/sessions/qr-store.js";
 import type { QrImage } from "../../src/greenapi/types.js";
 import { cleanupOperators, makeInstance, makeOperator, makeSession } from "../notify/fixtures.js";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
-import { addOperator } from "../../src/fleet/operators.js";
-import { enqueueSession } from "../../src/fleet/sessions.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
+import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
 import { addSessionJobs } from "../../src/queues.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importInstances } from "../../src/fleet/import.js";
-import { addInstance, showInstance, updateInstance } from "../../src/fleet/instances.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { importInstances } from "../../src/fleet/instances/import.js";
+import { addInstance, showInstance, updateInstance } from "../../src/fleet/instances/instances.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { cliRunner } from "../cli/run.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyRetention } from "../../src/fleet/retention.js";
+import { applyRetention } from "../../src/fleet/upkeep/retention.js";
 import { recordEvent } from "../../src/notify/outbox.js";
 import { addQr, cleanupOperators, makeInstance, makeOperator, makeSession } from "../notify/fixtures.js";
 import { newPrefix, testFleet } from "../support/fleet.js";

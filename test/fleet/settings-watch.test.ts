@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { updateInstance } from "../../src/fleet/instances.js";
-import { enqueueSession } from "../../src/fleet/sessions.js";
-import { sweepFleet } from "../../src/fleet/sweep.js";
-import { reviewWebhooks } from "../../src/fleet/webhook-setup.js";
+import { updateInstance } from "../../src/fleet/instances/instances.js";
+import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
+import { sweepFleet } from "../../src/fleet/triggers/sweep.js";
+import { reviewWebhooks } from "../../src/fleet/instances/webhook-setup.js";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

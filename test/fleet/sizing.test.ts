@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeSizing, planSizing, SESSIONS_PER_PROCESS, SWEEP_POLLS_PER_PROCESS, type SizingSettings } from "../../src/fleet/sizing.js";
+import { describeSizing, planSizing, SESSIONS_PER_PROCESS, SWEEP_POLLS_PER_PROCESS, type SizingSettings } from "../../src/fleet/observe/sizing.js";
 
 const defaults: SizingSettings = {
   concurrency: 10_000,

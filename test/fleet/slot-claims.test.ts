@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { createQueues, redisTarget } from "../../src/queues.js";
-import { SlotClaims } from "../../src/fleet/slot-claims.js";
+import { SlotClaims } from "../../src/fleet/triggers/slot-claims.js";
 import { newPrefix, testConfig } from "../support/fleet.js";
 
 /** Claims on the sweep's slots, against Redis: who sweeps which slot, and who takes over a dead daemon's. */

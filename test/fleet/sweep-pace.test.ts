@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sweepFleet, sweepGapMs } from "../../src/fleet/sweep.js";
+import { sweepFleet, sweepGapMs } from "../../src/fleet/triggers/sweep.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { newPrefix, simulatedInstance, testConfig, testFleet } from "../support/fleet.js";
 

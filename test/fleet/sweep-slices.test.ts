@@ -1,6 +1,6 @@
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PHASES, phasesOf, slicePlan, slotAt } from "../../src/fleet/sweep-slices.js";
+import { PHASES, phasesOf, slicePlan, slotAt } from "../../src/fleet/triggers/sweep-slices.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { RETIRED_SLICE_QUEUE, createQueues, redisTarget } from "../../src/queues.js";

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PHASES, phasesOf, slicePlan, slotAt, sweepSlot } from "../../src/fleet/sweep-slices.js";
+import { PHASES, phasesOf, slicePlan, slotAt, sweepSlot } from "../../src/fleet/triggers/sweep-slices.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { simulatedInstance, testFleet, waitFor } from "../support/fleet.js";
 

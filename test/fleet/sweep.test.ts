@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { updateInstance } from "../../src/fleet/instances.js";
+import { updateInstance } from "../../src/fleet/instances/instances.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { reauthSchedulerId } from "../../src/queues.js";
-import { reauthInstance, sweepFleet } from "../../src/fleet/sweep.js";
+import { reauthInstance, sweepFleet } from "../../src/fleet/triggers/sweep.js";
 import { newPrefix, simulatedInstance, testFleet } from "../support/fleet.js";
 
 let sim: Simulator;

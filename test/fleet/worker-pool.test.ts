@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretBox } from "../../src/secrets.js";
 import { startSimulator, type Simulator, type Script } from "../../src/simulator/index.js";
-import { addInstance } from "../../src/fleet/instances.js";
-import { cancelSession, enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { cancelSession, enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newIdInstance, newPrefix, newToken, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";
 

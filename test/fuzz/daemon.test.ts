@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
-import { addOperator } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession, type SessionView } from "../../src/fleet/sessions.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession, type SessionView } from "../../src/fleet/sessions/sessions.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { verified, type Hook } from "../e2e/support.js";
 import { newIdInstance, newToken, startTestDaemon, waitFor } from "../support/fleet.js";

@@ -2,7 +2,7 @@ import { deflateSync } from "node:zlib";
 import fc from "fast-check";
 import QRCode from "qrcode";
 import { MAX_FRAME_BYTES, MAX_QR_SIDE } from "../../src/greenapi/frames.js";
-import { pngChunk, PNG_SIGNATURE } from "../../src/png.js";
+import { pngChunk, PNG_SIGNATURE } from "../../src/lib/png.js";
 import { withTextChunk } from "../../src/simulator/png-text.js";
 
 /**

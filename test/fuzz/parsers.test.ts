@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { qrTextOf } from "../../src/cli/qr-terminal.js";
 import { MAX_QR_SIDE, parseFrame, type QrFrame } from "../../src/greenapi/frames.js";
 import { enlargeQr } from "../../src/notify/qr-image.js";
-import { pngSize, readGrey8 } from "../../src/png.js";
+import { pngSize, readGrey8 } from "../../src/lib/png.js";
 import { expectBounded, turn, watch } from "./bounds.js";
 import { bombs, goodPngs, hostileFrame, mutatedPng, runs } from "./hostile.js";
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseFrame } from "../../src/greenapi/frames.js";
 import { enlargeQr } from "../../src/notify/qr-image.js";
-import { pngChunk } from "../../src/png.js";
+import { pngChunk } from "../../src/lib/png.js";
 import { frame, start } from "../greenapi/fixtures.js";
 import { goodPngs } from "./hostile.js";
 

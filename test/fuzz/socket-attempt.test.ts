@@ -4,7 +4,7 @@ import { MAX_QR_SIDE } from "../../src/greenapi/frames.js";
 import { runSocketAttempt } from "../../src/greenapi/socket-attempt.js";
 import { connectorFor } from "../../src/greenapi/socket.js";
 import type { AttemptOutcome, QrImage } from "../../src/greenapi/types.js";
-import { pngSize } from "../../src/png.js";
+import { pngSize } from "../../src/lib/png.js";
 import { expectBounded, watch } from "./bounds.js";
 import { goodPngs, runs } from "./hostile.js";
 import { scriptOf, startHostileProvider, TERMINALS, type HostileProvider, type Script } from "./hostile-provider.js";

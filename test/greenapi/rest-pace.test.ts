@@ -3,10 +3,10 @@ import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ProviderRateLimitedError } from "../../src/greenapi/errors.js";
 import { createGreenApiClient, type GreenApiClientOptions } from "../../src/greenapi/rest.js";
-import { providerPace } from "../../src/fleet/provider-pace.js";
+import { providerPace } from "../../src/fleet/provider/provider-pace.js";
 import { createLogger } from "../../src/log.js";
 import { createRedis, redisTarget } from "../../src/queues.js";
-import { retryAfterMs } from "../../src/retry-after.js";
+import { retryAfterMs } from "../../src/lib/retry-after.js";
 import { newIdInstance, testConfig, waitFor } from "../support/fleet.js";
 import { json, startProvider, type StandInProvider } from "./provider.js";
 

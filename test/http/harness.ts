@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
 import { Registry } from "prom-client";
 import { buildHttpApp } from "../../src/http/app.js";
-import { observeFleet } from "../../src/fleet/observe.js";
+import { observeFleet } from "../../src/fleet/observe/observe.js";
 import { newPrefix, testFleet } from "../support/fleet.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openFleet } from "../../src/fleet/runtime.js";
+import { openFleet } from "../../src/wiring/runtime.js";
 import { buildHttpApp } from "../../src/http/app.js";
 import { toApiError } from "../../src/http/errors.js";
 import { createLogger } from "../../src/log.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addOperator } from "../../src/fleet/operators.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { simulatedInstance, testFleet, waitFor } from "../support/fleet.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";

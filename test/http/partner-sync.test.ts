@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { observeFleet } from "../../src/fleet/observe.js";
+import { observeFleet } from "../../src/fleet/observe/observe.js";
 import { buildHttpApp } from "../../src/http/app.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { newIdInstance, newPrefix, newToken, testFleet } from "../support/fleet.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordInstanceStates } from "../../src/fleet/instance-state.js";
+import { recordInstanceStates } from "../../src/fleet/instances/instance-state.js";
 import { newIdInstance, waitFor } from "../support/fleet.js";
 import { ADMIN_TOKEN } from "./harness.js";
 import { nowS, startHookedHttp, stateChanged, type HookedInstance } from "./provider-hooks.js";

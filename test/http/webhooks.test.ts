@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WebhookReport } from "../../src/fleet/webhook-setup.js";
+import type { WebhookReport } from "../../src/fleet/instances/webhook-setup.js";
 import { createLogger } from "../../src/log.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { Registry } from "prom-client";
 import type { FastifyInstance } from "fastify";
-import { observeFleet } from "../../src/fleet/observe.js";
+import { observeFleet } from "../../src/fleet/observe/observe.js";
 import { buildHttpApp } from "../../src/http/app.js";
 import { newPrefix, simulatedInstance, testFleet } from "../support/fleet.js";
 import { Recorder } from "./harness.js";

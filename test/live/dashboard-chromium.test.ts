@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fleetStatus } from "../../src/fleet/status.js";
+import { fleetStatus } from "../../src/fleet/observe/status.js";
 import { ADMIN_TOKEN, startHttp, type TestFleet } from "../http/harness.js";
 import { waitFor } from "../support/fleet.js";
 import { insertMixedFleet, runningSession, type MixedFleet } from "../support/mixed-fleet.js";

@@ -3,7 +3,7 @@ import { qrTextOfPixels } from "../../src/cli/qr-terminal.js";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cancelSession } from "../../src/fleet/sessions.js";
+import { cancelSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { newPrefix, startTestDaemon, waitFor } from "../support/fleet.js";

@@ -1,7 +1,7 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { registerLivePage } from "../../src/http/live.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
 import { testFleet } from "../support/fleet.js";
 import { liveInstance, liveLink, markLinked, pagePost, tamper, useLiveRoutes } from "./support.js";
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import QRCode from "qrcode";
 import { describe, expect, it } from "vitest";
-import { cancelSession } from "../../src/fleet/sessions.js";
+import { cancelSession } from "../../src/fleet/sessions/sessions.js";
 import { endedSession, liveInstance, liveLink, markLinked, pagePost, readEvents, sessionsOf, tamper, useLiveRoutes } from "./support.js";
 
 const h = useLiveRoutes();

@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { SessionStatus } from "../../src/db.js";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { recordInstanceState } from "../../src/fleet/instance-state.js";
-import { addInstance, type InstanceView } from "../../src/fleet/instances.js";
+import { recordInstanceState } from "../../src/fleet/instances/instance-state.js";
+import { addInstance, type InstanceView } from "../../src/fleet/instances/instances.js";
 import { registerLivePage } from "../../src/http/live.js";
 import { signLiveToken } from "../../src/notify/live-link.js";
 import type { Script, Simulator } from "../../src/simulator/index.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addOperator, assign, getOperator } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { addOperator, assign, getOperator } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { simulatedInstance, startTestDaemon, waitFor } from "../support/fleet.js";

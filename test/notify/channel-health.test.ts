@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enableChannel, retryDelivery, retryFailedDeliveries } from "../../src/fleet/deliveries.js";
+import { enableChannel, retryDelivery, retryFailedDeliveries } from "../../src/fleet/operators/deliveries.js";
 import { ChannelHealth } from "../../src/notify/channel-health.js";
 import { sendDelivery } from "../../src/notify/deliver.js";
 import { createMailer, type Mailer } from "../../src/notify/email.js";

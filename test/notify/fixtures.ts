@@ -5,7 +5,7 @@ import { pino } from "pino";
 import QRCode from "qrcode";
 import { afterAll } from "vitest";
 import { openDatabase, type Db, type SessionStatus, type SessionTrigger, type Sql } from "../../src/db.js";
-import { addOperator, assign, removeOperator } from "../../src/fleet/operators.js";
+import { addOperator, assign, removeOperator } from "../../src/fleet/operators/operators.js";
 import { recordEvent, type RecordEventInput } from "../../src/notify/outbox.js";
 import type { DeliverDeps } from "../../src/notify/deliver.js";
 import { DeliveryRecorder } from "../../src/notify/recorder.js";

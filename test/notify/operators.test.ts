@@ -8,7 +8,7 @@ import {
   listOperators,
   removeOperator,
   unassign,
-} from "../../src/fleet/operators.js";
+} from "../../src/fleet/operators/operators.js";
 import { ConflictError, FleetError, NotFoundError, ValidationError } from "../../src/fleet/errors.js";
 import { testDb } from "../support/db.js";
 import { box, cleanupOperators, makeInstance, uid } from "./fixtures.js";

@@ -1,10 +1,10 @@
 import { createCipheriv, randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { addInstance } from "../../src/fleet/instances.js";
-import { rotateKey, SEALED_COLUMNS, type KindReport, type RotationReport } from "../../src/fleet/key-rotation.js";
-import { openLiveLink } from "../../src/fleet/live.js";
-import { addOperator } from "../../src/fleet/operators.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import { rotateKey, SEALED_COLUMNS, type KindReport, type RotationReport } from "../../src/fleet/upkeep/key-rotation.js";
+import { openLiveLink } from "../../src/fleet/triggers/live.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
 import { signLiveToken } from "../../src/notify/live-link.js";
 import { SecretBox } from "../../src/secrets.js";
 import { newIdInstance, newToken, testFleet, waitFor } from "../support/fleet.js";

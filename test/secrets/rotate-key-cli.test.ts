@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
-import { addInstance } from "../../src/fleet/instances.js";
-import type { RotationReport } from "../../src/fleet/key-rotation.js";
-import { addOperator } from "../../src/fleet/operators.js";
+import { addInstance } from "../../src/fleet/instances/instances.js";
+import type { RotationReport } from "../../src/fleet/upkeep/key-rotation.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
 import { SecretBox } from "../../src/secrets.js";
 import { cliRunner, noStack } from "../cli/run.js";
 import { newIdInstance, newToken, testFleet } from "../support/fleet.js";

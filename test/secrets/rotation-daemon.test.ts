@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rotateKey } from "../../src/fleet/key-rotation.js";
-import { addOperator, assign } from "../../src/fleet/operators.js";
-import { enqueueSession, showSession } from "../../src/fleet/sessions.js";
+import { rotateKey } from "../../src/fleet/upkeep/key-rotation.js";
+import { addOperator, assign } from "../../src/fleet/operators/operators.js";
+import { enqueueSession, showSession } from "../../src/fleet/sessions/sessions.js";
 import { SecretBox } from "../../src/secrets.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import { createDatabase, dropDatabase } from "../../scripts/databases.js";
-import { createDb, type Db } from "../../src/db.js";
+import { openDatabase, type Db } from "../../src/db.js";
 
 export function testDb(): Db {
-  return createDb(process.env.DATABASE_URL!, 5);
+  return openDatabase(process.env.DATABASE_URL!, 5).db;
 }
 
 /** A brand-new empty database for tests of migration itself; dropped by the returned function. */

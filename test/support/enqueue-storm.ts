@@ -1,8 +1,8 @@
 // Child process of the enqueue-storm test: N concurrent enqueues of one instance, prints the session ids.
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
-import { openFleet } from "../../src/fleet/runtime.js";
-import { enqueueSession } from "../../src/fleet/sessions.js";
+import { openFleet } from "../../src/wiring/runtime.js";
+import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
 
 const [instance, count] = process.argv.slice(2);
 const ctx = openFleet(loadConfig(), createLogger({ level: "silent" }));

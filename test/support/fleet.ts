@@ -1,10 +1,10 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
-import { openFleet } from "../../src/fleet/runtime.js";
+import { openFleet } from "../../src/wiring/runtime.js";
 import { startDaemon, type Daemon } from "../../workers/daemon.js";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addInstance, type InstanceView } from "../../src/fleet/instances.js";
+import { addInstance, type InstanceView } from "../../src/fleet/instances/instances.js";
 import type { RedisClient } from "../../src/queues.js";
 import type { Script, Simulator } from "../../src/simulator/index.js";
 

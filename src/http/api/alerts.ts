@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { listAlerts } from "../../fleet/alert-list.js";
+import { listAlerts } from "../../fleet/instances/alert-list.js";
 import type { FleetContext } from "../../fleet/context.js";
 import { plainText } from "../../fleet/validate.js";
 import { limit } from "../input.js";

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
-import { enableChannel, retryDelivery, retryFailedDeliveries } from "../../fleet/deliveries.js";
+import { enableChannel, retryDelivery, retryFailedDeliveries } from "../../fleet/operators/deliveries.js";
 import { idParams } from "../input.js";
 import { errorResponses, zodRoutes } from "./route-schema.js";
 

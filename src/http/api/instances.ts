@@ -2,15 +2,15 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ConfigError } from "../../config.js";
 import { FleetError } from "../../fleet/errors.js";
-import { syncPartnerAccount } from "../../fleet/partner-sync.js";
+import { syncPartnerAccount } from "../../fleet/partner/partner-sync.js";
 import { GreenApiError } from "../../greenapi/errors.js";
-import { importInstances } from "../../fleet/import.js";
-import { showInstanceWithAlerts } from "../../fleet/alert-list.js";
-import { addInstance, listInstances, removeInstance, updateInstance } from "../../fleet/instances.js";
+import { importInstances } from "../../fleet/instances/import.js";
+import { showInstanceWithAlerts } from "../../fleet/instances/alert-list.js";
+import { addInstance, listInstances, removeInstance, updateInstance } from "../../fleet/instances/instances.js";
 import type { FleetContext } from "../../fleet/context.js";
-import { enqueueSession } from "../../fleet/sessions.js";
-import { reviewWebhooks } from "../../fleet/webhook-setup.js";
-import { instanceUpdateSchema, newInstanceSchema } from "../../fleet/instance-input.js";
+import { enqueueSession } from "../../fleet/sessions/sessions.js";
+import { reviewWebhooks } from "../../fleet/instances/webhook-setup.js";
+import { instanceUpdateSchema, newInstanceSchema } from "../../fleet/instances/instance-input.js";
 import { limit, refParams } from "../input.js";
 import { checkedInHandler, errorResponses, listOf, record, zodRoutes } from "./route-schema.js";
 import { session } from "./sessions.js";
@@ -61,7 +61,7 @@ const instance = record("instance", {
   lastState: z.string().nullable().describe("the provider's last known state, e.g. authorized or notAuthorized"),
 });
 
-/** Documents the body; the import reads and checks it row by row itself (src/fleet/import.ts). */
+/** Documents the body; the import reads and checks it row by row itself (src/fleet/instances/import.ts). */
 const importBody = checkedInHandler(
   z
     .union([z.string().describe("CSV with a header row"), z.array(z.record(z.string(), z.unknown()))])

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
-import { resolveInstance } from "../../fleet/instances.js";
-import { addChannel, addOperator, assign, channelSchema, getOperator, listOperators, operatorSchema, removeOperator, unassign } from "../../fleet/operators.js";
+import { resolveInstance } from "../../fleet/instances/instances.js";
+import { addChannel, addOperator, assign, channelSchema, getOperator, listOperators, operatorSchema, removeOperator, unassign } from "../../fleet/operators/operators.js";
 import { parseInput, refParams } from "../input.js";
 import { errorResponses, listOf, record, zodRoutes } from "./route-schema.js";
 

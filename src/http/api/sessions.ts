@@ -1,13 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
-import { listDeliveries } from "../../fleet/deliveries.js";
-import { cancelSession, enqueueSessions, listSessions, showSession } from "../../fleet/sessions.js";
-import { fleetStatus } from "../../fleet/status.js";
+import { listDeliveries } from "../../fleet/operators/deliveries.js";
+import { cancelSession, enqueueSessions, listSessions, showSession } from "../../fleet/sessions/sessions.js";
+import { fleetStatus } from "../../fleet/observe/status.js";
 import { idParams, limit } from "../input.js";
 import { plainText } from "../../fleet/validate.js";
 import { errorResponses, zodRoutes, listOf, record } from "./route-schema.js";
-import { uuidSchema } from "../../uuid.js";
+import { uuidSchema } from "../../lib/uuid.js";
 
 const sessionsQuery = z
   .object({ instance: plainText(200).optional(), status: plainText(64).optional(), limit: limit(10_000) })
