@@ -1,7 +1,8 @@
 import type { QrTransport, SessionStatus, SessionTrigger } from "../../db.js";
 import type { FailureReason, AttemptOutcome } from "../../greenapi/types.js";
 import { maskSecrets } from "../../log.js";
-import { storedPayload, wants } from "../../notify/outbox.js";
+import { kindsWanting } from "../../notify/kinds/index.js";
+import { storedPayload } from "../../notify/outbox.js";
 import { recipientsSql } from "../../notify/routing.js";
 import type { EventType } from "../../notify/types.js";
 import { backoffDelayMs } from "./backoff.js";
@@ -185,7 +186,7 @@ function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: Att
       ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
     },
   };
-  return { type, payload: storedPayload(input), emailWanted: wants("email", input) };
+  return { type, payload: storedPayload(input), kinds: kindsWanting(input) };
 }
 
 /** An attempt's QR codes, counted when it ends (not per image: that row would be written hundreds of times a second). */
@@ -222,7 +223,7 @@ const FINISH_SQL = `
     INSERT INTO "Delivery" (id, "eventId", "channelId", "nextTryAt", "createdAt", "updatedAt")
     SELECT gen_random_uuid(), ev.id, r.id, now() + $19::int * interval '1 millisecond', now(), now()
     FROM ev CROSS JOIN LATERAL ${recipientsSql("$12::uuid", "$3::int", "$18::int")} r
-    WHERE r.kind = 'webhook' OR $17::boolean
+    WHERE r.kind::text = ANY($17::text[])
     RETURNING id, "channelId"
   )
   SELECT (SELECT count(*) FROM s)::int AS ours, (SELECT id FROM ev) AS event_id, (SELECT created_ms FROM ev) AS created_ms,
@@ -258,14 +259,14 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: At
   const attemptOutcome = outcome.kind === "failed" ? `failed:${outcome.reason}` : outcome.kind;
   const authorized = outcome.kind === "authorized" ? outcome : null;
   const { rows } = await ctx.sql.query<{ ours: number; event_id: string | null; created_ms: number | null; deliveries: Array<[string, string]> }>({
-    name: "qrfleet-finish-v2",
+    name: "qrfleet-finish-v3",
     text: FINISH_SQL,
     values: [
       session.id, claim.runId, session.attempt, attemptOutcome, err.errorCode, err.error, d.status,
       d.next?.attempt ?? null, d.next?.dueAt ?? null,
       authorized && authorized.accountData !== undefined ? JSON.stringify(authorized.accountData) : null, authorized?.phone ?? null,
       instance.id, change.linked, change.attention,
-      ev?.type ?? null, ev ? JSON.stringify(ev.payload) : null, ev?.emailWanted ?? false, ctx.config.QRFLEET_ESCALATE_AFTER, leaseMs,
+      ev?.type ?? null, ev ? JSON.stringify(ev.payload) : null, ev?.kinds ?? [], ctx.config.QRFLEET_ESCALATE_AFTER, leaseMs,
     ],
   });
   const row = rows[0]!;

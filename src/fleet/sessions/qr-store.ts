@@ -3,6 +3,7 @@ import type { Sql } from "../../db.js";
 import type { QrImage } from "../../greenapi/types.js";
 import { SUPERSEDED } from "../../notify/dispatcher.js";
 import { recipientsSql } from "../../notify/routing.js";
+import { KINDS_ENDED_BY_A_NEWER_QR, kindsWanting } from "../../notify/kinds/index.js";
 
 /**
  * The per-QR write: hundreds a second at fleet scale. Each batch is one statement that fences
@@ -44,6 +45,10 @@ export interface QrStoreOptions {
   onError?(err: unknown, items: number, willRetry: boolean): void;
 }
 
+/** Which kinds of channel hear of an attempt's first QR, and of the ones after it (notify/kinds). */
+const FIRST_QR_KINDS = kindsWanting({ type: "qr.updated", firstOfAttempt: true });
+const LATER_QR_KINDS = kindsWanting({ type: "qr.updated", firstOfAttempt: false });
+
 /**
  * Written so that no step joins two CTEs: their row counts are unknown to the planner, which then
  * picks nested loops, and at 500 images a batch those made the statement ten times slower. Ids are
@@ -81,11 +86,11 @@ const STORE_SQL = `
   ), del AS (
     INSERT INTO "Delivery" (id, "eventId", "channelId", status, "lastError", "nextTryAt", "createdAt", "updatedAt")
     SELECT gen_random_uuid(), f.event_id, r.id,
-      CASE WHEN f.superseded AND r.kind = 'webhook' THEN 'expired' ELSE 'pending' END::"DeliveryStatus",
-      CASE WHEN f.superseded AND r.kind = 'webhook' THEN '${SUPERSEDED}' END,
+      CASE WHEN f.superseded AND r.kind::text = ANY($17::text[]) THEN 'expired' ELSE 'pending' END::"DeliveryStatus",
+      CASE WHEN f.superseded AND r.kind::text = ANY($17::text[]) THEN '${SUPERSEDED}' END,
       now() + $11::int * interval '1 millisecond', now(), now()
     FROM fresh f CROSS JOIN LATERAL ${recipientsSql("f.instance_id", "f.attempt", "$10::int")} r
-    WHERE r.kind = 'webhook' OR f.first
+    WHERE r.kind::text = ANY(CASE WHEN f.first THEN $15::text[] ELSE $16::text[] END)
     RETURNING id, "eventId" AS event_id, "channelId" AS channel_id, status::text
   )
   SELECT 's' AS row, id AS session_id, NULL::int AS k, NULL::int AS sequence, NULL::uuid AS event_id, NULL::boolean AS first,
@@ -155,7 +160,7 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
   const lastOf = new Map<string, number>();
   items.forEach((q, i) => lastOf.set(q.sessionId, i));
   const { rows } = await sql.query<Row>({
-    name: "qrfleet-store-qr-v4",
+    name: "qrfleet-store-qr-v5",
     text: STORE_SQL,
     values: [
       items.map((q) => q.sessionId),
@@ -172,6 +177,9 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
       at,
       pngs.map((png) => png.length),
       items.map((q) => q.first),
+      FIRST_QR_KINDS,
+      LATER_QR_KINDS,
+      KINDS_ENDED_BY_A_NEWER_QR,
     ],
   });
   const held = new Set<string>();
