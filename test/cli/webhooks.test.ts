@@ -78,9 +78,9 @@ describe("qrfleet instance webhooks", { timeout: 60_000 }, () => {
     // What every daemon hears: each new token is announced, so their webhook caches accept it at once.
     const announced: string[] = [];
     const listener = createRedis(redisTarget(ctx.config));
-    await listener.subscribe(instanceChangesChannel(ctx.queues.prefix));
+    await listener.subscribe(instanceChangesChannel(qrfleet.prefix));
     listener.on("message", (_channel: string, message: string) => announced.push(...(JSON.parse(message) as string[])));
-    const out = await qrfleet(["instance", "webhooks", "--apply", "--json"], { ...env, QRFLEET_REDIS_PREFIX: ctx.config.QRFLEET_REDIS_PREFIX });
+    const out = await qrfleet(["instance", "webhooks", "--apply", "--json"], env);
     listener.disconnect();
     expect(out.code).toBe(1);
     expect(noStack(out.stderr)).toBe(true);
