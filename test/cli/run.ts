@@ -20,6 +20,8 @@ export interface CliRunner {
   json<T = unknown>(args: string[]): Promise<T>;
   /** Starts the command and returns it while it runs (for signals). */
   start(args: string[]): { result: Promise<CliResult>; output: () => string; signal: (s: NodeJS.Signals) => void };
+  /** The Redis key prefix the commands run with. */
+  prefix: string;
 }
 
 /** Deletes what the commands of one test file left in Redis under its prefix. */
@@ -58,6 +60,7 @@ export function cliRunner(): CliRunner {
   };
   const run = ((args: string[], env?: Record<string, string>, input?: string) => start(args, env, input).result) as CliRunner;
   run.start = (args) => start(args);
+  run.prefix = prefix;
   run.json = async <T>(args: string[]) => {
     const r = await run([...args, "--json"]);
     if (r.code !== 0) throw new Error(`qrfleet ${args.join(" ")} exited ${r.code}: ${r.stderr}`);

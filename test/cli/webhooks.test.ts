@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
 import type { WebhookReport } from "../../src/fleet/instances/webhook-setup.js";
+import { instanceChangesChannel } from "../../src/fleet/instances/instance-changes.js";
 import { createLogger } from "../../src/log.js";
+import { createRedis, redisTarget } from "../../src/queues.js";
 import { startSimulator, type Script, type Simulator } from "../../src/simulator/index.js";
 import { newToken, simulatedInstance, testFleet } from "../support/fleet.js";
 import { cliRunner, noStack } from "./run.js";
@@ -11,8 +13,9 @@ import { cliRunner, noStack } from "./run.js";
 const qrfleet = cliRunner();
 const HOOK = "https://qrfleet.example.test/hooks/greenapi";
 const FOREIGN = "https://crm-user:crm-PASSWORD@crm.example.test/green/in?key=crm-QUERYSECRET";
-// The CLI's own pace (one call a second per instance and method) against the simulator's limit of the same.
-const env = { QRFLEET_PUBLIC_URL: "https://qrfleet.example.test", QRFLEET_SETTINGS_VERIFY_AFTER_MS: "300", QRFLEET_PROVIDER_CALL_INTERVAL_MS: "1000" };
+// The CLI's pace, one call per instance and method every 1.5 s, against the simulator's limit of one a second (950 ms):
+// a margin wide enough for a loaded machine's delays, so a 429 here says the pace was not kept.
+const env = { QRFLEET_PUBLIC_URL: "https://qrfleet.example.test", QRFLEET_SETTINGS_VERIFY_AFTER_MS: "300", QRFLEET_PROVIDER_CALL_INTERVAL_MS: "1500" };
 
 let sim: Simulator;
 let ctx: ReturnType<typeof testFleet>;
@@ -73,7 +76,13 @@ describe("qrfleet instance webhooks", { timeout: 60_000 }, () => {
   });
 
   it("applies only where unset or incomplete, skips an open session, reads each change back and reports the one that did not stick", async () => {
+    // What every daemon hears: each new token is announced, so their webhook caches accept it at once.
+    const announced: string[] = [];
+    const listener = createRedis(redisTarget(ctx.config));
+    await listener.subscribe(instanceChangesChannel(qrfleet.prefix));
+    listener.on("message", (_channel: string, message: string) => announced.push(...(JSON.parse(message) as string[])));
     const out = await qrfleet(["instance", "webhooks", "--apply", "--json"], env);
+    listener.disconnect();
     expect(out.code).toBe(1);
     expect(noStack(out.stderr)).toBe(true);
     const report = JSON.parse(out.stdout) as WebhookReport;
@@ -81,6 +90,7 @@ describe("qrfleet instance webhooks", { timeout: 60_000 }, () => {
       blank: "applied", mine: "unchanged", half: "applied", customer: "skipped_foreign", busy: "skipped_session", liar: "not_applied", refused: undefined,
     });
     expect(report.totals).toMatchObject({ applied: 2, not_applied: 1, skipped_session: 1, skipped_foreign: 1, unchanged: 1, error: 1 });
+    expect(announced.sort()).toEqual([ids.blank, ids.half, ids.liar].sort());
 
     for (const name of ["blank", "half"]) {
       const inst = await ctx.db.instance.findFirstOrThrow({ where: { idInstance: ids[name] } });

@@ -4,6 +4,7 @@ import { GreenApiError } from "../../greenapi/errors.js";
 import { maskSecrets } from "../../log.js";
 import type { FleetContext } from "../context.js";
 import { FleetError } from "../errors.js";
+import { announceInstanceChanges } from "./instance-changes.js";
 import {
   fleetHookUrl, hasOpenSession, newWebhookToken, pointAtFleet, readSettings, WEBHOOK_SETUPS,
   type SettingsInstance, type WebhookSetup,
@@ -109,10 +110,11 @@ async function setRow(ctx: FleetContext, inst: Candidate, row: WebhookRow, signa
     return null;
   }
   const token = newWebhookToken();
-  // Sealed before the call: a token the provider may already send back is one the fleet knows.
+  // Sealed and announced to every daemon before the call: a token the provider may already send back is one the fleet knows.
   const sealed = ctx.box.seal(token);
   await ctx.db.instance.update({ where: { id: inst.id }, data: { webhookTokenCiphertext: sealed } });
   inst.webhookTokenCiphertext = sealed;
+  await announceInstanceChanges(ctx, [inst.idInstance]);
   try {
     const saved = await pointAtFleet(ctx, inst, token, signal);
     row.result = saved ? undefined : "refused";
