@@ -10,6 +10,8 @@ export interface BenchArgs {
   floor: boolean;
   windowMs: number;
   start: "sweep" | "enqueue";
+  /** The fleet-wide email operator's mode: digest (its default) or each first QR on its own. */
+  emailMode: "digest" | "immediate";
   /** Seconds after t0 when the first daemon gets SIGKILL; null: never. */
   killAfter: number | null;
   /** Delay added to every chunk each way between the fleet and PostgreSQL; 0: no proxy. */
@@ -89,6 +91,7 @@ function program(): Command {
     .option("--floor", "measure the bare client first, in the same run", false)
     .addOption(new Option("--window-ms <ms>", "scan window of one socket (the provider's is 100000)").argParser(whole(1000, 3_600_000)).default(100_000))
     .addOption(new Option("--start <how>", "who starts the sessions: the daemon's fleet sweep, or `qrfleet enqueue --all-unlinked`").choices(["sweep", "enqueue"]).default("sweep"))
+    .addOption(new Option("--email-mode <mode>", "the fleet-wide email operator: digests (its default) or an email per attempt").choices(["digest", "immediate"]).default("digest"))
     .addOption(new Option("--kill-after <s>", "SIGKILL the first daemon this many seconds after t0").argParser(seconds))
     .addOption(new Option("--pg-latency-ms <ms>", "delay every chunk to and from PostgreSQL by this much").argParser(whole(0, 1000)).default(0))
     .option("--profile", "CPU-profile the first daemon and summarise it", false)

@@ -40,6 +40,9 @@ export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env">,
     // Frames come every rotate-ms: silence is only a fault after three of them go missing.
     QRFLEET_SILENCE_MS: String(Math.max(45_000, 3 * args.rotateMs)),
     QRFLEET_ATTEMPT_MAX_MS: String(args.windowMs + 30_000),
+    // A phase lasts minutes: digests come every 30 s, so a run sees them (the defaults are 2 and 10 min).
+    QRFLEET_DIGEST_WINDOW_MS: "15000",
+    QRFLEET_DIGEST_INTERVAL_MS: "30000",
     ...args.env,
   };
 }
@@ -89,7 +92,8 @@ export async function daemonPhase(run: Run): Promise<PhaseReport & { profile?: s
   const endPhase = teardown.add("end the daemon phase", () => run.peers.call("endPhase", null));
   await importCsv(run, store, "instances", [["apiUrl,idInstance,token", ...instances.map((i) => `${simUrl},${i.idInstance},${i.token}`)].join("\n") + "\n"]);
   await addWebhookOperator(run, store, "/daemon");
-  await cli(["operator", "add", "--name", "bench-email", "--email", "ops@bench.invalid"]);
+  const mail = await cli<{ operator: { channels: Array<{ id: string }> } }>(["operator", "add", "--name", "bench-email", "--email", "ops@bench.invalid"]);
+  if (args.emailMode === "immediate") await cli(["operator", "channel-mode", mail.operator.channels[0]!.id, "immediate"]);
 
   // V8 writes the profile when the process exits: a daemon that --kill-after kills never does, so profile the next one.
   const profiled = args.profile ? { index: args.killAfter === null ? 0 : 1, dir: path.join(run.runDir, "profile") } : null;

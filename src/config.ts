@@ -315,6 +315,13 @@ const schema = z.object({
    * channels are told; a 410 Gone disables it at once. Default: 259200000 ms (3 days)
    */
   QRFLEET_CHANNEL_DISABLE_AFTER_MS: int(1000).default(259_200_000),
+  /**
+   * A channel in digest mode: what it is held back is sent once its oldest event has waited this
+   * long, grouped into one message, in ms. Default: 120000 (2 min)
+   */
+  QRFLEET_DIGEST_WINDOW_MS: int(100).default(120_000),
+  /** The least time between two digests to one channel, in ms. Default: 600000 (10 min) */
+  QRFLEET_DIGEST_INTERVAL_MS: int(100).default(600_000),
 });
 
 export type Config = Readonly<

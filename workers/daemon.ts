@@ -14,6 +14,7 @@ import { ensureSchedulesAtStart } from "../src/fleet/triggers/schedules.js";
 import { checkSizing } from "../src/fleet/observe/sizing.js";
 import { closeStatePoller } from "../src/fleet/triggers/state-sweep.js";
 import { startSweepSlots } from "../src/fleet/triggers/sweep-slices.js";
+import { startDigestCuts } from "../src/fleet/operators/digests.js";
 import { hostBudgetOf } from "../src/fleet/provider/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import type { Logger } from "../src/log.js";
@@ -104,6 +105,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   await ensureSchedulesAtStart(ctx);
   // One slot at a time, so the slots go round the daemons (fleet/triggers/sweep-slices.ts).
   const sweepSlots = startSweepSlots(ctx, workerName, { daemons: () => daemonsAlive });
+  const digests = startDigestCuts(ctx);
   await reconcile(ctx, runs.runsHere);
   const reconcileTimer = setInterval(() => {
     reconcile(ctx, runs.runsHere).catch((err) => log.error({ err }, "reconcile failed"));
@@ -126,6 +128,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await Promise.all([
         ...[notifyWorker, sweepWorker, settingsWorker].map((w) => closeBounded(w, CLOSE_BOUND_MS)),
         bounded(sweepSlots?.stop(CLOSE_BOUND_MS) ?? Promise.resolve(), CLOSE_BOUND_MS * 2),
+        bounded(digests.stop(), CLOSE_BOUND_MS),
       ]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await bounded(closeStatePoller(ctx), CLOSE_BOUND_MS);

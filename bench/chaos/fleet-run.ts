@@ -5,7 +5,7 @@ import path from "node:path";
 import { loadConfig } from "../../src/config.js";
 import type { FleetContext } from "../../src/fleet/context.js";
 import { importInstances } from "../../src/fleet/instances/import.js";
-import { addOperator } from "../../src/fleet/operators/operators.js";
+import { addOperator, setChannelMode } from "../../src/fleet/operators/operators.js";
 import { openFleet } from "../../src/wiring/runtime.js";
 import { enqueueSessions } from "../../src/fleet/sessions/sessions.js";
 import { createLogger } from "../../src/log.js";
@@ -121,7 +121,9 @@ export class FleetRun {
     await importInstances(this.ctx, csv);
     const whsec = `whsec_${randomBytes(32).toString("base64")}`;
     await addOperator(this.ctx, { name: `hooks-${tag}`, webhook: this.receiver.url, webhookSecret: whsec });
-    await addOperator(this.ctx, { name: `mail-${tag}`, email: `ops-${tag}@chaos.invalid` });
+    const mail = await addOperator(this.ctx, { name: `mail-${tag}`, email: `ops-${tag}@chaos.invalid` });
+    // Each email on its own, as an assigned operator gets them: the faults are about that path (a fleet-wide one would get digests).
+    await setChannelMode(this.ctx, mail.operator.channels[0]!.id, "immediate");
     captured.secrets.webhookSecrets.push(whsec);
     this.receiver.trust(whsec);
     if (opts.startDaemons !== false) await this.startDaemons();

@@ -2,8 +2,8 @@ import { Command } from "commander";
 import { enableChannel } from "../fleet/operators/deliveries.js";
 import { resolveInstance } from "../fleet/instances/instances.js";
 import {
-  MAX_TIER, addChannel, addOperator, assign, getOperator, listOperators, removeOperator, unassign,
-  type AddedChannel, type AddedOperator, type Assignment, type ChannelInput, type OperatorView,
+  CHANNEL_MODES, MAX_TIER, addChannel, addOperator, assign, getOperator, listOperators, removeOperator, setChannelMode, unassign,
+  type AddedChannel, type AddedOperator, type Assignment, type ChannelInput, type ChannelView, type OperatorView,
 } from "../fleet/operators/operators.js";
 import { withFleet } from "./context.js";
 import { emit, fields, intArg, table, UsageError, when, type Out } from "./output.js";
@@ -15,8 +15,11 @@ interface AddOpts extends Out {
   webhookSecret?: string;
 }
 
+const modeText = (c: ChannelView) => (c.modeSet ? c.mode : `${c.mode} (default)`);
 const channelText = (o: OperatorView) =>
-  o.channels.map((c) => `${c.kind} ${c.address}${c.enabled ? "" : ` (disabled${c.disabledReason ? `: ${c.disabledReason}` : ""})`}`).join(", ") || "-";
+  o.channels
+    .map((c) => `${c.kind} ${c.address} ${modeText(c)}${c.enabled ? "" : ` (disabled${c.disabledReason ? `: ${c.disabledReason}` : ""})`}`)
+    .join(", ") || "-";
 
 export function describeOperator(o: OperatorView): string {
   const assignments = o.assignments.map((a) => `  instance ${a.instanceId} tier ${a.tier}`);
@@ -104,6 +107,18 @@ function enableChannelCommand(): Command {
     });
 }
 
+function channelModeCommand(): Command {
+  return new Command("channel-mode")
+    .description("send a channel each event at once (immediate) or grouped into digests; default: digest for a fleet-wide operator's email, else immediate")
+    .argument("<channel>", "the channel's id (qrfleet operator show lists them)")
+    .argument("<mode>", CHANNEL_MODES.join(" | "))
+    .option("--json", "print JSON")
+    .action(async (channel: string, mode: string, o: Out) => {
+      const view = await withFleet((ctx) => setChannelMode(ctx, channel, mode));
+      emit(o, view, (c) => `channel ${c.id} (${c.kind} ${c.address}): ${modeText(c)}`);
+    });
+}
+
 function listCommand(): Command {
   return new Command("list")
     .description("list operators")
@@ -160,10 +175,11 @@ function unassignCommand(): Command {
 
 export function operatorCommands(): Command[] {
   const operator = new Command("operator")
-    .description("add, list, show and remove operators; enable their channels again")
+    .description("add, list, show and remove operators; enable their channels again, set how they get events")
     .addCommand(addCommand())
     .addCommand(addChannelCommand())
     .addCommand(enableChannelCommand())
+    .addCommand(channelModeCommand())
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(removeCommand());

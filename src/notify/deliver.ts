@@ -3,7 +3,8 @@ import { channelInfo } from "./channels.js";
 import { recordTry, tryDelivery, type DeliveryTry, type TryDeps } from "./delivery-try.js";
 import { CHANNEL_KINDS, type QrCandidates } from "./kinds/index.js";
 import { permanent } from "./send.js";
-import { isEventType, QR_VALIDITY_MS, type EventView, type QrView, type TryResult } from "./types.js";
+import { isEventType, QR_VALIDITY_MS, type DeliveryView, type DigestView, type QrView, type TryResult } from "./types.js";
+import { eventViewOf, EVENT_INCLUDE, loadDigestView } from "./views.js";
 import { isUuid } from "../lib/uuid.js";
 
 /**
@@ -32,6 +33,9 @@ export interface DeliveryResult {
   retryInMs?: number;
 }
 
+/** What a try is shown of an event whose instance was removed: nothing is sent for it. */
+const GONE: DigestView = { id: "", type: "digest", createdAt: new Date(0), data: {}, items: [] };
+
 /** A job may fire a little early (clocks of Redis and this host differ); that is not a second run. */
 const EARLY_TOLERANCE_MS = 1000;
 
@@ -44,11 +48,11 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   if (held !== true) return held;
   const waitMs = handOffWaitMs(deps, d, now);
   if (waitMs > 0) return { status: "retry", retryInMs: waitMs };
-  const view = toView(d);
+  const view = d.event.type === "digest" ? await loadDigestView(deps.db, d.id, d.event) : eventViewOf(d.event);
   const t: DeliveryTry = {
-    deliveryId: d.id, channel: channelInfo(deps.send.box, d.channel), view, tries: d.tries, qrs: () => storedQrs(deps.db, view), receivedAt: null,
+    deliveryId: d.id, channel: channelInfo(deps.send.box, d.channel), view: view ?? GONE, tries: d.tries, qrs: () => storedQrs(deps.db, view), receivedAt: null,
   };
-  const refused = refusal(d);
+  const refused = view ? refusal(d) : permanent("its instance is gone");
   const outcome = refused ? await recordTry(deps, t, refused, null, now) : await tryDelivery(deps, t, now);
   return outcome.status === "retry" ? { status: "retry", retryInMs: outcome.retryInMs } : { status: outcome.status };
 }
@@ -71,14 +75,7 @@ function load(db: Db, id: string) {
     where: { id },
     include: {
       channel: { select: { id: true, kind: true, address: true, secretCiphertext: true, enabled: true, failingSince: true } },
-      event: {
-        include: {
-          instance: { select: { id: true, idInstance: true, label: true, expectedPhone: true } },
-          session: {
-            select: { id: true, trigger: true, status: true, attempt: true, maxAttempts: true, phone: true, errorCode: true, error: true },
-          },
-        },
-      },
+      event: { include: EVENT_INCLUDE },
     },
   });
 }
@@ -104,26 +101,10 @@ export const handOffResultMs = (leaseMs: number) => 2 * leaseMs;
 
 const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.send.webhookTimeoutMs + 30_000);
 
-/** The row's event as senders see it; one of a type this version does not know is failed as a session.failed would be. */
-function toView(d: Loaded): EventView {
-  const e = d.event;
-  const data = e.payload !== null && typeof e.payload === "object" && !Array.isArray(e.payload) ? (e.payload as Record<string, unknown>) : {};
-  return {
-    id: e.id,
-    type: isEventType(e.type) ? e.type : "session.failed",
-    createdAt: e.createdAt,
-    attempt: e.attempt,
-    qrSequence: e.qrSequence,
-    data,
-    instance: e.instance,
-    session: e.session,
-  };
-}
-
 /** The images a qr.updated may show, as stored: the one it announced and its attempt's newest. */
-async function storedQrs(db: Db, view: EventView): Promise<QrCandidates> {
-  const s = view.session;
-  if (!s || s.status !== "running" || s.attempt !== view.attempt) return { open: false, announced: null, latest: null };
+async function storedQrs(db: Db, view: DeliveryView | null): Promise<QrCandidates> {
+  const s = view?.type === "digest" ? null : view?.session;
+  if (!view || view.type === "digest" || !s || s.status !== "running" || s.attempt !== view.attempt) return { open: false, announced: null, latest: null };
   const select = { png: true, sequence: true, receivedAt: true } as const;
   const latest = await db.qrCode.findFirst({ where: { sessionId: s.id, attempt: s.attempt }, orderBy: { sequence: "desc" }, select });
   const announced =

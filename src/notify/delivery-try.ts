@@ -5,7 +5,7 @@ import { CHANNEL_KINDS, type Freshness, type QrCandidates } from "./kinds/index.
 import type { DeliveryRecorder, TryRecord } from "./recorder.js";
 import { afterTry, type RetryPolicy } from "./schedule.js";
 import type { SendDeps } from "./send.js";
-import type { EventType, EventView, TryResult } from "./types.js";
+import type { DeliveryView, EventType, TryResult } from "./types.js";
 
 /**
  * One try of one delivery, the only one there is: the first try straight after the commit
@@ -40,7 +40,7 @@ export interface DeliveryReport {
 export interface DeliveryTry {
   deliveryId: string;
   channel: ChannelInfo;
-  view: EventView;
+  view: DeliveryView;
   /** Tries made before this one. */
   tries: number;
   /** For a `qr.updated`: the images it may show, asked right before sending. */

@@ -1,7 +1,7 @@
 import { maskSecrets } from "../log.js";
 import { alertMessage, recoveredMessage } from "./alert-content.js";
 import { enlargeQr } from "./qr-image.js";
-import type { Block } from "./email-block.js";
+import { dateTime, oneLine, renderHtml, renderText, type Block } from "./email-block.js";
 import type { EventView, QrView } from "./types.js";
 
 /**
@@ -57,6 +57,11 @@ export function composeNotice(notice: Notice): ComposedEmail {
   const blocks: Block[] = [...notice.paragraphs.map((p) => ({ p })), { small: "You get this because you are an operator in qrfleet." }];
   const headers = { "X-Qrfleet-Event": "channel.disabled" };
   return { headers, subject: oneLine(notice.subject), text: renderText(blocks), html: renderHtml(notice.subject, blocks), attachments: [] };
+}
+
+/** What the event's own email would say in its subject line: a digest's line for it. */
+export function eventSummary(event: EventView): string {
+  return oneLine(messageFor(event, { liveUrl: null, liveExpiresAt: null, qr: null }, []).subject);
 }
 
 function messageFor(event: EventView, ctx: EmailContext, attachments: EmailAttachment[]): { subject: string; blocks: Block[] } {
@@ -184,7 +189,8 @@ function shortName(event: EventView): string {
   return event.instance.label?.trim() || event.instance.idInstance;
 }
 
-function longName(event: EventView): string {
+/** The instance as a message names it: the label with the idInstance. */
+export function longName(event: EventView): string {
   const label = event.instance.label?.trim();
   return label ? `"${label}" (${event.instance.idInstance})` : event.instance.idInstance;
 }
@@ -192,53 +198,3 @@ function longName(event: EventView): string {
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const phone = (v: string | null): string => (v === null ? "an unknown number" : /^\d+$/.test(v) ? `+${v}` : v);
-const clock = (d: Date): string => `${d.toISOString().slice(11, 19)} UTC`;
-const dateTime = (d: Date): string => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
-const oneLine = (s: string): string => s.replace(/[\p{Cc}\s]+/gu, " ").trim();
-
-const qrCaption = (validUntil: Date, where: string) =>
-  `${where} is valid until ${clock(validUntil)} — open the live page for the current code.`;
-
-function renderText(blocks: Block[]): string {
-  const main = blocks.filter((b) => !("small" in b));
-  const notes = blocks.flatMap((b) => ("small" in b ? [b.small] : []));
-  const parts = main.map((b) => {
-    if ("p" in b) return b.p;
-    if ("cta" in b) return `${b.cta.label}:\n${b.cta.url}`;
-    if ("qr" in b) return qrCaption(b.qr.validUntil, "The attached QR code");
-    return "";
-  });
-  return [...parts, ["-- ", ...notes].join("\n")].join("\n\n") + "\n";
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-}
-
-function renderHtml(subject: string, blocks: Block[]): string {
-  const body = blocks
-    .map((b) => {
-      if ("p" in b) return `<p style="margin:0 0 16px">${esc(b.p)}</p>`;
-      if ("cta" in b) {
-        return (
-          `<p style="margin:24px 0"><a href="${esc(b.cta.url)}" style="display:inline-block;padding:16px 32px;` +
-          `background:#128c7e;color:#ffffff;font-size:20px;font-weight:bold;text-decoration:none;border-radius:8px">` +
-          `${esc(b.cta.label)}</a></p>` +
-          `<p style="margin:0 0 16px;font-size:12px;color:#555">or copy this link: ${esc(b.cta.url)}</p>`
-        );
-      }
-      if ("qr" in b) {
-        return (
-          `<p style="margin:0 0 4px"><img src="cid:${esc(b.qr.cid)}" width="${b.qr.width}" height="${b.qr.height}" ` +
-          `alt="WhatsApp QR code" style="image-rendering:pixelated;border:1px solid #ddd"></p>` +
-          `<p style="margin:0 0 16px;font-size:14px;color:#333">${esc(qrCaption(b.qr.validUntil, "This QR code"))}</p>`
-        );
-      }
-      return `<p style="margin:24px 0 0;font-size:12px;color:#777">${esc(b.small)}</p>`;
-    })
-    .join("\n");
-  return (
-    `<!doctype html><html><head><meta charset="utf-8"><title>${esc(oneLine(subject))}</title></head>` +
-    `<body style="font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.4;color:#111;max-width:600px">\n${body}\n</body></html>\n`
-  );
-}

@@ -1,9 +1,10 @@
 import nodemailer from "nodemailer";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import { maskSecrets } from "../log.js";
+import { composeDigest } from "./digest-content.js";
 import { composeEmail, composeNotice, type EmailContext, type Notice } from "./email-content.js";
 import { buildMime } from "./mime.js";
-import { truncateBody, type TryResult, type EventView } from "./types.js";
+import { truncateBody, type DigestView, type TryResult, type EventView } from "./types.js";
 
 export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext, type Notice } from "./email-content.js";
 
@@ -19,10 +20,18 @@ export interface NoticeRequest {
   to: string;
 }
 
-export type EmailRequest = EventEmailRequest | NoticeRequest;
+/** A digest to one address: its items carry their live links already. */
+export interface DigestEmailRequest {
+  digest: DigestView;
+  liveExpiresAt: Date;
+  to: string;
+}
+
+export type EmailRequest = EventEmailRequest | NoticeRequest | DigestEmailRequest;
 
 function compose(request: EmailRequest) {
   if ("notice" in request) return composeNotice(request.notice);
+  if ("digest" in request) return composeDigest(request.digest, request.liveExpiresAt);
   return composeEmail(request.view, { liveUrl: request.liveUrl, liveExpiresAt: request.liveExpiresAt, qr: request.qr });
 }
 

@@ -29,7 +29,7 @@ parentPort!.on("message", (message: { id: number; request: EmailRequest } | "clo
   }
   open += 1;
   const { id, request } = message;
-  void mailer.send("notice" in request ? request : { ...request, qr: withBuffer(request.qr) }).then((result) => {
+  void mailer.send("view" in request ? { ...request, qr: withBuffer(request.qr) } : request).then((result) => {
     open -= 1;
     parentPort!.postMessage({ id, result });
     return closeWhenIdle();

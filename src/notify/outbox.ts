@@ -1,7 +1,7 @@
 import type { ChannelKind, Prisma } from "../db.js";
 import { CHANNEL_KINDS, type WantsInput } from "./kinds/index.js";
 import { recipientsSql } from "./routing.js";
-import type { EventType } from "./types.js";
+import type { InstanceEventType } from "./types.js";
 
 /**
  * The outbox: an event and its deliveries are written in the transaction that records what the
@@ -13,7 +13,7 @@ import type { EventType } from "./types.js";
 export type Tx = Prisma.TransactionClient;
 
 export interface RecordEventInput {
-  type: EventType;
+  type: InstanceEventType;
   instanceId: string;
   sessionId: string | null;
   /** The session's attempt; null for an event about the instance itself. */
@@ -47,9 +47,11 @@ export interface RoutingOptions {
 interface Recipient {
   channelId: string;
   kind: ChannelKind;
+  /** Waits for the channel's next digest. */
+  held: boolean;
 }
 
-/** Writes the event and one delivery per channel that should get it; returns the delivery ids. */
+/** Writes the event and one delivery per channel that should get it; returns the ids of those to send now (not held for a digest). */
 export async function recordEvent(tx: Tx, input: RecordEventInput, opts: RoutingOptions): Promise<string[]> {
   const event = await tx.event.create({
     data: {
@@ -63,14 +65,14 @@ export async function recordEvent(tx: Tx, input: RecordEventInput, opts: Routing
     select: { id: true },
   });
   const routeAt = input.everyTier ? EVERY_TIER_ATTEMPT : (input.attempt ?? 1);
-  const recipients = (await recipientsOf(tx, input.instanceId, routeAt, opts)).filter((r) => wants(r.kind, input));
+  const recipients = (await recipientsOf(tx, input.instanceId, routeAt, opts)).filter((r) => wants(r.kind, { ...input, digest: r.held }));
   if (recipients.length === 0) return [];
   const rows = await tx.delivery.createManyAndReturn({
-    data: recipients.map((r) => ({ eventId: event.id, channelId: r.channelId })),
+    data: recipients.map((r) => ({ eventId: event.id, channelId: r.channelId, status: r.held ? ("held" as const) : ("pending" as const) })),
     skipDuplicates: true,
-    select: { id: true },
+    select: { id: true, status: true },
   });
-  return rows.map((r) => r.id);
+  return rows.filter((r) => r.status === "pending").map((r) => r.id);
 }
 
 /** The payload as stored: the webhook's `data` fields, plus the flags that say who gets it. */
@@ -90,7 +92,7 @@ export function wants(kind: ChannelKind, input: WantsInput): boolean {
 /** The channels that should hear about the instance's event at this attempt (see routing.ts). */
 async function recipientsOf(tx: Tx, instanceId: string, attempt: number, opts: RoutingOptions): Promise<Recipient[]> {
   return tx.$queryRawUnsafe<Recipient[]>(
-    `SELECT r.id::text AS "channelId", r.kind::text AS kind FROM ${recipientsSql("$1::uuid", "$2::int", "$3::int")} r`,
+    `SELECT r.id::text AS "channelId", r.kind::text AS kind, r.held FROM ${recipientsSql("$1::uuid", "$2::int", "$3::int")} r`,
     instanceId,
     attempt,
     opts.escalateAfter,

@@ -15,8 +15,12 @@ export const EVENT_TYPES = [
   "instance.recovered",
   /** Someone holding the live link asked for a pairing code: the number (masked) and what they got. Webhooks only. */
   "pairing.requested",
+  /** A channel in digest mode: the events it was held back, many instances' in one message (notify/digests.ts). */
+  "digest",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+/** The events about one instance: every type but the digest. */
+export type InstanceEventType = Exclude<EventType, "digest">;
 
 export function isEventType(value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value);
@@ -48,7 +52,7 @@ export function truncateBody(text: string): string {
 /** An event as the senders see it: the stored row with its instance and session, no secrets. */
 export interface EventView {
   id: string;
-  type: EventType;
+  type: InstanceEventType;
   createdAt: Date;
   attempt: number | null;
   qrSequence: number | null;
@@ -66,6 +70,28 @@ export interface EventView {
     error: string | null;
   } | null;
 }
+
+/** One event a digest carries, with what the digest says of its instance. */
+export interface DigestItem {
+  view: EventView;
+  /** Since when the instance has been unlinked, as known when the digest is sent; null while linked. */
+  unlinkedSince: Date | null;
+  /** The instance's live page, for an item whose session is still open; set by the kind that sends. */
+  liveUrl: string | null;
+}
+
+/** A digest as the senders see it: the events held back for one channel, oldest first. */
+export interface DigestView {
+  id: string;
+  type: "digest";
+  createdAt: Date;
+  /** `since`: the start of the stretch it covers (ISO). */
+  data: Record<string, unknown>;
+  items: DigestItem[];
+}
+
+/** What one delivery carries: one instance's event, or a digest of many. */
+export type DeliveryView = EventView | DigestView;
 
 /** How long a QR can be scanned after it arrives: the provider rotates it about every 20 s. */
 export const QR_VALIDITY_MS = 20_000;

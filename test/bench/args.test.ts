@@ -18,19 +18,19 @@ describe("bench arguments", () => {
   it("has the documented defaults", () => {
     expect(parseBenchArgs([])).toEqual({
       sessions: 2000, rotateMs: 20_000, seconds: 90, daemons: 1, floor: false, windowMs: 100_000,
-      start: "sweep", killAfter: null, pgLatencyMs: 0, profile: false, env: {}, watch: null,
+      start: "sweep", emailMode: "digest", killAfter: null, pgLatencyMs: 0, profile: false, env: {}, watch: null,
     });
   });
 
   it("reads every option; --env repeats or takes several pairs", () => {
     const args = parseBenchArgs([
       "--sessions", "10000", "--rotate-ms", "1000", "--seconds", "60", "--daemons", "2", "--floor", "--window-ms", "600000",
-      "--start", "enqueue", "--kill-after", "20", "--pg-latency-ms", "20", "--profile",
+      "--start", "enqueue", "--email-mode", "immediate", "--kill-after", "20", "--pg-latency-ms", "20", "--profile",
       "--env", "QRFLEET_CONCURRENCY=4000", "--env", "QRFLEET_DB_POOL=40", "LOG_LEVEL=info",
     ]);
     expect(args).toEqual({
       sessions: 10_000, rotateMs: 1000, seconds: 60, daemons: 2, floor: true, windowMs: 600_000, start: "enqueue",
-      killAfter: 20, pgLatencyMs: 20, profile: true,
+      emailMode: "immediate", killAfter: 20, pgLatencyMs: 20, profile: true,
       env: { QRFLEET_CONCURRENCY: "4000", QRFLEET_DB_POOL: "40", LOG_LEVEL: "info" }, watch: null,
     });
     expect((parseBenchArgs(["--env", "A=x=y", "--env", "B="]) as BenchArgs).env).toEqual({ A: "x=y", B: "" });
@@ -41,6 +41,7 @@ describe("bench arguments", () => {
     expect(refused(["--sessions", "0"])).toMatch(/--sessions/);
     expect(refused(["--rotate-ms", "1.5"])).toMatch(/--rotate-ms.*whole number/);
     expect(refused(["--start", "later"])).toMatch(/--start.*sweep, enqueue/);
+    expect(refused(["--email-mode", "hourly"])).toMatch(/--email-mode.*digest, immediate/);
     expect(refused(["--kill-after", "-3", "--daemons", "2"])).toMatch(/--kill-after/);
     expect(refused(["--env", "no-equals-sign"])).toMatch(/KEY=VALUE/);
     expect(refused(["--env", "DATABASE_URL=postgresql://elsewhere/db"])).toMatch(/DATABASE_URL is set by the bench itself/);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { DeliveryView } from "../../src/fleet/operators/deliveries.js";
 import type { InstanceView } from "../../src/fleet/instances/instances.js";
-import type { AddedOperator, Assignment, OperatorView } from "../../src/fleet/operators/operators.js";
+import type { AddedOperator, Assignment, ChannelView, OperatorView } from "../../src/fleet/operators/operators.js";
 import type { SessionView } from "../../src/fleet/sessions/sessions.js";
 import { recordEvent } from "../../src/notify/outbox.js";
 import { testDb } from "../support/db.js";
@@ -21,7 +21,8 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
     expect(secret).toBeDefined();
     expect(r.stdout).toContain("store it now");
     const [shown, listed] = await Promise.all([qrfleet(["operator", "show", name]), qrfleet(["operator", "list"])]);
-    expect(shown.stdout).toContain(`email ${name}@example.com, webhook https://hooks.example.com/qr`);
+    // With no instance of its own the operator hears of the whole fleet: its email starts in digest mode.
+    expect(shown.stdout).toContain(`email ${name}@example.com digest (default), webhook https://hooks.example.com/qr immediate (default)`);
     expect(listed.stdout).toContain(name);
     expect(shown.stdout + listed.stdout).not.toContain(secret!);
   });
@@ -68,6 +69,27 @@ describe("qrfleet operator, assign, unassign, deliveries", { timeout: 120_000 },
 
     expect((await qrfleet(["operator", "remove", name])).stdout.trim()).toBe(`removed operator ${name} (${added.operator.id})`);
     expect((await qrfleet(["operator", "show", name])).code).toBe(1);
+  });
+
+  it("sets a channel's delivery mode, shows it, goes back to the default, and refuses a mode it does not know", async () => {
+    const name = uniqueName();
+    const added = await qrfleet.json<{ operator: OperatorView }>(["operator", "add", "--name", name, "--email", `${name}@example.com`]);
+    const email = added.operator.channels[0]!.id;
+    const set = await qrfleet(["operator", "channel-mode", email, "immediate"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toBe(`channel ${email} (email ${name}@example.com): immediate\n`);
+    const shown = await qrfleet(["operator", "show", name]);
+    expect(shown.stdout).toContain(`email ${name}@example.com immediate`);
+    const back = await qrfleet.json<ChannelView>(["operator", "channel-mode", email, "default"]);
+    expect([back.mode, back.modeSet]).toEqual(["digest", false]);
+    const [bad, unknown] = await Promise.all([
+      qrfleet(["operator", "channel-mode", email, "hourly"]),
+      qrfleet(["operator", "channel-mode", "0b6c2a52-7a1e-4a57-9d61-000000000000", "digest"]),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("mode: must be one of immediate, digest, default");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no channel "0b6c2a52-7a1e-4a57-9d61-000000000000"');
   });
 
   it("refuses an operator without a channel (exit 1) and lists deliveries with filters", async () => {

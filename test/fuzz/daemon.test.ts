@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances/instances.js";
-import { addOperator } from "../../src/fleet/operators/operators.js";
+import { addOperator, setChannelMode } from "../../src/fleet/operators/operators.js";
 import { enqueueSession, showSession, type SessionView } from "../../src/fleet/sessions/sessions.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { verified, type Hook } from "../e2e/support.js";
@@ -39,6 +39,8 @@ beforeAll(async () => {
   });
   // An operator with no instances of its own is told about every instance.
   const added = await addOperator(d.ctx, { name: "fuzz-operator", webhook: `${receiver.url}/fuzz`, email: "fuzz@example.org" });
+  // Each QR's email on its own (a fleet-wide operator's default is a digest): a bomb must never reach one.
+  await setChannelMode(d.ctx, added.operator.channels.find((c) => c.kind === "email")!.id, "immediate");
   secret = added.webhookSecret!;
 });
 afterAll(async () => {

@@ -250,6 +250,24 @@ describe("operators, assignments, deliveries and status", () => {
     expect((await http.api("GET", `/api/operators/${name}`)).statusCode).toBe(404);
   });
 
+  it("sets a channel's delivery mode and back to its default, and refuses a mode or channel it does not know", async () => {
+    const name = `op-${newIdInstance()}`;
+    const { operator } = (await http.api("POST", "/api/operators", { name, email: `${name}@example.org` })).json();
+    const id = operator.channels[0].id;
+    expect(operator.channels[0]).toMatchObject({ mode: "digest", modeSet: false });
+    const set = await http.api("PUT", `/api/channels/${id}/mode`, { mode: "immediate" });
+    expect(set.statusCode).toBe(200);
+    expect(set.json()).toMatchObject({ id, kind: "email", mode: "immediate", modeSet: true });
+    expect((await http.api("GET", `/api/operators/${name}`)).json().channels[0]).toMatchObject({ mode: "immediate", modeSet: true });
+    expect((await http.api("PUT", `/api/channels/${id}/mode`, { mode: "default" })).json()).toMatchObject({ mode: "digest", modeSet: false });
+    const bad = await http.api("PUT", `/api/channels/${id}/mode`, { mode: "hourly" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toContain("mode");
+    expect((await http.api("PUT", `/api/channels/${id}/mode`, { mode: "digest", extra: 1 })).statusCode).toBe(400);
+    expect((await http.api("PUT", "/api/channels/6a3f4d8e-0000-4000-8000-000000000000/mode", { mode: "digest" })).statusCode).toBe(404);
+    expect((await http.api("PUT", "/api/channels/%00/mode", { mode: "digest" })).statusCode).toBe(400);
+  });
+
   it("adds a channel to an existing operator, once, and refuses garbage with the reason", async () => {
     const name = `op-${newIdInstance()}`;
     await http.api("POST", "/api/operators", { name, email: `${name}@example.org` });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetContext } from "../../src/fleet/context.js";
-import { addOperator } from "../../src/fleet/operators/operators.js";
+import { addOperator, setChannelMode } from "../../src/fleet/operators/operators.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import { simulatedInstance, testFleet, waitFor } from "../support/fleet.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
@@ -89,6 +89,7 @@ beforeAll(async () => {
   }
   // No assignments: a fleet-wide default operator, told about every instance.
   const ops = await addOperator(fleet, { name: "metrics-ops", email: "ops@metrics.test", webhook: `${receiver.url}/hooks` });
+  await setChannelMode(fleet, ops.operator.channels.find((c) => c.kind === "email")!.id, "immediate");
   secrets.push(ops.webhookSecret!);
 
   // The daemon sweeps at start: three sessions (trigger sweep), none for the blocked instance.

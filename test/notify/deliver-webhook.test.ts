@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Webhook } from "standardwebhooks";
 import { sendDelivery, type DeliveryResult } from "../../src/notify/deliver.js";
 import { verifyLiveToken } from "../../src/notify/live-link.js";
-import type { EventType } from "../../src/notify/types.js";
+import type { InstanceEventType } from "../../src/notify/types.js";
 import { testDb } from "../support/db.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { addQr, box, cleanupOperators, decodeQr, deps, makeInstance, makeOperator, makeSession, noMailer, PUBLIC_URL, record } from "./fixtures.js";
@@ -32,7 +32,7 @@ async function scene(opts: { url?: string } = {}) {
   return { instance, token, session, secret: added.webhookSecret!, requests };
 }
 
-async function outcome(s: Awaited<ReturnType<typeof scene>>, type: EventType = "session.timed_out") {
+async function outcome(s: Awaited<ReturnType<typeof scene>>, type: InstanceEventType = "session.timed_out") {
   const [id] = await record(db, { type, instanceId: s.instance.id, sessionId: s.session.id, attempt: 1, data: { attempts: 1 } });
   return id!;
 }

@@ -12,7 +12,7 @@ import { uuidSchema } from "../../lib/uuid.js";
 export interface DeliveryView {
   id: string;
   eventType: string;
-  instanceId: string;
+  instanceId: string | null;
   sessionId: string | null;
   channelKind: ChannelKind;
   /** The email address or webhook URL, with any credential in it masked. */
@@ -26,7 +26,7 @@ export interface DeliveryView {
   nextTryAt: Date;
 }
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "sent", "failed", "expired"];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ["pending", "sent", "failed", "expired", "held", "digested"];
 
 const filterSchema = z
   .object({

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { isUniqueViolation, type ChannelKind } from "../../db.js";
+import { isUniqueViolation, type ChannelKind, type DeliveryMode } from "../../db.js";
+import { KINDS_DIGESTED_FLEET_WIDE } from "../../notify/kinds/index.js";
 import type { FleetContext } from "../context.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { parseInput, requiredText } from "../validate.js";
@@ -22,6 +23,10 @@ export interface ChannelView {
   /** Why and when qrfleet disabled it (a 410 Gone, failing for too long); null while enabled. */
   disabledReason: string | null;
   disabledAt: Date | null;
+  /** immediate: each event as it happens; digest: grouped (QRFLEET_DIGEST_WINDOW_MS, QRFLEET_DIGEST_INTERVAL_MS). */
+  mode: DeliveryMode;
+  /** False: `mode` is the default for its place (digest for a fleet-wide operator's email), not an admin's choice. */
+  modeSet: boolean;
 }
 
 export interface OperatorView {
@@ -117,16 +122,31 @@ const viewInclude = {
   assignments: { orderBy: { createdAt: "asc" as const } },
 };
 
+type ChannelRow = {
+  id: string;
+  kind: ChannelKind;
+  address: string;
+  enabled: boolean;
+  disabledReason: string | null;
+  disabledAt: Date | null;
+  mode: DeliveryMode | null;
+};
+
 type OperatorRow = {
   id: string;
   name: string;
   createdAt: Date;
-  channels: Array<{ id: string; kind: ChannelKind; address: string; enabled: boolean; disabledReason: string | null; disabledAt: Date | null }>;
+  channels: ChannelRow[];
   assignments: Array<{ instanceId: string; tier: number }>;
 };
 
-export function channelView(c: OperatorRow["channels"][number]): ChannelView {
-  return { id: c.id, kind: c.kind, address: shownAddress(c.address), enabled: c.enabled, disabledReason: c.disabledReason, disabledAt: c.disabledAt };
+/** `fleetWide`: the operator has no instance of its own, so it hears of every unassigned one (notify/routing.ts). */
+function channelView(c: ChannelRow, fleetWide: boolean): ChannelView {
+  const mode = c.mode ?? (fleetWide && KINDS_DIGESTED_FLEET_WIDE.includes(c.kind) ? "digest" : "immediate");
+  return {
+    id: c.id, kind: c.kind, address: shownAddress(c.address), enabled: c.enabled, disabledReason: c.disabledReason, disabledAt: c.disabledAt,
+    mode, modeSet: c.mode !== null,
+  };
 }
 
 function toView(row: OperatorRow): OperatorView {
@@ -134,7 +154,7 @@ function toView(row: OperatorRow): OperatorView {
     id: row.id,
     name: row.name,
     createdAt: row.createdAt,
-    channels: row.channels.map(channelView),
+    channels: row.channels.map((c) => channelView(c, row.assignments.length === 0)),
     assignments: row.assignments.map((a) => ({ instanceId: a.instanceId, tier: a.tier })),
   };
 }
@@ -171,7 +191,8 @@ export async function addChannel({ db, box }: Operators, operatorRef: string, in
         secretCiphertext: webhookSecret === null ? null : box.seal(webhookSecret),
       },
     });
-    return { channel: { ...channelView(c), address: c.address }, webhookSecret: v.kind === "webhook" && v.secret === undefined ? webhookSecret : null };
+    const fleetWide = operator.assignments.length === 0;
+    return { channel: { ...channelView(c, fleetWide), address: c.address }, webhookSecret: v.kind === "webhook" && v.secret === undefined ? webhookSecret : null };
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`operator "${operator.name}" already has this ${v.kind} channel`);
     throw err;
@@ -233,4 +254,24 @@ export async function unassign({ db }: Rows, instanceId: string, operatorRef: st
   if (!row) throw new NotFoundError(`instance "${instanceId}" is not assigned to operator "${operator.name}"`);
   await db.assignment.deleteMany({ where: key });
   return { instanceId: row.instanceId, operatorId: row.operatorId, tier: row.tier };
+}
+
+/** What `setChannelMode` takes: a mode, or `default` to follow the channel's place again. */
+export const CHANNEL_MODES = ["immediate", "digest", "default"] as const;
+const modeSchema = z.object({ mode: z.enum(CHANNEL_MODES, `must be one of ${CHANNEL_MODES.join(", ")}`) });
+
+/**
+ * Sets how a channel gets its events: each at once, or grouped into digests. Deliveries already
+ * held for a digest still go out in it; the mode decides for the events after this.
+ */
+export async function setChannelMode({ db }: Rows, channelId: string, mode: string): Promise<ChannelView> {
+  const v = parseInput(modeSchema, { mode });
+  const found = isUuid(channelId) ? await db.channel.findUnique({ where: { id: channelId }, select: { id: true } }) : null;
+  if (!found) throw new NotFoundError(`no channel "${channelId}"`);
+  const c = await db.channel.update({
+    where: { id: channelId },
+    data: { mode: v.mode === "default" ? null : v.mode },
+    include: { operator: { select: { assignments: { select: { instanceId: true }, take: 1 } } } },
+  });
+  return channelView(c, c.operator.assignments.length === 0);
 }

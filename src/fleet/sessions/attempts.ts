@@ -4,7 +4,7 @@ import { maskSecrets } from "../../log.js";
 import { kindsWanting } from "../../notify/kinds/index.js";
 import { storedPayload } from "../../notify/outbox.js";
 import { recipientsSql } from "../../notify/routing.js";
-import type { EventType } from "../../notify/types.js";
+import type { InstanceEventType } from "../../notify/types.js";
 import { backoffDelayMs } from "./backoff.js";
 import type { FleetContext } from "../context.js";
 import { unlinkedSinceSql } from "../instances/instance-state.js";
@@ -163,7 +163,7 @@ function instanceChange(status: SessionStatus, outcome: AttemptOutcome): { linke
   return { linked: false, attention: null };
 }
 
-const EVENT_OF: Partial<Record<SessionStatus, EventType>> = {
+const EVENT_OF: Partial<Record<SessionStatus, InstanceEventType>> = {
   authorized: "session.authorized",
   already_logged: "session.already_logged",
   wrong_number: "session.wrong_number",
@@ -186,7 +186,7 @@ function announcement(ctx: FleetContext, claim: Claim, d: Decision, outcome: Att
       ...(d.status === "wrong_number" && { loggedOut: ctx.config.QRFLEET_LOGOUT_ON_WRONG_NUMBER }),
     },
   };
-  return { type, payload: storedPayload(input), kinds: kindsWanting(input) };
+  return { type, payload: storedPayload(input), kinds: kindsWanting(input), heldKinds: kindsWanting({ ...input, digest: true }) };
 }
 
 /** An attempt's QR codes, counted when it ends (not per image: that row would be written hundreds of times a second). */
@@ -220,21 +220,23 @@ const FINISH_SQL = `
     SELECT gen_random_uuid(), $15, $12::uuid, s.id, $3::int, $16::jsonb, now() FROM s WHERE $15::text IS NOT NULL
     RETURNING id, (extract(epoch FROM "createdAt") * 1000)::float8 AS created_ms
   ), del AS (
-    INSERT INTO "Delivery" (id, "eventId", "channelId", "nextTryAt", "createdAt", "updatedAt")
-    SELECT gen_random_uuid(), ev.id, r.id, now() + $19::int * interval '1 millisecond', now(), now()
+    INSERT INTO "Delivery" (id, "eventId", "channelId", status, "nextTryAt", "createdAt", "updatedAt")
+    SELECT gen_random_uuid(), ev.id, r.id, CASE WHEN r.held THEN 'held' ELSE 'pending' END::"DeliveryStatus",
+      now() + $19::int * interval '1 millisecond', now(), now()
     FROM ev CROSS JOIN LATERAL ${recipientsSql("$12::uuid", "$3::int", "$18::int")} r
-    WHERE r.kind::text = ANY($17::text[])
-    RETURNING id, "channelId"
+    WHERE r.kind::text = ANY(CASE WHEN r.held THEN $20::text[] ELSE $17::text[] END)
+    RETURNING id, "channelId", status
   )
   SELECT (SELECT count(*) FROM s)::int AS ours, (SELECT id FROM ev) AS event_id, (SELECT created_ms FROM ev) AS created_ms,
-    COALESCE((SELECT json_agg(json_build_array(id, "channelId")) FROM del), '[]'::json) AS deliveries`;
+    COALESCE((SELECT json_agg(json_build_array(id, "channelId")) FROM del WHERE status = 'pending'), '[]'::json) AS deliveries`;
 
 export interface RecordedEvent {
   id: string;
-  type: EventType;
+  type: InstanceEventType;
   createdAt: Date;
   /** The stored payload: what the event's webhooks carry as `data`. */
   data: Record<string, unknown>;
+  /** The deliveries to send now; those held for a digest are the digest's. */
   deliveries: Array<{ id: string; channelId: string }>;
 }
 
@@ -259,7 +261,7 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: At
   const attemptOutcome = outcome.kind === "failed" ? `failed:${outcome.reason}` : outcome.kind;
   const authorized = outcome.kind === "authorized" ? outcome : null;
   const { rows } = await ctx.sql.query<{ ours: number; event_id: string | null; created_ms: number | null; deliveries: Array<[string, string]> }>({
-    name: "qrfleet-finish-v3",
+    name: "qrfleet-finish-v4",
     text: FINISH_SQL,
     values: [
       session.id, claim.runId, session.attempt, attemptOutcome, err.errorCode, err.error, d.status,
@@ -267,6 +269,7 @@ export async function finishAttempt(ctx: FleetContext, claim: Claim, outcome: At
       authorized && authorized.accountData !== undefined ? JSON.stringify(authorized.accountData) : null, authorized?.phone ?? null,
       instance.id, change.linked, change.attention,
       ev?.type ?? null, ev ? JSON.stringify(ev.payload) : null, ev?.kinds ?? [], ctx.config.QRFLEET_ESCALATE_AFTER, leaseMs,
+      ev?.heldKinds ?? [],
     ],
   });
   const row = rows[0]!;

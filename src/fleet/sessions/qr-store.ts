@@ -32,7 +32,7 @@ export type StoredQr =
       sequence: number;
       firstOfAttempt: boolean;
       event: { id: string; createdAt: Date };
-      deliveries: Array<{ id: string; channelId: string; status: "pending" | "expired" }>;
+      deliveries: Array<{ id: string; channelId: string; status: "pending" | "expired" | "held" }>;
     };
 
 export interface QrStoreOptions {
@@ -45,9 +45,11 @@ export interface QrStoreOptions {
   onError?(err: unknown, items: number, willRetry: boolean): void;
 }
 
-/** Which kinds of channel hear of an attempt's first QR, and of the ones after it (notify/kinds). */
+/** Which kinds of channel hear of an attempt's first QR, and of the ones after it, immediate or held for a digest (notify/kinds). */
 const FIRST_QR_KINDS = kindsWanting({ type: "qr.updated", firstOfAttempt: true });
 const LATER_QR_KINDS = kindsWanting({ type: "qr.updated", firstOfAttempt: false });
+const FIRST_QR_KINDS_HELD = kindsWanting({ type: "qr.updated", firstOfAttempt: true, digest: true });
+const LATER_QR_KINDS_HELD = kindsWanting({ type: "qr.updated", firstOfAttempt: false, digest: true });
 
 /**
  * Written so that no step joins two CTEs: their row counts are unknown to the planner, which then
@@ -86,11 +88,12 @@ const STORE_SQL = `
   ), del AS (
     INSERT INTO "Delivery" (id, "eventId", "channelId", status, "lastError", "nextTryAt", "createdAt", "updatedAt")
     SELECT gen_random_uuid(), f.event_id, r.id,
-      CASE WHEN f.superseded AND r.kind::text = ANY($17::text[]) THEN 'expired' ELSE 'pending' END::"DeliveryStatus",
+      CASE WHEN f.superseded AND r.kind::text = ANY($17::text[]) THEN 'expired' WHEN r.held THEN 'held' ELSE 'pending' END::"DeliveryStatus",
       CASE WHEN f.superseded AND r.kind::text = ANY($17::text[]) THEN '${SUPERSEDED}' END,
       now() + $11::int * interval '1 millisecond', now(), now()
     FROM fresh f CROSS JOIN LATERAL ${recipientsSql("f.instance_id", "f.attempt", "$10::int")} r
-    WHERE r.kind::text = ANY(CASE WHEN f.first THEN $15::text[] ELSE $16::text[] END)
+    WHERE r.kind::text = ANY(CASE WHEN f.first THEN (CASE WHEN r.held THEN $18::text[] ELSE $15::text[] END)
+      ELSE (CASE WHEN r.held THEN $19::text[] ELSE $16::text[] END) END)
     RETURNING id, "eventId" AS event_id, "channelId" AS channel_id, status::text
   )
   SELECT 's' AS row, id AS session_id, NULL::int AS k, NULL::int AS sequence, NULL::uuid AS event_id, NULL::boolean AS first,
@@ -109,7 +112,7 @@ interface Row {
   event_id: string | null;
   first: boolean | null;
   channel_id: string | null;
-  status: "pending" | "expired" | null;
+  status: "pending" | "expired" | "held" | null;
   created_ms: number | null;
 }
 
@@ -160,7 +163,7 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
   const lastOf = new Map<string, number>();
   items.forEach((q, i) => lastOf.set(q.sessionId, i));
   const { rows } = await sql.query<Row>({
-    name: "qrfleet-store-qr-v5",
+    name: "qrfleet-store-qr-v6",
     text: STORE_SQL,
     values: [
       items.map((q) => q.sessionId),
@@ -180,6 +183,8 @@ async function storeBatch(sql: Sql, items: QrToStore[], opts: QrStoreOptions): P
       FIRST_QR_KINDS,
       LATER_QR_KINDS,
       KINDS_ENDED_BY_A_NEWER_QR,
+      FIRST_QR_KINDS_HELD,
+      LATER_QR_KINDS_HELD,
     ],
   });
   const held = new Set<string>();

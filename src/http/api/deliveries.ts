@@ -2,7 +2,9 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../../fleet/context.js";
 import { enableChannel, retryDelivery, retryFailedDeliveries } from "../../fleet/operators/deliveries.js";
+import { CHANNEL_MODES, setChannelMode } from "../../fleet/operators/operators.js";
 import { idParams } from "../input.js";
+import { channel } from "./operators.js";
 import { errorResponses, zodRoutes } from "./route-schema.js";
 
 /** `{"failed": true}`, optionally with a channel id and a time: what `qrfleet deliveries retry --failed` sends. */
@@ -18,7 +20,7 @@ const replayed = z
   .object({ replayed: z.array(z.string()).describe("the deliveries pending again"), more: z.boolean().describe("more matched than one replay moves: send it again") })
   .describe("deliveries queued again");
 
-/** Replays by hand and channels enabled again: an admin's answers to a receiver that was down. */
+/** Replays by hand, channels enabled again and their delivery mode: an admin's answers to a receiver that was down or a flood. */
 export async function deliveryRoutes(app: FastifyInstance, ctx: FleetContext): Promise<void> {
   const api = zodRoutes(app);
   api.post(
@@ -37,5 +39,18 @@ export async function deliveryRoutes(app: FastifyInstance, ctx: FleetContext): P
     "/channels/:id/enable",
     { schema: { summary: "enable a channel that was disabled after failures", params: idParams, response: { 200: z.object({ id: z.string(), wasDisabled: z.boolean() }), ...errorResponses } } },
     async (req) => enableChannel(ctx, req.params.id),
+  );
+
+  api.put(
+    "/channels/:id/mode",
+    {
+      schema: {
+        summary: "set whether a channel gets each event at once or grouped into digests; default follows its place",
+        params: idParams,
+        body: z.object({ mode: z.enum(CHANNEL_MODES) }).strict(),
+        response: { 200: channel, ...errorResponses },
+      },
+    },
+    async (req) => setChannelMode(ctx, req.params.id, req.body.mode),
   );
 }

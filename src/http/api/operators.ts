@@ -16,7 +16,10 @@ const unassignmentInput = assignmentBody.omit({ tier: true });
 /** An unassignment names both sides in the body or, for clients that send no DELETE body, in the query. */
 const unassignmentPart = unassignmentInput.partial();
 
-const channel = record("channel", { kind: z.enum(["email", "webhook"]), address: z.string(), enabled: z.boolean() });
+export const channel = record("channel", {
+  kind: z.enum(["email", "webhook"]), address: z.string(), enabled: z.boolean(),
+  mode: z.enum(["immediate", "digest"]), modeSet: z.boolean().describe("false: the mode is the default for the channel's place"),
+});
 const operator = record("operator", { name: z.string(), channels: z.array(channel) });
 /** The secret is there once, when qrfleet generated it; null otherwise. */
 const generatedSecret = z.string().nullable().describe("a generated webhook signing secret, shown only in this answer");

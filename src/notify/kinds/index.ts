@@ -24,3 +24,6 @@ export const KINDS_ENDED_BY_A_NEWER_QR: readonly ChannelKind[] = (() => {
   const older = { png: Buffer.alloc(0), sequence: 1, receivedAt: new Date(0), validUntil: new Date(0) };
   return KIND_NAMES.filter((kind) => !CHANNEL_KINDS[kind].fresh({ open: true, announced: older, latest: { ...older, sequence: 2 } }).ok);
 })();
+
+/** The kinds a fleet-wide operator's channel is digested for unless its mode is set (their `digestFleetWide`). */
+export const KINDS_DIGESTED_FLEET_WIDE: readonly ChannelKind[] = KIND_NAMES.filter((kind) => CHANNEL_KINDS[kind].digestFleetWide);

@@ -1,6 +1,6 @@
 import type { ChannelInfo } from "../channels.js";
 import type { SendDeps } from "../send.js";
-import type { EventType, EventView, QrView, TryResult } from "../types.js";
+import type { DeliveryView, EventType, QrView, TryResult } from "../types.js";
 
 /** What a kind is asked of an event before a delivery is written for it. */
 export interface WantsInput {
@@ -9,6 +9,8 @@ export interface WantsInput {
   firstOfAttempt?: boolean;
   /** session.timed_out and session.failed: no attempt follows. */
   final?: boolean;
+  /** The channel is in digest mode: one line in a list costs the reader little, so a kind may want more. */
+  digest?: boolean;
 }
 
 /** The QR images a `qr.updated` delivery may show, as known right before it is sent. */
@@ -41,12 +43,18 @@ export interface ChannelKindSender {
   readonly repeatable: boolean;
   /** Whether failing for QRFLEET_CHANNEL_DISABLE_AFTER_MS disables the channel (channel-health.ts): its endpoint is the operator's. */
   readonly disabledForFailing: boolean;
+  /**
+   * Whether a fleet-wide operator's channel of this kind is in digest mode until an admin says
+   * otherwise (notify/routing.ts): true for a kind a person reads, who would get one message per
+   * instance of the whole fleet.
+   */
+  readonly digestFleetWide: boolean;
   /** Whether a channel of this kind hears of the event at all. */
   wants(event: WantsInput): boolean;
   /** For a `qr.updated`: still worth sending, and with which image. */
   fresh(qrs: QrCandidates): Freshness;
-  /** One try; never throws for a delivery problem, it says what it came to. */
-  send(deps: SendDeps, channel: ChannelInfo, deliveryId: string, view: EventView, qr: QrView | null, now: Date): Promise<TryResult>;
+  /** One try, of one event or of a digest; never throws for a delivery problem, it says what it came to. */
+  send(deps: SendDeps, channel: ChannelInfo, deliveryId: string, view: DeliveryView, qr: QrView | null, now: Date): Promise<TryResult>;
 }
 
 export const ATTEMPT_ENDED: Freshness = { ok: false, reason: "its session attempt has ended" };
