@@ -9,7 +9,7 @@ import { defineConfig } from "vitest/config";
 const ALONE = [
   "test/faults/**/*.test.ts", "test/bench/smoke.test.ts", "test/bench/watch-smoke.test.ts", "test/fuzz/daemon.test.ts",
   "test/fleet/worker-pool.test.ts", "test/fleet/faults.test.ts", "test/fleet/recovery.test.ts", "test/fleet/sweep-pace.test.ts",
-  "test/fleet/sweep-slices.test.ts",
+  "test/fleet/sweep-slices.test.ts", "test/e2e/storm-flow.test.ts",
   "test/greenapi/rest-pace.test.ts", "test/simulator/freeze.test.ts",
 ];
 

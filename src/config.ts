@@ -322,6 +322,21 @@ const schema = z.object({
   QRFLEET_DIGEST_WINDOW_MS: int(100).default(120_000),
   /** The least time between two digests to one channel, in ms. Default: 600000 (10 min) */
   QRFLEET_DIGEST_INTERVAL_MS: int(100).default(600_000),
+  /**
+   * A fleet incident: more instances logged out within this window (sessions started by the sweep
+   * or the provider's webhook) than the larger of QRFLEET_STORM_MIN_LOGOUTS and
+   * QRFLEET_STORM_SHARE_PERCENT of the enabled fleet, in ms. Default: 300000 (5 min)
+   */
+  QRFLEET_STORM_WINDOW_MS: int(1000).default(300_000),
+  /** Default: 20 */
+  QRFLEET_STORM_MIN_LOGOUTS: int(1).default(20),
+  /** Default: 1 (%) */
+  QRFLEET_STORM_SHARE_PERCENT: z.coerce.number("must be a number").min(0).max(100).default(1),
+  /**
+   * During an incident, an immediate channel of a kind a person reads that would get more than
+   * this many instances' messages a minute is switched to digests until it ends. Default: 10
+   */
+  QRFLEET_STORM_CHANNEL_PER_MINUTE: int(1).default(10),
 });
 
 export type Config = Readonly<

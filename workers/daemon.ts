@@ -15,6 +15,7 @@ import { checkSizing } from "../src/fleet/observe/sizing.js";
 import { closeStatePoller } from "../src/fleet/triggers/state-sweep.js";
 import { startSweepSlots } from "../src/fleet/triggers/sweep-slices.js";
 import { startDigestCuts } from "../src/fleet/operators/digests.js";
+import { startStormWatch } from "../src/fleet/instances/storm.js";
 import { hostBudgetOf } from "../src/fleet/provider/host-budget.js";
 import { buildHttpApp } from "../src/http/app.js";
 import type { Logger } from "../src/log.js";
@@ -106,6 +107,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // One slot at a time, so the slots go round the daemons (fleet/triggers/sweep-slices.ts).
   const sweepSlots = startSweepSlots(ctx, workerName, { daemons: () => daemonsAlive });
   const digests = startDigestCuts(ctx);
+  const storms = startStormWatch(ctx);
   await reconcile(ctx, runs.runsHere);
   const reconcileTimer = setInterval(() => {
     reconcile(ctx, runs.runsHere).catch((err) => log.error({ err }, "reconcile failed"));
@@ -129,6 +131,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         ...[notifyWorker, sweepWorker, settingsWorker].map((w) => closeBounded(w, CLOSE_BOUND_MS)),
         bounded(sweepSlots?.stop(CLOSE_BOUND_MS) ?? Promise.resolve(), CLOSE_BOUND_MS * 2),
         bounded(digests.stop(), CLOSE_BOUND_MS),
+        bounded(storms.stop(), CLOSE_BOUND_MS),
       ]);
       await bounded(pipeline.close(), CLOSE_BOUND_MS * 2);
       await bounded(closeStatePoller(ctx), CLOSE_BOUND_MS);

@@ -4,6 +4,8 @@ import type { FleetStatus } from "../fleet/observe/status.js";
 import { duration } from "../lib/duration.js";
 import { POLICY_STATES } from "../state-policies.js";
 import { escapeHtml, pageHead } from "./live-page.js";
+import { renderOperators } from "./dashboard-operators.js";
+import type { OperatorChannels } from "../fleet/operators/operators.js";
 
 /**
  * The HTML of the admin dashboard: plain server-rendered pages with inline CSS under the
@@ -16,6 +18,7 @@ export interface DashboardModel {
   filter: DashboardFilter;
   page: DashboardPage;
   channels: TroubledChannel[];
+  operators: OperatorChannels[];
   /** Live-page links of the rows whose session is running, by instance id. */
   liveLinks: ReadonlyMap<string, string>;
   now: Date;
@@ -82,6 +85,8 @@ ${renderTable(m)}
 ${renderPager(m.filter, m.page.total)}
 <h2>Failing channels</h2>
 ${renderChannels(m.channels, m.now)}
+<h2 id="operators-heading">Operators</h2>
+${renderOperators(m.operators)}
 </body>
 </html>`;
 }
@@ -114,6 +119,7 @@ function renderFilters(f: DashboardFilter): string {
   <select name="state" aria-label="Provider state"><option value="">any state</option>${options}</select>
   <input name="q" value="${escapeHtml(f.q ?? "")}" placeholder="label or idInstance" aria-label="Search" maxlength="200">
   <label><input type="checkbox" name="alert" value="1"${f.alert ? " checked" : ""}> open alert only</label>
+  ${f.unlinkedSince ? `<label><input type="checkbox" name="unlinked_since" value="${escapeHtml(f.unlinkedSince.toISOString())}" checked> unlinked since ${escapeHtml(f.unlinkedSince.toISOString().slice(0, 16).replace("T", " "))} UTC</label>` : ""}
   <button type="submit">Filter</button>
 </form>`;
 }
@@ -164,6 +170,7 @@ export function filterUrl(f: DashboardFilter, page: number): string {
   if (f.state) params.set("state", f.state);
   if (f.q) params.set("q", f.q);
   if (f.alert) params.set("alert", "1");
+  if (f.unlinkedSince) params.set("unlinked_since", f.unlinkedSince.toISOString());
   if (page > 1) params.set("page", String(page));
   const query = params.toString();
   return query ? `/admin?${query}` : "/admin";

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { FleetContext } from "../fleet/context.js";
 import { dashboardPage, NEVER_CHECKED, troubledChannels, type DashboardFilter, type DashboardRow } from "../fleet/observe/dashboard.js";
+import { listOperatorChannels, setChannelMode } from "../fleet/operators/operators.js";
 import { enqueueSession } from "../fleet/sessions/sessions.js";
 import { fleetStatus } from "../fleet/observe/status.js";
 import { plainText } from "../fleet/validate.js";
@@ -22,10 +23,12 @@ const filterQuery = z
     state: z.union([z.literal(""), z.enum(FILTER_STATES, `state must be one of ${FILTER_STATES.join(", ")}`)]).optional(),
     q: plainText(200).optional(),
     alert: z.enum(["", "1", "on", "true"], "alert must be 1 or left out").optional(),
+    unlinked_since: z.union([z.literal(""), z.iso.datetime({ offset: true, message: "unlinked_since must be a time such as 2026-12-07T10:00:00Z" })]).optional(),
     page: z.string().regex(/^\d{1,6}$/, "page must be a whole number from 1").transform(Number).pipe(z.number().min(1, "page must be 1 or more")).optional(),
   })
   .strict();
 const loginBody = z.object({ token: z.string().max(1000, "the admin token is not that long") }).strict();
+const modeBody = z.object({ mode: z.string().max(20) }).strict();
 /** The Start button sends nothing; a field means a client that is not the dashboard. */
 const startBody = z.object({}).strict();
 
@@ -77,9 +80,11 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
     scope.get<{ Querystring: Record<string, unknown> }>("/admin", async (req, reply) => {
       if (!(await logins.isAdmin(req))) return html(reply, renderLoginPage(nonceOf(req)));
       const filter = toFilter(parseInput(filterQuery, req.query));
-      const [status, page, channels] = await Promise.all([fleetStatus(ctx), dashboardPage(ctx, filter), troubledChannels(ctx)]);
+      const [status, page, channels, operators] = await Promise.all([
+        fleetStatus(ctx), dashboardPage(ctx, filter), troubledChannels(ctx), listOperatorChannels(ctx),
+      ]);
       const now = new Date();
-      return html(reply, renderDashboard({ nonce: nonceOf(req), status, filter, page, channels, liveLinks: liveLinks(ctx, page.rows, now), now }));
+      return html(reply, renderDashboard({ nonce: nonceOf(req), status, filter, page, channels, operators, liveLinks: liveLinks(ctx, page.rows, now), now }));
     });
 
     scope.post("/admin/login", { onRequest: sameSiteOnly }, async (req, reply) => {
@@ -98,6 +103,14 @@ export async function registerDashboard(app: FastifyInstance, ctx: FleetContext)
       await logins.logOut(req);
       reply.header("set-cookie", setCookieHeader(req, ctx.config.QRFLEET_PUBLIC_URL, "", 0));
       return reply.redirect("/admin", 303);
+    });
+
+    scope.post<{ Params: { id: string } }>("/admin/channels/:id/mode", { bodyLimit: 1024, onRequest: [sameSiteOnly, adminOnly] }, async (req, reply) => {
+      const { id } = parseInput(idParams, req.params);
+      const { mode } = parseInput(modeBody, req.body);
+      const channel = await setChannelMode(ctx, id, mode);
+      if (answersJson(req)) return reply.send(channel);
+      return reply.redirect("/admin#operators-heading", 303);
     });
 
     scope.post<{ Params: { id: string } }>("/admin/instances/:id/start", { bodyLimit: 1024, onRequest: [sameSiteOnly, adminOnly] }, async (req, reply) => {
@@ -120,6 +133,7 @@ function toFilter(q: z.infer<typeof filterQuery>): DashboardFilter {
     ...(q.state && { state: q.state }),
     ...(q.q && { q: q.q }),
     ...(q.alert && { alert: true }),
+    ...(q.unlinked_since && { unlinkedSince: new Date(q.unlinked_since) }),
     page: q.page ?? 1,
   };
 }

@@ -3,8 +3,8 @@ import { channelInfo } from "./channels.js";
 import { recordTry, tryDelivery, type DeliveryTry, type TryDeps } from "./delivery-try.js";
 import { CHANNEL_KINDS, type QrCandidates } from "./kinds/index.js";
 import { permanent } from "./send.js";
-import { isEventType, QR_VALIDITY_MS, type DeliveryView, type DigestView, type QrView, type TryResult } from "./types.js";
-import { eventViewOf, EVENT_INCLUDE, loadDigestView } from "./views.js";
+import { isEventType, isFleetEventType, isFleetView, QR_VALIDITY_MS, type DeliveryView, type FleetView, type QrView, type TryResult } from "./types.js";
+import { eventViewOf, EVENT_INCLUDE, loadFleetView } from "./views.js";
 import { isUuid } from "../lib/uuid.js";
 
 /**
@@ -34,7 +34,7 @@ export interface DeliveryResult {
 }
 
 /** What a try is shown of an event whose instance was removed: nothing is sent for it. */
-const GONE: DigestView = { id: "", type: "digest", createdAt: new Date(0), data: {}, items: [] };
+const GONE: FleetView = { id: "", type: "digest", createdAt: new Date(0), data: {}, items: [] };
 
 /** A job may fire a little early (clocks of Redis and this host differ); that is not a second run. */
 const EARLY_TOLERANCE_MS = 1000;
@@ -48,7 +48,8 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   if (held !== true) return held;
   const waitMs = handOffWaitMs(deps, d, now);
   if (waitMs > 0) return { status: "retry", retryInMs: waitMs };
-  const view = d.event.type === "digest" ? await loadDigestView(deps.db, d.id, d.event) : eventViewOf(d.event);
+  const { type } = d.event;
+  const view = isFleetEventType(type) ? await loadFleetView(deps.db, d.id, { ...d.event, type }) : eventViewOf(d.event);
   const t: DeliveryTry = {
     deliveryId: d.id, channel: channelInfo(deps.send.box, d.channel), view: view ?? GONE, tries: d.tries, qrs: () => storedQrs(deps.db, view), receivedAt: null,
   };
@@ -103,8 +104,8 @@ const leaseOf = (deps: DeliverDeps) => deps.leaseMs ?? Math.max(120_000, deps.se
 
 /** The images a qr.updated may show, as stored: the one it announced and its attempt's newest. */
 async function storedQrs(db: Db, view: DeliveryView | null): Promise<QrCandidates> {
-  const s = view?.type === "digest" ? null : view?.session;
-  if (!view || view.type === "digest" || !s || s.status !== "running" || s.attempt !== view.attempt) return { open: false, announced: null, latest: null };
+  const s = !view || isFleetView(view) ? null : view.session;
+  if (!view || isFleetView(view) || !s || s.status !== "running" || s.attempt !== view.attempt) return { open: false, announced: null, latest: null };
   const select = { png: true, sequence: true, receivedAt: true } as const;
   const latest = await db.qrCode.findFirst({ where: { sessionId: s.id, attempt: s.attempt }, orderBy: { sequence: "desc" }, select });
   const announced =

@@ -21,6 +21,7 @@ export interface DigestTiming {
 /** Held at once by one daemon's cut: two cuts at once would split a channel's rows between two digests. */
 const CUT_LOCK = 7_236_451;
 
+/** `storm`: a fleet incident made the channel one that gets digests (fleet/instances/storm.ts); the digest says so. */
 const CUT_SQL = `
   WITH lock AS MATERIALIZED (
     SELECT pg_try_advisory_xact_lock(${CUT_LOCK}) AS ours
@@ -29,7 +30,7 @@ const CUT_SQL = `
     FROM "Delivery" d WHERE d.status = 'held' AND (SELECT ours FROM lock)
     GROUP BY 1
   ), ready AS (
-    SELECT h.channel_id, COALESCE(c."lastDigestAt", h.first_at) AS since,
+    SELECT h.channel_id, COALESCE(c."lastDigestAt", h.first_at) AS since, c."stormHeldSince" IS NOT NULL AS storm,
       gen_random_uuid() AS event_id, gen_random_uuid() AS delivery_id
     FROM held h JOIN "Channel" c ON c.id = h.channel_id
     WHERE h.first_at <= now() - $1::int * interval '1 millisecond'
@@ -42,7 +43,7 @@ const CUT_SQL = `
     SELECT r.*, m.n FROM ready r JOIN (SELECT channel_id, count(*)::int AS n FROM moved GROUP BY 1) m USING (channel_id)
   ), ev AS (
     INSERT INTO "Event" (id, type, payload, "createdAt")
-    SELECT event_id, 'digest', jsonb_build_object('since', to_char(since, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')), now() FROM cut
+    SELECT event_id, 'digest', jsonb_build_object('since', to_char(since, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'storm', storm), now() FROM cut
   ), stamped AS (
     UPDATE "Channel" c SET "lastDigestAt" = now() FROM cut WHERE c.id = cut.channel_id
   )
@@ -58,6 +59,6 @@ export interface CutDigest {
 
 /** Cuts every digest that is due now; returns their deliveries (none while another daemon cuts). */
 export async function cutDigests(sql: Sql, timing: DigestTiming): Promise<CutDigest[]> {
-  const { rows } = await sql.query<CutDigest>({ name: "qrfleet-cut-digests-v1", text: CUT_SQL, values: [timing.windowMs, timing.intervalMs] });
+  const { rows } = await sql.query<CutDigest>({ name: "qrfleet-cut-digests-v2", text: CUT_SQL, values: [timing.windowMs, timing.intervalMs] });
   return rows;
 }

@@ -1,10 +1,10 @@
 import nodemailer from "nodemailer";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import { maskSecrets } from "../log.js";
-import { composeDigest } from "./digest-content.js";
+import { composeDigest, composeIncident } from "./fleet-content.js";
 import { composeEmail, composeNotice, type EmailContext, type Notice } from "./email-content.js";
 import { buildMime } from "./mime.js";
-import { truncateBody, type DigestView, type TryResult, type EventView } from "./types.js";
+import { truncateBody, type FleetView, type TryResult, type EventView } from "./types.js";
 
 export { composeEmail, type ComposedEmail, type EmailAttachment, type EmailContext, type Notice } from "./email-content.js";
 
@@ -20,18 +20,18 @@ export interface NoticeRequest {
   to: string;
 }
 
-/** A digest to one address: its items carry their live links already. */
-export interface DigestEmailRequest {
-  digest: DigestView;
+/** An event about the fleet to one address: a digest's items carry their live links already. */
+export interface FleetEmailRequest {
+  fleet: FleetView;
   liveExpiresAt: Date;
   to: string;
 }
 
-export type EmailRequest = EventEmailRequest | NoticeRequest | DigestEmailRequest;
+export type EmailRequest = EventEmailRequest | NoticeRequest | FleetEmailRequest;
 
 function compose(request: EmailRequest) {
   if ("notice" in request) return composeNotice(request.notice);
-  if ("digest" in request) return composeDigest(request.digest, request.liveExpiresAt);
+  if ("fleet" in request) return request.fleet.type === "digest" ? composeDigest(request.fleet, request.liveExpiresAt) : composeIncident(request.fleet);
   return composeEmail(request.view, { liveUrl: request.liveUrl, liveExpiresAt: request.liveExpiresAt, qr: request.qr });
 }
 

@@ -1,6 +1,6 @@
 import type { ChannelKind, Prisma } from "../db.js";
 import { CHANNEL_KINDS, type WantsInput } from "./kinds/index.js";
-import { recipientsSql } from "./routing.js";
+import { FLEET_WIDE_CHANNELS_SQL, recipientsSql } from "./routing.js";
 import type { InstanceEventType } from "./types.js";
 
 /**
@@ -73,6 +73,20 @@ export async function recordEvent(tx: Tx, input: RecordEventInput, opts: Routing
     select: { id: true, status: true },
   });
   return rows.filter((r) => r.status === "pending").map((r) => r.id);
+}
+
+/**
+ * Writes an event about the fleet (an incident, its end) and a delivery to each fleet-wide
+ * operator's channel, to be sent at once; returns the delivery ids.
+ */
+export async function recordFleetEvent(tx: Tx, type: "fleet.incident" | "fleet.recovered", data: Record<string, unknown>): Promise<string[]> {
+  const event = await tx.event.create({ data: { type, payload: JSON.parse(JSON.stringify(data)) as Prisma.InputJsonObject }, select: { id: true } });
+  const rows = await tx.$queryRawUnsafe<Array<{ id: string }>>(
+    `INSERT INTO "Delivery" (id, "eventId", "channelId", "createdAt", "updatedAt")
+     SELECT gen_random_uuid(), $1::uuid, f.id, now(), now() FROM (${FLEET_WIDE_CHANNELS_SQL}) f RETURNING id::text AS id`,
+    event.id,
+  );
+  return rows.map((r) => r.id);
 }
 
 /** The payload as stored: the webhook's `data` fields, plus the flags that say who gets it. */

@@ -15,21 +15,27 @@ const fleetWideDigest =
  *
  * `held` says the delivery waits for the channel's next digest (notify/digests.ts): its mode is
  * digest, or it has none set and it is a fleet-wide operator's channel of a kind that reaches a
- * person (a fleet-wide operator hears of every instance, so one message each would be a flood).
+ * person (a fleet-wide operator hears of every instance, so one message each would be a flood), or
+ * a fleet incident holds it in digest mode for now (`stormHeldSince`, fleet/instances/storm.ts).
  *
  * The arguments are SQL expressions (column references or placeholders), never input text.
  * The result has the columns `id` (channel id), `kind` and `held`.
  */
 export function recipientsSql(instance: string, attempt: string, escalateAfter: string): string {
   return `(
-    SELECT c.id, c.kind, COALESCE(c.mode = 'digest', false) AS held
+    SELECT c.id, c.kind, COALESCE(c.mode = 'digest', false) OR c."stormHeldSince" IS NOT NULL AS held
     FROM "Assignment" a JOIN "Channel" c ON c."operatorId" = a."operatorId"
     WHERE a."instanceId" = ${instance} AND c.enabled
       AND (a.tier <= 1 OR ${attempt} > (a.tier - 1) * ${escalateAfter})
     UNION ALL
-    SELECT c.id, c.kind, COALESCE(c.mode = 'digest', ${fleetWideDigest}) AS held FROM "Channel" c
+    SELECT c.id, c.kind, COALESCE(c.mode = 'digest', ${fleetWideDigest}) OR c."stormHeldSince" IS NOT NULL AS held FROM "Channel" c
     WHERE c.enabled
       AND NOT EXISTS (SELECT 1 FROM "Assignment" i WHERE i."instanceId" = ${instance})
       AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId")
   )`;
 }
+
+/** The enabled channels of the fleet-wide operators (those with no instance of their own): who hears of the fleet as a whole. */
+export const FLEET_WIDE_CHANNELS_SQL = `
+  SELECT c.id FROM "Channel" c
+  WHERE c.enabled AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId")`;

@@ -2,7 +2,7 @@ import type { Dispatcher } from "undici";
 import type { SecretBox } from "../secrets.js";
 import type { Mailer } from "./email.js";
 import { liveUrl, signLiveToken } from "./live-link.js";
-import type { DigestView, EventView, TryResult } from "./types.js";
+import type { FleetView, EventView, TryResult } from "./types.js";
 
 /** What every kind of channel may need to send (notify/kinds). */
 export interface SendDeps {
@@ -32,7 +32,7 @@ export function liveLinkFor(deps: SendDeps, view: EventView, expiresAt: Date): s
 const OPEN = new Set(["queued", "running"]);
 
 /** The digest with a live link on each item whose session still waits for a scan, valid until `expiresAt`. */
-export function withLiveLinks(deps: SendDeps, digest: DigestView, expiresAt: Date): DigestView {
+export function withLiveLinks(deps: SendDeps, digest: FleetView, expiresAt: Date): FleetView {
   const key = deps.box.hmacKey();
   const items = digest.items.map((item) => {
     const open = item.view.session !== null && OPEN.has(item.view.session.status);

@@ -17,10 +17,20 @@ export const EVENT_TYPES = [
   "pairing.requested",
   /** A channel in digest mode: the events it was held back, many instances' in one message (notify/digests.ts). */
   "digest",
+  /** More of the fleet logged out at once than the storm threshold allows (fleet/instances/storm.ts). */
+  "fleet.incident",
+  /** The incident is over: logouts are back under the threshold. */
+  "fleet.recovered",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
-/** The events about one instance: every type but the digest. */
-export type InstanceEventType = Exclude<EventType, "digest">;
+/** The events about the fleet rather than one instance. */
+export type FleetEventType = "digest" | "fleet.incident" | "fleet.recovered";
+/** The events about one instance. */
+export type InstanceEventType = Exclude<EventType, FleetEventType>;
+
+export function isFleetEventType(type: string): type is FleetEventType {
+  return type === "digest" || type === "fleet.incident" || type === "fleet.recovered";
+}
 
 export function isEventType(value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value);
@@ -80,18 +90,21 @@ export interface DigestItem {
   liveUrl: string | null;
 }
 
-/** A digest as the senders see it: the events held back for one channel, oldest first. */
-export interface DigestView {
+/** An event about the fleet as the senders see it: a digest (its events, oldest first), or an incident and its end. */
+export interface FleetView {
   id: string;
-  type: "digest";
+  type: FleetEventType;
   createdAt: Date;
-  /** `since`: the start of the stretch it covers (ISO). */
+  /** A digest: `since`, the start of the stretch it covers (ISO), and `storm` when an incident made it one. */
   data: Record<string, unknown>;
+  /** A digest's events; none for the others. */
   items: DigestItem[];
 }
 
-/** What one delivery carries: one instance's event, or a digest of many. */
-export type DeliveryView = EventView | DigestView;
+/** What one delivery carries: one instance's event, or one about the fleet. */
+export type DeliveryView = EventView | FleetView;
+
+export const isFleetView = (view: DeliveryView): view is FleetView => "items" in view;
 
 /** How long a QR can be scanned after it arrives: the provider rotates it about every 20 s. */
 export const QR_VALIDITY_MS = 20_000;

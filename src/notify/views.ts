@@ -1,5 +1,5 @@
 import type { Db } from "../db.js";
-import { isEventType, type DigestView, type EventView, type InstanceEventType } from "./types.js";
+import { isEventType, isFleetEventType, type FleetEventType, type FleetView, type EventView, type InstanceEventType } from "./types.js";
 
 /** What the senders read of a stored event: its instance and session, never a secret. */
 export const EVENT_INCLUDE = {
@@ -28,15 +28,19 @@ const payloadOf = (e: { payload: unknown }): Record<string, unknown> =>
 export function eventViewOf(e: StoredEvent): EventView | null {
   if (!e.instance) return null;
   const { unlinkedSince: _, ...instance } = e.instance;
-  const type: InstanceEventType = isEventType(e.type) && e.type !== "digest" ? e.type : "session.failed";
+  const type: InstanceEventType = isEventType(e.type) && !isFleetEventType(e.type) ? e.type : "session.failed";
   return { id: e.id, type, createdAt: e.createdAt, attempt: e.attempt, qrSequence: e.qrSequence, data: payloadOf(e), instance, session: e.session };
 }
 
 /**
- * A digest's delivery as senders see it: the events it took, oldest first. Of a session's QR
- * updates only the newest is kept: the others were replaced before anyone could scan them.
+ * An event about the fleet as senders see it. A digest carries the events it took, oldest first;
+ * of a session's QR updates only the newest is kept: the others were replaced before anyone could scan them.
  */
-export async function loadDigestView(db: Db, deliveryId: string, event: Pick<StoredEvent, "id" | "createdAt" | "payload">): Promise<DigestView> {
+export async function loadFleetView(
+  db: Db, deliveryId: string, event: Pick<StoredEvent, "id" | "createdAt" | "payload"> & { type: FleetEventType },
+): Promise<FleetView> {
+  const base = { id: event.id, type: event.type, createdAt: event.createdAt, data: payloadOf(event) };
+  if (event.type !== "digest") return { ...base, items: [] };
   const rows = await db.delivery.findMany({
     where: { digestId: deliveryId },
     orderBy: { createdAt: "asc" },
@@ -49,5 +53,5 @@ export async function loadDigestView(db: Db, deliveryId: string, event: Pick<Sto
     const view = eventViewOf(e);
     return view ? [{ view, unlinkedSince: e.instance?.unlinkedSince ?? null, liveUrl: null }] : [];
   });
-  return { id: event.id, type: "digest", createdAt: event.createdAt, data: payloadOf(event), items };
+  return { ...base, items };
 }

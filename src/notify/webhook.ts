@@ -3,7 +3,7 @@ import { request, type Dispatcher } from "undici";
 import { deadline } from "../lib/deadline.js";
 import { maskSecrets } from "../log.js";
 import { retryAfterMs } from "../lib/retry-after.js";
-import { RESPONSE_BODY_MAX, truncateBody, type DigestView, type TryResult, type EventView, type QrView } from "./types.js";
+import { RESPONSE_BODY_MAX, truncateBody, type FleetView, type TryResult, type EventView, type QrView } from "./types.js";
 
 /**
  * Webhooks per the Standard Webhooks specification. The body is built from the stored event
@@ -51,12 +51,15 @@ export function buildWebhookBody(event: EventView, ctx: WebhookContext): Webhook
 }
 
 /**
- * A digest as one signed batch: `events` holds each event's own body, as it would have been sent
- * alone but without its QR image (stale by now); `liveUrl` is there while its session waits for a scan.
+ * An event about the fleet. A digest is one signed batch: `events` holds each event's own body, as
+ * it would have been sent alone but without its QR image (stale by now); `liveUrl` is there while
+ * its session waits for a scan.
  */
-export function buildDigestBody(digest: DigestView): WebhookBody {
-  const events = digest.items.map((i) => buildWebhookBody(i.view, { liveUrl: i.liveUrl, qr: null }));
-  return { type: "digest", timestamp: digest.createdAt.toISOString(), data: inKeyOrder({ ...digest.data, count: events.length, events }) };
+export function buildFleetBody(view: FleetView): WebhookBody {
+  const timestamp = view.createdAt.toISOString();
+  if (view.type !== "digest") return { type: view.type, timestamp, data: inKeyOrder(view.data) };
+  const events = view.items.map((i) => buildWebhookBody(i.view, { liveUrl: i.liveUrl, qr: null }));
+  return { type: view.type, timestamp, data: inKeyOrder({ ...view.data, count: events.length, events }) };
 }
 
 /**

@@ -178,12 +178,12 @@ describe("dashboard page", () => {
 
   it("lists the failing and disabled channels, and only those", async () => {
     const html = (await page()).body;
-    const section = html.slice(html.indexOf('<table id="channels">'));
+    const section = html.slice(html.indexOf('<table id="channels">'), html.indexOf('<h2 id="operators-heading">'));
     expect(section).toContain("bouncing@example.com");
     expect(section).toContain("failing since 1h ago");
     expect(section).toContain("https://hooks.example.com/gone");
     expect(section).toContain("disabled: 410 Gone");
-    expect(html).not.toContain("healthy@example.com");
+    expect(section).not.toContain("healthy@example.com");
     expect(numberOf(html, "failing")).toBe(1);
     expect(numberOf(html, "disabled")).toBe(1);
   });
@@ -252,5 +252,41 @@ describe("starting a session", () => {
     const extra = await app.inject({ method: "POST", url: startUrl(fleet.instances[4]!.id), headers: { ...FORM, cookie }, payload: "trigger=schedule" });
     expect(extra.statusCode).toBe(400);
     expect(await sessionsOf(fleet.instances[4]!.id)).toEqual([]);
+  });
+});
+
+describe("a channel's delivery mode", () => {
+  const modeUrl = (id: string) => `/admin/channels/${id}/mode`;
+  const healthy = () => ctx.db.channel.findFirstOrThrow({ where: { address: "healthy@example.com" } });
+
+  it("lists every operator's channels with their mode, the default marked as such", async () => {
+    const html = (await page()).body;
+    const { id } = await healthy();
+    const row = new RegExp(`<tr data-channel="${id}"><td>night desk</td><td>whole fleet</td><td>email</td><td>healthy@example.com</td><td class="mode">digest \\(default\\)</td>`);
+    expect(html).toMatch(row);
+  });
+
+  it("sets it from the form and back to the default, and refuses a forged, anonymous or unknown change", async () => {
+    const { id } = await healthy();
+    const set = await app.inject({ method: "POST", url: modeUrl(id), headers: { ...FORM, cookie }, payload: "mode=immediate" });
+    expect(set.statusCode).toBe(303);
+    expect(set.headers.location).toBe("/admin#operators-heading");
+    expect((await healthy()).mode).toBe("immediate");
+    expect((await page()).body).toContain(`<td class="mode">immediate</td>`);
+
+    for (const headers of [{ "sec-fetch-site": "cross-site", cookie }, { origin: "https://evil.example", cookie }]) {
+      const res = await app.inject({ method: "POST", url: modeUrl(id), headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, payload: "mode=digest" });
+      expect(res.statusCode).toBe(403);
+    }
+    expect((await app.inject({ method: "POST", url: modeUrl(id), headers: FORM, payload: "mode=digest" })).statusCode).toBe(401);
+    const bad = await app.inject({ method: "POST", url: modeUrl(id), headers: { ...FORM, cookie }, payload: "mode=hourly" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain("mode: must be one of immediate, digest, default");
+    expect((await app.inject({ method: "POST", url: modeUrl("00000000-0000-4000-8000-000000000000"), headers: { ...FORM, cookie }, payload: "mode=digest" })).statusCode).toBe(404);
+    expect((await healthy()).mode).toBe("immediate");
+
+    const back = await app.inject({ method: "POST", url: modeUrl(id), headers: { ...FORM, cookie }, payload: "mode=default" });
+    expect(back.statusCode).toBe(303);
+    expect((await healthy()).mode).toBeNull();
   });
 });

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fleetStatus } from "../../src/fleet/observe/status.js";
+import { addOperator } from "../../src/fleet/operators/operators.js";
 import { ADMIN_TOKEN, startHttp, type TestFleet } from "../http/harness.js";
 import { waitFor } from "../support/fleet.js";
 import { insertMixedFleet, runningSession, type MixedFleet } from "../support/mixed-fleet.js";
@@ -21,6 +22,7 @@ let close: () => Promise<void>;
 let base: string;
 let browser: Browser;
 let fleet: MixedFleet;
+let operatorEmail: string;
 
 beforeAll(async () => {
   ({ ctx, app, close } = await startHttp());
@@ -28,6 +30,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   fleet = await insertMixedFleet(ctx, 300, "Branch");
   await runningSession(ctx, fleet.instances[1]!.id);
+  operatorEmail = (await addOperator(ctx, { name: "Fleet desk", email: "fleet-desk@example.test" })).operator.channels[0]!.id;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
 });
 afterAll(async () => {
@@ -101,6 +104,15 @@ describe("fleet dashboard in a real browser", () => {
       ctx.db.qrSession.findFirst({ where: { instanceId: target.id, trigger: "admin", status: { in: ["queued", "running"] } } }),
     );
     expect(session.trigger).toBe("admin");
+
+    await page.goto(`${base}/admin`);
+    const mode = page.locator(`#operators tr[data-channel="${operatorEmail}"]`);
+    expect(await mode.locator("td.mode").textContent()).toBe("digest (default)");
+    await mode.locator("select[name=mode]").selectOption("immediate");
+    await mode.locator("button").click();
+    await page.waitForURL(/#operators-heading$/);
+    expect(await page.locator(`#operators tr[data-channel="${operatorEmail}"] td.mode`).textContent()).toBe("immediate");
+    expect((await ctx.db.channel.findUniqueOrThrow({ where: { id: operatorEmail } })).mode).toBe("immediate");
 
     await page.goto(`${base}/admin`);
     expect(await page.locator("a.live").count()).toBe(1);

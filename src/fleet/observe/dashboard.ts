@@ -17,6 +17,8 @@ export interface DashboardFilter {
   q?: string;
   /** Only instances with an open alert. */
   alert?: boolean;
+  /** Only instances unlinked since then (a fleet incident links here). */
+  unlinkedSince?: Date;
   /** 1-based. */
   page: number;
 }
@@ -63,6 +65,7 @@ const PAGE_SQL = `
       AND ($2::text IS NULL OR strpos(lower(COALESCE(i.label, '')), lower($2)) > 0 OR strpos(i."idInstance", $2) > 0)
       AND (NOT $3::boolean OR EXISTS (
         SELECT 1 FROM "StateEpisode" e WHERE e."instanceId" = i.id AND ${openAlertSql("e")}))
+      AND ($6::timestamptz IS NULL OR i."unlinkedSince" >= $6)
   ), page AS (
     SELECT * FROM filtered ORDER BY "unlinkedSince" ASC NULLS LAST, "idInstance", id LIMIT $4 OFFSET $5
   )
@@ -88,7 +91,7 @@ type PageRow = Omit<DashboardRow, "session"> & {
 /** The instances longest unlinked first, then by idInstance. A page past the last is empty, with the total. */
 export async function dashboardPage(ctx: FleetContext, f: DashboardFilter): Promise<DashboardPage> {
   const offset = (f.page - 1) * DASHBOARD_PAGE_SIZE;
-  const params = [f.state ?? null, f.q ?? null, f.alert ?? false, DASHBOARD_PAGE_SIZE, offset];
+  const params = [f.state ?? null, f.q ?? null, f.alert ?? false, DASHBOARD_PAGE_SIZE, offset, f.unlinkedSince ?? null];
   const { rows } = await ctx.sql.query<PageRow>(PAGE_SQL, params);
   const total = rows[0]?.total ?? (await countOnly(ctx, params));
   return {
@@ -102,7 +105,7 @@ export async function dashboardPage(ctx: FleetContext, f: DashboardFilter): Prom
 
 /** Past the last page no row carries the total; the first page does. */
 async function countOnly(ctx: FleetContext, params: unknown[]): Promise<number> {
-  const { rows } = await ctx.sql.query<PageRow>(PAGE_SQL, [...params.slice(0, 3), 1, 0]);
+  const { rows } = await ctx.sql.query<PageRow>(PAGE_SQL, [...params.slice(0, 3), 1, 0, params[5]]);
   return rows[0]?.total ?? 0;
 }
 

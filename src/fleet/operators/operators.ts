@@ -122,15 +122,8 @@ const viewInclude = {
   assignments: { orderBy: { createdAt: "asc" as const } },
 };
 
-type ChannelRow = {
-  id: string;
-  kind: ChannelKind;
-  address: string;
-  enabled: boolean;
-  disabledReason: string | null;
-  disabledAt: Date | null;
-  mode: DeliveryMode | null;
-};
+/** A channel as stored: the view's fields, with the mode an admin set (null: the default). */
+type ChannelRow = Omit<ChannelView, "mode" | "modeSet"> & { mode: DeliveryMode | null };
 
 type OperatorRow = {
   id: string;
@@ -197,6 +190,25 @@ export async function addChannel({ db, box }: Operators, operatorRef: string, in
     if (isUniqueViolation(err)) throw new ConflictError(`operator "${operator.name}" already has this ${v.kind} channel`);
     throw err;
   }
+}
+
+/** An operator's channels and how many instances it has: what the dashboard lists, without the assignments themselves. */
+export interface OperatorChannels {
+  id: string;
+  name: string;
+  instances: number;
+  channels: ChannelView[];
+}
+
+export async function listOperatorChannels({ db }: Rows, limit = 200): Promise<OperatorChannels[]> {
+  const rows = await db.operator.findMany({
+    include: { channels: { orderBy: { createdAt: "asc" } }, _count: { select: { assignments: true } } },
+    orderBy: { name: "asc" },
+    take: limit,
+  });
+  return rows.map((o) => ({
+    id: o.id, name: o.name, instances: o._count.assignments, channels: o.channels.map((c) => channelView(c, o._count.assignments === 0)),
+  }));
 }
 
 export async function listOperators({ db }: Rows): Promise<OperatorView[]> {

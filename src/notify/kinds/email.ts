@@ -1,4 +1,5 @@
 import { liveLinkFor, withLiveLinks } from "../send.js";
+import { isFleetView } from "../types.js";
 import { ATTEMPT_ENDED, type ChannelKindSender } from "./kind.js";
 
 /**
@@ -27,7 +28,7 @@ export const emailKind: ChannelKindSender = {
   },
   send(deps, channel, _deliveryId, view, qr, now) {
     const expiresAt = new Date(now.getTime() + deps.liveLinkTtlS * 1000);
-    if (view.type === "digest") return deps.mailer.send({ digest: withLiveLinks(deps, view, expiresAt), liveExpiresAt: expiresAt, to: channel.address });
+    if (isFleetView(view)) return deps.mailer.send({ fleet: withLiveLinks(deps, view, expiresAt), liveExpiresAt: expiresAt, to: channel.address });
     const liveUrl = liveLinkFor(deps, view, expiresAt);
     return deps.mailer.send({ view, qr, liveUrl, liveExpiresAt: liveUrl ? expiresAt : null, to: channel.address });
   },

@@ -1,5 +1,6 @@
 import { liveLinkFor, permanent, withLiveLinks } from "../send.js";
-import { buildDigestBody, buildWebhookBody, postWebhook, webhookMessageId } from "../webhook.js";
+import { isFleetView } from "../types.js";
+import { buildFleetBody, buildWebhookBody, postWebhook, webhookMessageId } from "../webhook.js";
 import { ATTEMPT_ENDED, type ChannelKindSender } from "./kind.js";
 
 /**
@@ -26,8 +27,8 @@ export const webhookKind: ChannelKindSender = {
     if (!channel.signer) return permanent(channel.problem ?? "the webhook channel has no signing secret");
     const expiresAt = new Date(view.createdAt.getTime() + deps.liveLinkTtlS * 1000);
     const body = JSON.stringify(
-      view.type === "digest"
-        ? buildDigestBody(withLiveLinks(deps, view, expiresAt))
+      isFleetView(view)
+        ? buildFleetBody(withLiveLinks(deps, view, expiresAt))
         : buildWebhookBody(view, { liveUrl: liveLinkFor(deps, view, expiresAt), qr }),
     );
     return postWebhook({
