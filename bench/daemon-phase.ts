@@ -21,7 +21,7 @@ const IMPORT_BOUND_MS = 600_000;
 /** Keys the fleet reads; inherited values are dropped so only what the bench sets (and --env) is measured. */
 const FLEET_KEYS = /^(QRFLEET_|SMTP_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$)/;
 
-export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env">, run: { databaseUrl: string; prefix: string; smtpUrl: string }): Record<string, string> {
+export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env"> & Partial<Pick<BenchArgs, "emailMode">>, run: { databaseUrl: string; prefix: string; smtpUrl: string }): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !FLEET_KEYS.test(k))) as Record<string, string>;
   return {
     ...inherited,
@@ -43,6 +43,8 @@ export function fleetEnv(args: Pick<BenchArgs, "windowMs" | "rotateMs" | "env">,
     // A phase lasts minutes: digests come every 30 s, so a run sees them (the defaults are 2 and 10 min).
     QRFLEET_DIGEST_WINDOW_MS: "15000",
     QRFLEET_DIGEST_INTERVAL_MS: "30000",
+    // A run is a mass logout: storm control would turn the immediate email operator to digests a few seconds in.
+    ...(args.emailMode === "immediate" && { QRFLEET_STORM_CHANNEL_PER_MINUTE: "1000000000" }),
     ...args.env,
   };
 }

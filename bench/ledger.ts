@@ -46,6 +46,8 @@ export interface LedgerResult {
   emailDuplicates: number;
   /** Emails that named no instance of this phase. */
   emailUnmatched: number;
+  /** Digests and fleet incidents: counted in `emails`, matched to no instance. */
+  emailsAboutTheFleet: number;
   emailLatencyMs: LatencySummary;
   socketsOpenMax: number;
   /** Date.now() when every instance had a socket open at once; null if that never happened. */
@@ -54,6 +56,8 @@ export interface LedgerResult {
 
 const frameKey = (sha256Hex: string) => sha256Hex.slice(0, 16);
 const HEADER = /^x-qrfleet-instance:[ \t]*(\d+)/im;
+/** A digest or a fleet incident: about many instances, so it times none. */
+const ABOUT_THE_FLEET = /^x-qrfleet-event:[ \t]*(digest|fleet\.)/im;
 
 export class DeliveryLedger {
   private readonly indexOf = new Map<string, number>();
@@ -75,6 +79,7 @@ export class DeliveryLedger {
   private duplicated = 0;
   private unmatched = 0;
   private emailDuplicates = 0;
+  private emailsAboutTheFleet = 0;
   private emailUnmatched = 0;
   private openMax = 0;
   private allOpenAt: number | null = null;
@@ -169,6 +174,11 @@ export class DeliveryLedger {
   email(raw: string, at: number): void {
     this.emails += 1;
     this.lastArrivalAt = at;
+    const headerEnd = raw.indexOf("\r\n\r\n");
+    if (ABOUT_THE_FLEET.test(headerEnd < 0 ? raw : raw.slice(0, headerEnd))) {
+      this.emailsAboutTheFleet += 1;
+      return;
+    }
     const i = this.instanceNamedIn(raw);
     if (i === undefined) {
       this.emailUnmatched += 1;
@@ -223,6 +233,7 @@ export class DeliveryLedger {
       emails: this.emails,
       emailDuplicates: this.emailDuplicates,
       emailUnmatched: this.emailUnmatched,
+      emailsAboutTheFleet: this.emailsAboutTheFleet,
       emailLatencyMs: summarize(this.emailLatencies),
       socketsOpenMax: this.openMax,
       allOpenAt: this.allOpenAt,

@@ -38,6 +38,8 @@ export interface PhaseReport {
     unmatchedWebhooks: number;
     otherEvents: Record<string, number>;
     emailUnmatched: number;
+    /** Digests and fleet incidents (`--email-mode digest`). */
+    emailsAboutTheFleet: number;
     emailP50Ms: number | null;
     drainMs: number;
     /** ms from t0 until the measured processes were ready, and their CPU ms by then (start-up cost). */
@@ -102,6 +104,7 @@ export function phaseReport(input: {
       unmatchedWebhooks: p.unmatched,
       otherEvents: p.otherEvents,
       emailUnmatched: p.emailUnmatched,
+      emailsAboutTheFleet: p.emailsAboutTheFleet,
       emailP50Ms: p.emailLatencyMs.p50,
       drainMs: m.drainMs,
       readyMs: m.ready?.ms ?? null,

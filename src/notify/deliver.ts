@@ -5,6 +5,7 @@ import { CHANNEL_KINDS, type QrCandidates } from "./kinds/index.js";
 import { permanent } from "./send.js";
 import { isEventType, isFleetEventType, isFleetView, QR_VALIDITY_MS, type DeliveryView, type FleetView, type QrView, type TryResult } from "./types.js";
 import { eventViewOf, EVENT_INCLUDE, loadFleetView } from "./views.js";
+import { holdAgain } from "./digests.js";
 import { isUuid } from "../lib/uuid.js";
 
 /**
@@ -55,6 +56,7 @@ export async function sendDelivery(deps: DeliverDeps, deliveryId: string, now: D
   };
   const refused = view ? refusal(d) : permanent("its instance is gone");
   const outcome = refused ? await recordTry(deps, t, refused, null, now) : await tryDelivery(deps, t, now);
+  if (refused === INTERRUPTED_EMAIL && view?.type === "digest") await holdAgain(deps.db, d.id);
   return outcome.status === "retry" ? { status: "retry", retryInMs: outcome.retryInMs } : { status: outcome.status };
 }
 

@@ -1,4 +1,4 @@
-import type { Sql } from "../db.js";
+import type { Db, Sql } from "../db.js";
 
 /**
  * Digests: a channel in digest mode gets its deliveries written `held` (notify/routing.ts), and
@@ -61,4 +61,14 @@ export interface CutDigest {
 export async function cutDigests(sql: Sql, timing: DigestTiming): Promise<CutDigest[]> {
   const { rows } = await sql.query<CutDigest>({ name: "qrfleet-cut-digests-v2", text: CUT_SQL, values: [timing.windowMs, timing.intervalMs] });
   return rows;
+}
+
+/**
+ * A digest email interrupted between SMTP and its answer may or may not have arrived, and is not
+ * sent again (email is at most once). What it carried goes back to its channel's held rows, so
+ * the next digest names it again rather than leave it unsaid; returns how many went back.
+ */
+export async function holdAgain(db: Db, digestDeliveryId: string): Promise<number> {
+  const { count } = await db.delivery.updateMany({ where: { digestId: digestDeliveryId, status: "digested" }, data: { status: "held", digestId: null } });
+  return count;
 }

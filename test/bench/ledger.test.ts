@@ -65,6 +65,15 @@ describe("delivery ledger", () => {
     expect(r.emailLatencyMs).toEqual({ p50: 500, p99: 800, max: 800 });
   });
 
+  it("counts a digest and a fleet incident as emails about the fleet, timing no instance they name", () => {
+    const ledger = ledgerWithFrames();
+    ledger.email(`X-Qrfleet-Event: digest\r\nSubject: qrfleet digest\r\n\r\n"Shop" (${A}) ${B}`, 30_000);
+    ledger.email(`X-Qrfleet-Event: fleet.incident\r\n\r\n10000 instances`, 31_000);
+    const r = ledger.result();
+    expect(r).toMatchObject({ emails: 2, emailsAboutTheFleet: 2, emailUnmatched: 0, emailDuplicates: 0 });
+    expect(r.emailLatencyMs.p99).toBeNull();
+  });
+
   it("tracks open sockets and when all sessions first had one", () => {
     const ledger = new DeliveryLedger([A, B]);
     ledger.socketOpened(A, 1);

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances/instances.js";
 import { addChannel, addOperator, assign, getOperator, setChannelMode } from "../../src/fleet/operators/operators.js";
 import { listDeliveries } from "../../src/fleet/operators/deliveries.js";
+import { sendDelivery } from "../../src/notify/deliver.js";
 import { cutDigests } from "../../src/notify/digests.js";
 import { recordEvent } from "../../src/notify/outbox.js";
 import { newIdInstance, newToken, testFleet } from "../support/fleet.js";
+import { deps, noMailer } from "./fixtures.js";
 
 /**
  * Who gets a digest instead of one message per event, and how a digest is cut: the held rows of a
@@ -129,6 +131,25 @@ describe("digest mode", () => {
     await expect(setChannelMode(ctx, "7b0c1f0e-1111-4111-8111-111111111111", "digest")).rejects.toThrow('no channel "7b0c1f0e-1111-4111-8111-111111111111"');
     await expect(setChannelMode(ctx, "' OR 1=1 --", "digest")).rejects.toThrow("no channel");
     expect((await getOperator(ctx, "fleet")).channels.find((c) => c.id === fleetEmail)!.modeSet).toBe(false);
+  });
+
+  it("never sends an interrupted digest email again, and names what it carried in the next digest", async () => {
+    await ctx.db.channel.update({ where: { id: fleetEmail }, data: { lastDigestAt: null } });
+    await Promise.all(unassigned.map(alert));
+    await sleep(WINDOW_MS);
+    const cut = (await cutDigests(ctx.sql, timing)).find((c) => c.channelId === fleetEmail);
+    const carried = (await ctx.db.delivery.findMany({ where: { digestId: cut!.id }, select: { id: true } })).map((d) => d.id).sort();
+    expect(carried).toHaveLength(3);
+    // A daemon handed it to SMTP and died before the answer was written.
+    await ctx.db.delivery.update({ where: { id: cut!.id }, data: { handedOffAt: new Date(Date.now() - 600_000) } });
+
+    expect(await sendDelivery(deps(ctx.db, noMailer, { leaseMs: 1000 }), cut!.id)).toEqual({ status: "failed" });
+    expect(await ctx.db.delivery.findUniqueOrThrow({ where: { id: cut!.id } })).toMatchObject({ status: "failed", lastError: expect.stringContaining("interrupted") });
+    expect(await ctx.db.delivery.count({ where: { id: { in: carried }, status: "held", digestId: null } })).toBe(3);
+
+    await ctx.db.channel.update({ where: { id: fleetEmail }, data: { lastDigestAt: null } });
+    const next = (await cutDigests(ctx.sql, timing)).find((c) => c.channelId === fleetEmail);
+    expect((await ctx.db.delivery.findMany({ where: { digestId: next!.id }, select: { id: true } })).map((d) => d.id).sort()).toEqual(carried);
   });
 
   it("gives a channel added later the default of its operator's place", async () => {
