@@ -8,7 +8,10 @@ import { PROJECT_ROOT } from "../src/paths.js";
 import { startSimulator } from "../src/simulator/index.js";
 import { startDaemon, type Daemon } from "../workers/daemon.js";
 import { DEMO_DATABASE_URL, DEMO_REDIS_PREFIX, demoEnvironment, writeCliEnv } from "./demo/environment.js";
-import { OPERATOR_EMAIL, OPERATOR_NAME, enqueueDemoSessions, resetDemoFleet, seedDemoFleet, simulatorOptions, type SeededInstance } from "./demo/fleet.js";
+import {
+  OPERATOR_EMAIL, OPERATOR_NAME, STORM_FLEET, STORM_OPERATOR, enqueueDemoSessions, resetDemoFleet, seedDemoFleet, simulatorOptions, startDemoStorm,
+  type SeededInstance,
+} from "./demo/fleet.js";
 import { startMailCatcher } from "./demo/mail-catcher.js";
 import { mailLine, narrate, webhookLine } from "./demo/narrator.js";
 import { ensureDatabase, preflight } from "./demo/preflight.js";
@@ -90,11 +93,13 @@ async function main(): Promise<void> {
   // Seeded and enqueued before the daemon starts: its first fleet sweep runs at once, and would
   // otherwise start these sessions itself (trigger "sweep") before the admin enqueue below.
   const seeding = openFleet(config, log);
+  const ownDatabase = database.name === new URL(DEMO_DATABASE_URL).pathname.slice(1);
   const seeded = await (async () => {
     const { instances, webhookSecret } = await seedDemoFleet(seeding, sim.url, sink.url);
     sink.setSecret(webhookSecret);
     unsubscribes.push(narrate(seeding, names(instances), hold));
     await enqueueDemoSessions(seeding, instances);
+    if (ownDatabase) await startDemoStorm(seeding, sim.url);
     return instances;
   })().finally(() => seeding.close());
 
@@ -104,7 +109,7 @@ async function main(): Promise<void> {
   unsubscribes.push(narrate(daemon.ctx, names(seeded), hold));
   const cliEnvFile = path.join(DEMO_DIR, "cli.env");
   await writeCliEnv(cliEnvFile, env);
-  banner({ config, daemon, instances: seeded, catcherUrl: catcher.pageUrl, sinkUrl: sink.pageUrl, simUrl: sim.url, logFile, cliEnvFile, portMoved, database });
+  banner({ config, daemon, instances: seeded, catcherUrl: catcher.pageUrl, sinkUrl: sink.pageUrl, simUrl: sim.url, logFile, cliEnvFile, portMoved, database, storm: ownDatabase });
   for (const line of held.splice(0)) say(line);
   bannerShown = true;
 }
@@ -122,6 +127,8 @@ interface BannerFacts {
   cliEnvFile: string;
   portMoved: boolean;
   database: { name: string; created: boolean };
+  /** The storm runs only on the demo's own database. */
+  storm: boolean;
 }
 
 function banner(f: BannerFacts): void {
@@ -138,6 +145,7 @@ function banner(f: BannerFacts): void {
   say();
   row("daemon", `${daemon.url}${f.portMoved ? "  (port 8080 was taken)" : ""}`);
   row("admin token", `${token}  (a local demo: shown so you can try the API)`);
+  row("dashboard", `${base}/admin  (log in with the admin token)`);
   row("queues", `${base}/admin/queues  (bull-board: any user name, the admin token as password)`);
   row("mail catcher", `${f.catcherUrl}  (each message is an .eml file in ${shown(path.join(DEMO_DIR, "mail"))})`);
   row("webhook sink", `${f.sinkUrl}  (checks each Standard Webhooks signature)`);
@@ -152,6 +160,14 @@ function banner(f: BannerFacts): void {
   }
   say();
   say(`Operator "${OPERATOR_NAME}" gets every instance: email to ${OPERATOR_EMAIL} (→ the mail catcher) and a webhook (→ the sink).`);
+  say();
+  if (f.storm) {
+    say(`A storm: ${STORM_FLEET.length} branches nobody is assigned to log out at once. Operator "${STORM_OPERATOR.name}" looks after the whole`);
+    say(`fleet (email to ${STORM_OPERATOR.email}): one "Fleet incident" email, then a digest a minute naming every branch with its`);
+    say(`live link, instead of ${STORM_FLEET.length} emails an attempt. The dashboard's Operators table switches its mode.`);
+  } else {
+    say(`(No storm: it would tell this database's own fleet-wide operators. It runs on the demo's database, ${DEMO_DATABASE_URL}.)`);
+  }
   say();
   say("Try meanwhile, from another terminal in this directory:");
   cli("status");

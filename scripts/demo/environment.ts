@@ -94,6 +94,11 @@ export async function demoEnvironment(
     QRFLEET_SHUTDOWN_GRACE_MS: "1000",
     QRFLEET_DB_POOL: "10",
     QRFLEET_CONCURRENCY: "50",
+    // The storm of 30 branches: an incident above 10 logouts, a digest a minute after a 20 s window.
+    QRFLEET_STORM_MIN_LOGOUTS: "10",
+    QRFLEET_STORM_WINDOW_MS: "120000",
+    QRFLEET_DIGEST_WINDOW_MS: "20000",
+    QRFLEET_DIGEST_INTERVAL_MS: "60000",
   };
   return { env, portMoved: port !== wanted };
 }

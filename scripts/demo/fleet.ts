@@ -2,7 +2,7 @@ import { openDatabase } from "../../src/db.js";
 import type { FleetContext } from "../../src/fleet/context.js";
 import { addInstance } from "../../src/fleet/instances/instances.js";
 import { addOperator, assign } from "../../src/fleet/operators/operators.js";
-import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
+import { enqueueSession, enqueueSessionsFor } from "../../src/fleet/sessions/sessions.js";
 import { migrate } from "../../src/migrate.js";
 import { createQueues } from "../../src/queues.js";
 import { generateInstances, type InstanceDefinition, type Script } from "../../src/simulator/index.js";
@@ -44,11 +44,20 @@ export const DEMO_FLEET: DemoInstance[] = generateInstances(CASES.length, { idPr
   (address, i) => ({ ...CASES[i]!, ...address }),
 );
 
+/** A storm: branches nobody is assigned to, all logged out at once; one in six is scanned after a while. */
+export const STORM_OPERATOR = { name: "Fleet desk", email: "fleet@example.com" } as const;
+export const STORM_FLEET: DemoInstance[] = generateInstances(30, { idPrefix: "7701", seed: "qrfleet-demo-storm" }).map((address, i) => ({
+  ...address,
+  label: `Branch ${String(i + 1).padStart(2, "0")}`,
+  story: i % 6 === 5 ? "scanned after ~25 s" : "never scanned",
+  script: i % 6 === 5 ? { fate: "scan", scanAfterMs: 25_000 } : { fate: "never" },
+}));
+
 /** Scripts for startSimulator: rotation 5 s and a 30 s window, so three attempts fit in about two minutes. */
 export function simulatorOptions(): { defaults: Partial<Script>; instances: InstanceDefinition[] } {
   return {
     defaults: { rotationMs: 5_000, scanWindowMs: 30_000 },
-    instances: DEMO_FLEET.map((d) => ({ idInstance: d.idInstance, token: d.token, ...d.script })),
+    instances: [...DEMO_FLEET, ...STORM_FLEET].map((d) => ({ idInstance: d.idInstance, token: d.token, ...d.script })),
   };
 }
 
@@ -61,8 +70,8 @@ export async function resetDemoFleet(databaseUrl: string, redisUrl: string, redi
   await migrate(databaseUrl);
   const { db } = openDatabase(databaseUrl, 2);
   try {
-    await db.instance.deleteMany({ where: { idInstance: { in: DEMO_FLEET.map((d) => d.idInstance) } } });
-    await db.operator.deleteMany({ where: { name: OPERATOR_NAME } });
+    await db.instance.deleteMany({ where: { idInstance: { in: [...DEMO_FLEET, ...STORM_FLEET].map((d) => d.idInstance) } } });
+    await db.operator.deleteMany({ where: { name: { in: [OPERATOR_NAME, STORM_OPERATOR.name] } } });
   } finally {
     await db.$disconnect();
   }
@@ -104,4 +113,21 @@ export async function seedDemoFleet(
 /** Separate from seeding so the webhook sink knows the secret before the first QR is sent. */
 export async function enqueueDemoSessions(ctx: FleetContext, instances: SeededInstance[]): Promise<void> {
   for (const inst of instances) await enqueueSession(ctx, inst.id, "admin");
+}
+
+/**
+ * The storm: its branches, unassigned, and the fleet-wide operator who hears of them (email in
+ * digest mode, its default), then every branch logged out at once as a sweep would find them.
+ * Only on the demo's own database: on another, its fleet-wide operators would hear of it too.
+ */
+export async function startDemoStorm(ctx: FleetContext, apiUrl: string): Promise<SeededInstance[]> {
+  await ctx.db.fleetIncident.updateMany({ where: { open: true }, data: { open: false, endedAt: new Date() } });
+  const branches: SeededInstance[] = [];
+  for (const b of STORM_FLEET) {
+    const view = await addInstance(ctx, { apiUrl, idInstance: b.idInstance, token: b.token, label: b.label });
+    branches.push({ ...b, id: view.id });
+  }
+  await addOperator(ctx, { name: STORM_OPERATOR.name, email: STORM_OPERATOR.email });
+  await enqueueSessionsFor(ctx, branches.map((b) => b.id), "sweep");
+  return branches;
 }

@@ -39,10 +39,13 @@ const ENDINGS: Record<string, string> = {
   cancelled: "cancelled",
 };
 
-/** Prints the fleet events of `ctx` as they are emitted; returns the function that stops it. */
+/**
+ * Prints the fleet events of `ctx` as they are emitted, for the instances in `names` (the storm's
+ * branches are told by the mail they cause); returns the function that stops it.
+ */
 export function narrate(ctx: FleetContext, names: Map<string, string>, print: Print): () => void {
-  const line = (who: string, text: string) => print(stamp(who, text));
-  const name = (instanceId: string) => names.get(instanceId) ?? instanceId.slice(0, 8);
+  const line = (who: string | undefined, text: string) => void (who !== undefined && print(stamp(who, text)));
+  const name = (instanceId: string) => names.get(instanceId);
   const maxAttempts = ctx.config.QRFLEET_SESSION_ATTEMPTS;
 
   const onTransition = (t: FleetEventMap["session:transition"][0]) => {

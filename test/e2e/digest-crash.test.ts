@@ -7,7 +7,7 @@ import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { simulatedInstance, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";
 import { startSmtp, type ReceivedMail, type TestSmtp } from "../support/smtp.js";
-import { spawnDaemon, type Spawned } from "../support/spawn.js";
+import { killIfAlive, spawnDaemon, type Spawned } from "../support/spawn.js";
 
 /**
  * A digest across a kill -9 at its worst moment: the SMTP server holds its reply to the first
@@ -40,7 +40,7 @@ beforeAll(async () => {
   fleet = testFleet({});
 });
 afterAll(async () => {
-  if (first && first.child.exitCode === null && first.child.signalCode === null) first.child.kill("SIGKILL");
+  killIfAlive(first);
   await second?.close();
   await fleet?.close();
   await Promise.all([sim?.close(), smtp?.close()]);

@@ -7,7 +7,7 @@ import { startSimulator, type Simulator } from "../../src/simulator/index.js";
 import type { Daemon } from "../../workers/daemon.js";
 import { simulatedInstance, startTestDaemon, testFleet, waitFor } from "../support/fleet.js";
 import { startSmtp, type TestSmtp } from "../support/smtp.js";
-import { spawnDaemon, type Spawned } from "../support/spawn.js";
+import { killIfAlive, spawnDaemon, type Spawned } from "../support/spawn.js";
 
 /**
  * "A daemon killed with kill -9 between sending and recording causes no second email."
@@ -45,7 +45,7 @@ beforeAll(async () => {
   fleet = testFleet({});
 });
 afterAll(async () => {
-  if (first && first.child.exitCode === null && first.child.signalCode === null) first.child.kill("SIGKILL");
+  killIfAlive(first);
   await second?.close();
   await fleet?.close();
   await Promise.all([sim?.close(), smtp?.close()]);

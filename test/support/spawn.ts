@@ -47,3 +47,8 @@ export function spawnTs(entry: string, args: string[], env: Record<string, strin
 }
 
 export const spawnDaemon = (env: Record<string, string>) => spawnTs("workers/main.ts", [], env);
+
+/** SIGKILLs a spawned process that has not exited yet (a test's teardown after a failure). */
+export function killIfAlive(s: Spawned | undefined): void {
+  if (s && s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
+}
