@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addInstance } from "../../src/fleet/instances/instances.js";
-import { checkStorm, stormThreshold } from "../../src/fleet/instances/storm.js";
+import { checkStorm, holdBusyChannels, stormThreshold } from "../../src/fleet/instances/storm.js";
 import { addOperator, assign, setChannelMode } from "../../src/fleet/operators/operators.js";
 import { enqueueSession } from "../../src/fleet/sessions/sessions.js";
 import { cutDigests } from "../../src/notify/digests.js";
@@ -115,5 +115,9 @@ describe("storm control", () => {
     expect(await heldChannels()).toEqual([]);
     expect(await ctx.db.fleetIncident.findMany({ select: { open: true, peak: true } })).toEqual([{ open: false, peak: 14 }]);
     expect((await checkStorm(ctx)).state).toBe("calm");
+    // A daemon that saw the incident going on, writing after another ended it, holds nothing.
+    await logOut(instances.slice(14, 20));
+    await holdBusyChannels(ctx);
+    expect(await heldChannels()).toEqual([]);
   });
 });

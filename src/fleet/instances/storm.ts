@@ -37,7 +37,8 @@ const MEASURE_SQL = `
 /**
  * The channels an incident turns to digests: enabled, of a kind a person reads, not in digest mode
  * already, and told of more instances' new sessions in the last minute than allowed (an assigned
- * operator of their instances, a fleet-wide one of the unassigned).
+ * operator of their instances, a fleet-wide one of the unassigned). Only while an incident is open:
+ * a daemon that saw it going on may write after another has ended it.
  */
 const HOLD_SQL = `
   WITH recent AS (
@@ -48,7 +49,8 @@ const HOLD_SQL = `
     SELECT count(*)::int AS n FROM recent r WHERE NOT EXISTS (SELECT 1 FROM "Assignment" a WHERE a."instanceId" = r.id)
   )
   UPDATE "Channel" c SET "stormHeldSince" = now()
-  WHERE c.enabled AND c."stormHeldSince" IS NULL AND c.kind::text = ANY($2::text[]) AND c.mode IS DISTINCT FROM 'digest'
+  WHERE EXISTS (SELECT 1 FROM "FleetIncident" f WHERE f.open)
+    AND c.enabled AND c."stormHeldSince" IS NULL AND c.kind::text = ANY($2::text[]) AND c.mode IS DISTINCT FROM 'digest'
     AND COALESCE(
       (SELECT n FROM assigned WHERE assigned."operatorId" = c."operatorId"),
       CASE WHEN EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId") THEN 0 ELSE (SELECT n FROM unassigned) END
@@ -124,8 +126,9 @@ async function end(ctx: FleetContext, id: string, m: Measure): Promise<boolean> 
   return true;
 }
 
-async function holdBusyChannels(ctx: FleetContext): Promise<void> {
-  await ctx.sql.query({ name: "qrfleet-storm-hold-v1", text: HOLD_SQL, values: [ctx.config.QRFLEET_STORM_CHANNEL_PER_MINUTE, KINDS_DIGESTED_FLEET_WIDE] });
+/** Turns the channels an incident floods to digests; none while no incident is open. */
+export async function holdBusyChannels(ctx: FleetContext): Promise<void> {
+  await ctx.sql.query({ name: "qrfleet-storm-hold-v2", text: HOLD_SQL, values: [ctx.config.QRFLEET_STORM_CHANNEL_PER_MINUTE, KINDS_DIGESTED_FLEET_WIDE] });
 }
 
 /** The dashboard, filtered to the instances unlinked since the incident's first logout (a minute of slack for clocks). */
