@@ -50,7 +50,9 @@ const HOLD_SQL = `
   )
   UPDATE "Channel" c SET "stormHeldSince" = now()
   WHERE EXISTS (SELECT 1 FROM "FleetIncident" f WHERE f.open)
-    AND c.enabled AND c."stormHeldSince" IS NULL AND c.kind::text = ANY($2::text[]) AND c.mode IS DISTINCT FROM 'digest'
+    AND c.enabled AND c."stormHeldSince" IS NULL AND c.kind::text = ANY($2::text[])
+    -- In digest mode already: set so, or by default as a fleet-wide operator's.
+    AND NOT (c.mode IS NOT DISTINCT FROM 'digest' OR (c.mode IS NULL AND NOT EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId")))
     AND COALESCE(
       (SELECT n FROM assigned WHERE assigned."operatorId" = c."operatorId"),
       CASE WHEN EXISTS (SELECT 1 FROM "Assignment" o WHERE o."operatorId" = c."operatorId") THEN 0 ELSE (SELECT n FROM unassigned) END
@@ -128,7 +130,7 @@ async function end(ctx: FleetContext, id: string, m: Measure): Promise<boolean> 
 
 /** Turns the channels an incident floods to digests; none while no incident is open. */
 export async function holdBusyChannels(ctx: FleetContext): Promise<void> {
-  await ctx.sql.query({ name: "qrfleet-storm-hold-v2", text: HOLD_SQL, values: [ctx.config.QRFLEET_STORM_CHANNEL_PER_MINUTE, KINDS_DIGESTED_FLEET_WIDE] });
+  await ctx.sql.query({ name: "qrfleet-storm-hold-v3", text: HOLD_SQL, values: [ctx.config.QRFLEET_STORM_CHANNEL_PER_MINUTE, KINDS_DIGESTED_FLEET_WIDE] });
 }
 
 /** The dashboard, filtered to the instances unlinked since the incident's first logout (a minute of slack for clocks). */
